@@ -1,0 +1,362 @@
+"""Loading and saving HyenaDNA weights in the published layouts, from and to local directories only.
+
+Two published layouts are read:
+
+* **Lightning** (``LongSafari/hyenadna-*-seqlen``): ``config.json`` with the Hyena settings nested under
+  ``layer`` and ``weights.ckpt``, a checkpoint whose ``state_dict`` keys start with ``model.backbone.`` (with a
+  ``.layer`` segment after ``mixer``/``mlp`` when trained with activation checkpointing).
+* **Hugging Face port** (``LongSafari/hyenadna-*-seqlen-hf``): a flat ``config.json`` and ``model.safetensors``
+  or ``pytorch_model.bin`` with keys ``hyena.backbone.…``, a separate ``lm_head.weight`` and often only one of
+  the three shared sine-frequency tensors.
+
+Pickled files are read with ``torch.load(weights_only=True)``: a file that would run code when unpickled is
+refused. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+
+import torch
+
+from ._atomic import atomic_write
+from .nn import HyenaConfig, HyenaLM
+
+__all__ = ["CheckpointError", "load_pretrained", "save_pretrained"]
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+LIGHTNING_WEIGHTS = "weights.ckpt"
+SAFETENSORS_WEIGHTS = "model.safetensors"
+TORCH_WEIGHTS = "pytorch_model.bin"
+#: Weight files in the order they are looked for.
+WEIGHT_FILES = (SAFETENSORS_WEIGHTS, LIGHTNING_WEIGHTS, TORCH_WEIGHTS)
+
+_FREQ_KEY = re.compile(r"^(backbone\.layers\.\d+\.mixer\.filter_fn\.implicit_filter)\.(1|3|5)\.freq$")
+_LAYER_SEGMENT = re.compile(r"\.(mixer|mlp)\.layer\.")
+# Pickled metadata that Lightning checkpoints carry next to the weights. Objects of these modules are rebuilt as
+# inert placeholders (their code never runs); the weights do not depend on them.
+_METADATA_MODULES = ("omegaconf.", "pytorch_lightning.", "lightning.", "lightning_fabric.", "argparse.")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory or file that cannot be loaded; the message says which file and why."""
+
+
+class _Placeholder:
+    """Stands in for a pickled metadata object; keeps its arguments and state, runs none of its code."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def load_pretrained(path, *, device=None, dtype=None) -> HyenaLM:
+    """Load a HyenaDNA language model from a local checkpoint directory.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Directory holding ``config.json`` and one of ``model.safetensors``, ``weights.ckpt`` or
+        ``pytorch_model.bin`` in either published layout (see the module docstring), or written by
+        :func:`save_pretrained`. Download released weights yourself; nothing is fetched.
+    device : str or torch.device, optional
+        Where to put the model (default: CPU).
+    dtype : torch.dtype, optional
+        Floating-point type of the parameters (default: as stored, normally float32).
+
+    Returns
+    -------
+    HyenaLM
+        The model in eval mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the directory, its ``config.json`` or every weight file is missing.
+    CheckpointError
+        If a file is corrupt, carries pickled code, or its weights do not fit the configuration (missing,
+        unexpected and wrongly-shaped keys are listed by name).
+
+    Examples
+    --------
+    >>> model = load_pretrained("hyenadna-tiny-1k-seqlen")  # doctest: +SKIP
+    >>> hidden = model.backbone(input_ids)  # doctest: +SKIP
+    """
+    directory = _checkpoint_directory(path)
+    config = read_config(directory / CONFIG_NAME)
+    weights_file = next((directory / name for name in WEIGHT_FILES if (directory / name).is_file()), None)
+    if weights_file is None:
+        raise FileNotFoundError(
+            f"No weights in {directory}: expected one of {', '.join(WEIGHT_FILES)} next to config.json."
+        )
+    state = normalize_state_dict(read_state_dict(weights_file), source=weights_file)
+    has_own_head = "lm_head.weight" in state
+    if has_own_head and "backbone.embeddings.word_embeddings.weight" in state:
+        has_own_head = not torch.equal(state["lm_head.weight"], state["backbone.embeddings.word_embeddings.weight"])
+    if has_own_head:
+        config.tie_word_embeddings = False
+    else:
+        config.tie_word_embeddings = True
+        state.pop("lm_head.weight", None)
+    model = HyenaLM(config)
+    _load_into(model, state, weights_file)
+    model.eval()
+    if dtype is not None or device is not None:
+        model.to(device=device, dtype=dtype)
+    return model
+
+
+def _checkpoint_directory(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a directory path (str or os.PathLike); got {type(path).__name__}.")
+    directory = Path(path).expanduser()
+    if directory.is_file():
+        raise CheckpointError(
+            f"{directory} is a file; pass the directory that holds it together with config.json."
+        )
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"Checkpoint directory {directory} does not exist. Download the weights first (dnaestim never "
+            "downloads), then pass the local directory."
+        )
+    return directory
+
+
+def read_config(path) -> HyenaConfig:
+    """Read a published or dnaestim ``config.json`` into a :class:`HyenaConfig`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``config.json`` file.
+
+    Returns
+    -------
+    HyenaConfig
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: a checkpoint directory needs its config.json.")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON ({err}).") from None
+    try:
+        return HyenaConfig.from_dict(raw)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path} does not describe a HyenaDNA model: {err}") from None
+
+
+def read_state_dict(path) -> dict:
+    """Read the tensors of a weight file, refusing pickled code.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``*.safetensors``, or a ``torch.save`` file (a Lightning checkpoint holding ``state_dict``, or a plain
+        state dict).
+
+    Returns
+    -------
+    dict of str to Tensor
+        Keys as stored.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError, ValueError) as err:
+            raise CheckpointError(f"{path} is not a readable safetensors file ({err}).") from None
+    return _extract_state_dict(_torch_load(path), path)
+
+
+def _torch_load(path: Path):
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except (zipfile.BadZipFile, RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (corrupt or truncated: {err}).") from None
+    code = [name for name in unsafe if not name.startswith(_METADATA_MODULES)]
+    if code:
+        raise CheckpointError(
+            f"{path} carries pickled Python objects that would run code when loaded ({', '.join(sorted(code))}); "
+            "dnaestim refuses to unpickle it. If you trust the file, re-save only its tensors in a separate "
+            "session: torch.save({'state_dict': torch.load(p, weights_only=False)['state_dict']}, p)."
+        )
+    placeholders = [(_Placeholder, name) for name in unsafe]
+    try:
+        with torch.serialization.safe_globals(placeholders):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        first_line = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path} could not be read safely ({first_line}).") from None
+
+
+def _extract_state_dict(obj, path):
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(
+            f"{path} holds neither a Lightning checkpoint with a 'state_dict' nor a state dict of tensors."
+        )
+    return dict(obj)
+
+
+def normalize_state_dict(state: dict, *, source="checkpoint") -> dict:
+    """Map published key names onto :class:`HyenaLM`'s.
+
+    Strips a leading ``model.`` or ``hyena.``, drops ``.layer`` after ``mixer``/``mlp``, drops
+    ``torchmetrics`` entries, and fills missing copies of the shared sine frequency from the one present.
+
+    Parameters
+    ----------
+    state : dict of str to Tensor
+        Keys as stored in a published checkpoint.
+    source : str or path-like
+        Named in error messages.
+
+    Returns
+    -------
+    dict of str to Tensor
+    """
+    out = {}
+    for key, value in state.items():
+        if key.startswith("torchmetrics") or ".torchmetrics" in key:
+            continue
+        for prefix in ("model.", "hyena."):
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+                break
+        out[_LAYER_SEGMENT.sub(r".\1.", key)] = value
+
+    groups: dict[str, dict[str, torch.Tensor]] = {}
+    for key in list(out):
+        match = _FREQ_KEY.match(key)
+        if match:
+            groups.setdefault(match.group(1), {})[match.group(2)] = out[key]
+    for prefix, present in groups.items():
+        values = list(present.values())
+        if any(not torch.equal(values[0], v) for v in values[1:]):
+            raise CheckpointError(
+                f"{source}: the sine frequencies {prefix}.{{1,3,5}}.freq differ, but HyenaDNA shares one tensor "
+                "between them. This checkpoint is not in a published HyenaDNA layout."
+            )
+        for index in ("1", "3", "5"):
+            out.setdefault(f"{prefix}.{index}.freq", values[0])
+    return out
+
+
+def _load_into(model: HyenaLM, state: dict, source: Path):
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    backbone_unexpected = [k for k in unexpected if k.startswith(("backbone.", "lm_head."))]
+    wrong_shape = [
+        f"{k} (checkpoint {tuple(state[k].shape)}, model {tuple(expected[k].shape)})"
+        for k in expected
+        if k in state and state[k].shape != expected[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {', '.join(missing)}")
+    if backbone_unexpected:
+        problems.append(f"unexpected keys: {', '.join(backbone_unexpected)}")
+    if wrong_shape:
+        problems.append(f"wrongly-shaped keys: {', '.join(wrong_shape)}")
+    if problems:
+        raise CheckpointError(
+            f"The weights in {source} do not match the model described by its config.json; "
+            + "; ".join(problems)
+            + ". Check that config.json belongs to these weights."
+        )
+    ignored = [k for k in unexpected if k not in backbone_unexpected]
+    if ignored:
+        logger.warning("Ignoring %d entries of %s that are not part of the language model: %s",
+                       len(ignored), source, ", ".join(ignored[:10]) + (" ..." if len(ignored) > 10 else ""))
+    for key, value in state.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise CheckpointError(f"{source}: tensor {key} contains NaN or infinite values.")
+    model.load_state_dict({k: state[k] for k in expected}, strict=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning: bool = True) -> Path:
+    """Write a model in the published Lightning layout and as ``model.safetensors``.
+
+    ``config.json`` + ``weights.ckpt`` can be read by the published code; ``model.safetensors`` is the safe,
+    fast copy :func:`load_pretrained` prefers. Every file is written atomically (temporary file, fsync,
+    rename): a crash leaves the previous files intact.
+
+    Parameters
+    ----------
+    model : HyenaLM
+        The model to save.
+    path : str or path-like
+        Directory; created if missing.
+    safetensors, lightning : bool, default=True
+        Which weight files to write (at least one).
+
+    Returns
+    -------
+    Path
+        The directory.
+    """
+    if not isinstance(model, HyenaLM):
+        raise TypeError(f"model must be a dnaestim HyenaLM; got {type(model).__name__}.")
+    if not (safetensors or lightning):
+        raise ValueError("Write at least one of safetensors and lightning.")
+    directory = Path(path).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"{directory} exists and is not a directory.")
+    directory.mkdir(parents=True, exist_ok=True)
+
+    config = model.config.to_dict()
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if model.lm_head is None:
+        state.pop("lm_head.weight", None)
+
+    with atomic_write(directory / CONFIG_NAME, "w") as fh:
+        json.dump(config, fh, indent=2)
+        fh.write("\n")
+    if lightning:
+        published = {"model." + _published_key(k, model.config): v for k, v in state.items()}
+        with atomic_write(directory / LIGHTNING_WEIGHTS) as fh:
+            torch.save({"state_dict": published}, fh)
+    if safetensors:
+        from safetensors.torch import save as save_safetensors
+
+        # safetensors stores no aliases: keep one copy of each shared sine frequency (the loader refills them).
+        unique = {k: v.clone() for k, v in state.items() if not re.search(r"implicit_filter\.(3|5)\.freq$", k)}
+        payload = save_safetensors(unique, metadata={"format": "pt", "layout": "dnaestim"})
+        with atomic_write(directory / SAFETENSORS_WEIGHTS) as fh:
+            fh.write(payload)
+    return directory
+
+
+def _published_key(key: str, config: HyenaConfig) -> str:
+    if config.checkpoint_mixer:
+        key = key.replace(".mixer.", ".mixer.layer.", 1)
+    if config.checkpoint_mlp:
+        key = key.replace(".mlp.", ".mlp.layer.", 1)
+    return key

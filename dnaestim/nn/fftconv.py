@@ -1,0 +1,118 @@
+"""The causal long convolution at the heart of Hyena, in (batch, length, channels) layout.
+
+``y[t] = sum_{s=0..t} k[s] * u[t - s] + bias * u[t]`` for every channel, computed through real FFTs whose length
+is the smallest 2·3·5-smooth number >= 2L - 1 (enough for the circular convolution to equal the linear one).
+Always evaluated in at least float32, also under autocast.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+__all__ = ["causal_conv_direct", "fft_causal_conv", "filter_spectrum", "next_fast_len"]
+
+
+@functools.lru_cache(maxsize=4096)
+def next_fast_len(n: int) -> int:
+    """Smallest integer >= ``n`` whose only prime factors are 2, 3 and 5 (fast for every FFT library).
+
+    Parameters
+    ----------
+    n : int
+        Minimum length, >= 1.
+
+    Returns
+    -------
+    int
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1; got {n}.")
+    best = 1 << (n - 1).bit_length()
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            # Smallest power of two that lifts power35 to at least n.
+            quotient = -(-n // power35)
+            candidate = power35 * (1 << (quotient - 1).bit_length())
+            best = min(best, candidate)
+            power35 *= 3
+        power5 *= 5
+    return best
+
+
+def fft_length(length: int) -> int:
+    """FFT length used for a causal convolution of ``length`` samples."""
+    return next_fast_len(2 * length - 1)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Precision of the long convolution: float64 stays float64, everything else runs in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def filter_spectrum(k: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """Real FFT of a filter, with the inverse transform's ``1/n_fft`` folded in.
+
+    Parameters
+    ----------
+    k : Tensor of shape (L, D)
+        Filter taps, time first.
+    n_fft : int
+        FFT length, >= 2L - 1.
+
+    Returns
+    -------
+    Tensor of shape (n_fft // 2 + 1, D), complex
+    """
+    return torch.fft.rfft(k.to(compute_dtype(k.dtype)), n=n_fft, dim=0, norm="forward")
+
+
+def fft_causal_conv(u: torch.Tensor, k_f: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Causal convolution of ``u`` with a filter given by its spectrum, plus a per-channel skip term.
+
+    Parameters
+    ----------
+    u : Tensor of shape (B, L, D)
+        Input signal.
+    k_f : Tensor of shape (n_fft // 2 + 1, D)
+        Filter spectrum from :func:`filter_spectrum` for a filter of length ``L`` (``n_fft = fft_length(L)``).
+    bias : Tensor of shape (D,)
+        Skip-connection weight per channel.
+
+    Returns
+    -------
+    Tensor of shape (B, L, D), in the computation dtype (float32, or float64 for float64 input).
+    """
+    length = u.shape[1]
+    n_fft = fft_length(length)
+    if k_f.shape[0] != n_fft // 2 + 1:
+        raise ValueError(f"k_f has {k_f.shape[0]} frequencies; a length-{length} input needs {n_fft // 2 + 1}.")
+    dtype = compute_dtype(u.dtype)
+    with torch.autocast(device_type=u.device.type, enabled=False):
+        u = u.to(dtype)
+        u_f = torch.fft.rfft(u, n=n_fft, dim=1)  # (B, n_fft/2+1, D)
+        y = torch.fft.irfft(u_f * k_f, n=n_fft, dim=1, norm="forward")[:, :length]  # (B, L, D)
+        return y + u * bias.to(dtype)
+
+
+def causal_conv_direct(u: torch.Tensor, k: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Reference O(L²) causal convolution, for tests.
+
+    Parameters
+    ----------
+    u : Tensor of shape (B, L, D)
+    k : Tensor of shape (L, D)
+    bias : Tensor of shape (D,)
+
+    Returns
+    -------
+    Tensor of shape (B, L, D)
+    """
+    length = u.shape[1]
+    # toeplitz[t, s] = k[t - s] for s <= t, else 0   -> (L, L, D)
+    lags = torch.arange(length)[:, None] - torch.arange(length)[None, :]
+    toeplitz = k[lags.clamp(min=0)] * (lags >= 0)[..., None].to(k.dtype)
+    return torch.einsum("tsd,bsd->btd", toeplitz, u) + u * bias

@@ -1,0 +1,431 @@
+"""The HyenaDNA model: implicit long filter, Hyena operator, block, backbone and language model.
+
+Read top to bottom, this file follows the model description (SPEC): the implicit filter's positional encoding,
+its sine MLP and exponential window; the order-2 Hyena operator; the pre-norm residual block; the backbone and
+the language model on top. Activations stay in (B, L, D) layout throughout; module and parameter names are
+those of the published checkpoints, so their weights load without renaming.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .config import HyenaConfig
+from .fftconv import fft_causal_conv, fft_length, filter_spectrum
+
+__all__ = ["HyenaLM", "HyenaBackbone", "HyenaBlock", "HyenaOperator", "HyenaFilter"]
+
+_SPECTRUM_CACHE_ENTRIES = 4
+_SPECTRUM_CACHE_MAX_BYTES = 256 * 2**20
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Implicit long filter: k = MLP(z[:l]) * (exp(-t |deltas|) + shift)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class PositionalEmbedding(nn.Module):
+    """Time and ``(E - 1) // 2`` complex-exponential bands on the ``l_max``-point grid: ``z`` (1, l_max, E)."""
+
+    def __init__(self, emb_dim: int, l_max: int, trainable: bool = False):
+        super().__init__()
+        t = torch.linspace(0, 1, l_max)[None, :, None]  # (1, l_max, 1)
+        bands = (emb_dim - 1) // 2
+        w = 2 * math.pi * torch.linspace(0, l_max - 1, l_max)[None, :, None] / l_max
+        f = torch.linspace(1e-4, bands - 1, bands)[None, None]  # (1, 1, bands)
+        z = torch.cat([t, torch.cos(f * w), -torch.sin(f * w)], dim=-1)  # (1, l_max, E)
+        if trainable:
+            self.z = nn.Parameter(z)
+        else:
+            self.register_buffer("z", z)
+        self.register_buffer("t", t)
+
+    def forward(self, length: int):
+        return self.z[:, :length], self.t[:, :length]
+
+
+class Sin(nn.Module):
+    """``sin(freq * x)`` with a learnable frequency per feature."""
+
+    def __init__(self, dim: int, w: float):
+        super().__init__()
+        self.freq = nn.Parameter(w * torch.ones(1, dim))
+
+    def forward(self, x):
+        return torch.sin(self.freq * x)
+
+
+class ExponentialModulation(nn.Module):
+    """Decaying window ``exp(-t |deltas|) + shift``, one decay rate per channel."""
+
+    def __init__(self, d_model: int, modulate: bool = True, shift: float = 0.05,
+                 fast_decay_pct: float = 0.3, slow_decay_pct: float = 1.5, target: float = 1e-2):
+        super().__init__()
+        self.modulate = modulate
+        self.shift = shift
+        max_decay = math.log(target) / fast_decay_pct
+        min_decay = math.log(target) / slow_decay_pct
+        self.register_buffer("deltas", torch.linspace(min_decay, max_decay, d_model)[None, None])  # (1, 1, D)
+
+    def forward(self, t, h):
+        if not self.modulate:
+            return h
+        return h * (torch.exp(-t * self.deltas.abs()) + self.shift)
+
+
+class HyenaFilter(nn.Module):
+    """Implicit long filter and skip weight of one Hyena operator (published name ``filter_fn``).
+
+    ``filter(l)`` evaluates the filter on the first ``l`` points of the ``l_max`` grid. ``spectrum(l)`` returns
+    its FFT, cached per length when no filter parameter needs a gradient (inference, frozen backbones); the
+    cache notices any in-place change of the weights (an optimiser step, ``load_state_dict``).
+    """
+
+    def __init__(self, config: HyenaConfig):
+        super().__init__()
+        d, h = config.d_model, config.filter_order
+        self.l_max = config.l_max
+        self.bias = nn.Parameter(torch.randn(d))
+        self.pos_emb = PositionalEmbedding(config.emb_dim, config.l_max, trainable=config.lr_pos_emb > 0)
+        sin = Sin(h, config.w)  # one frequency vector shared by all three activations, as published
+        self.implicit_filter = nn.Sequential(
+            nn.Linear(config.emb_dim, h), sin,
+            nn.Linear(h, h), sin,
+            nn.Linear(h, h), sin,
+            nn.Linear(h, d, bias=False),
+        )
+        self.modulation = ExponentialModulation(d, modulate=config.modulate, shift=config.modulation_shift)
+        self._spectra: OrderedDict = OrderedDict()
+
+    def filter(self, length: int) -> torch.Tensor:
+        """Filter taps for a sequence of ``length`` tokens, shape (length, D)."""
+        z, t = self.pos_emb(length)
+        h = self.implicit_filter(z)  # (1, l, D)
+        return self.modulation(t, h)[0]  # (l, D)
+
+    def _weights_version(self):
+        return tuple((p.data_ptr(), p._version) for p in self._tensors())
+
+    def _tensors(self):
+        return [*self.parameters(), *self.buffers()]
+
+    def spectrum(self, length: int, dtype: torch.dtype) -> torch.Tensor:
+        """Filter spectrum for ``length`` tokens (``1/n_fft`` folded in), shape (n_fft // 2 + 1, D)."""
+        n_fft = fft_length(length)
+        needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+        if needs_grad:
+            return filter_spectrum(self.filter(length), n_fft)
+        key = (length, dtype, self.bias.device, self._weights_version())
+        cached = self._spectra.get(key)
+        if cached is not None:
+            self._spectra.move_to_end(key)
+            return cached
+        with torch.no_grad():
+            k_f = filter_spectrum(self.filter(length), n_fft)
+        if k_f.numel() * k_f.element_size() <= _SPECTRUM_CACHE_MAX_BYTES:
+            self._spectra[key] = k_f
+            while len(self._spectra) > _SPECTRUM_CACHE_ENTRIES:
+                self._spectra.popitem(last=False)
+        return k_f
+
+    def clear_cache(self):
+        """Drop the cached filter spectra."""
+        self._spectra.clear()
+
+    def _apply(self, fn, *args, **kwargs):
+        self.clear_cache()  # device or dtype moves invalidate every cached spectrum
+        return super()._apply(fn, *args, **kwargs)
+
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        state["_spectra"] = OrderedDict()
+        return state
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hyena operator (order 2)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class HyenaOperator(nn.Module):
+    """Order-2 Hyena operator (published name ``mixer``).
+
+    ``x0, x1, v = short_filter(in_proj(u))``; ``y = out_proj(x0 * (k * (x1 * v) + bias * x1 * v))`` with ``*`` a
+    causal long convolution for ``k``. The depthwise short filter (kernel 3) is evaluated as shifted
+    multiply-adds in (B, L, D) layout; its weights keep the published ``Conv1d`` shape.
+    """
+
+    def __init__(self, config: HyenaConfig):
+        super().__init__()
+        d = config.d_model
+        self.d_model = d
+        self.l_max = config.l_max
+        self.in_proj = nn.Linear(d, 3 * d)
+        self.out_proj = nn.Linear(d, d)
+        self.short_filter = nn.Conv1d(3 * d, 3 * d, kernel_size=3, groups=3 * d, padding=2)
+        self.filter_fn = HyenaFilter(config)
+
+    def _short_filter(self, z):
+        """Causal depthwise convolution with kernel 3: ``w2*z[t] + w1*z[t-1] + w0*z[t-2] + b``."""
+        w = self.short_filter.weight[:, 0, :].to(z.dtype)  # (3D, 3)
+        out = torch.addcmul(self.short_filter.bias.to(z.dtype), z, w[:, 2])
+        out = torch.cat([out[:, :1], out[:, 1:] + z[:, :-1] * w[:, 1]], dim=1)
+        out = torch.cat([out[:, :2], out[:, 2:] + z[:, :-2] * w[:, 0]], dim=1)
+        return out  # (B, L, 3D)
+
+    def forward(self, u):
+        length = u.shape[1]
+        if length > self.l_max:
+            raise ValueError(f"Input of {length} tokens is longer than this model's l_max={self.l_max}.")
+        z = self._short_filter(self.in_proj(u))  # (B, L, 3D)
+        x0, x1, v = z.split(self.d_model, dim=-1)  # (B, L, D) each
+        k_f = self.filter_fn.spectrum(length, u.dtype)
+        v = fft_causal_conv(v * x1, k_f, self.filter_fn.bias)  # (B, L, D), float32 or float64
+        return self.out_proj((v * x0).to(u.dtype))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Block and backbone
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class Mlp(nn.Module):
+    """``fc2(gelu_tanh(fc1(x)))``."""
+
+    def __init__(self, d_model: int, d_inner: int):
+        super().__init__()
+        self.fc1 = nn.Linear(d_model, d_inner)
+        self.fc2 = nn.Linear(d_inner, d_model)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+
+
+def _at_least_fp32(x):
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+class HyenaBlock(nn.Module):
+    """Pre-norm residual block in "dropout-add-norm" form: a Hyena operator, then an MLP.
+
+    ``forward(h, residual)`` returns the new ``(h, residual)``; the residual stream is kept in at least float32
+    when ``residual_in_fp32``.
+    """
+
+    def __init__(self, config: HyenaConfig, layer_idx: int):
+        super().__init__()
+        self.residual_in_fp32 = config.residual_in_fp32
+        self.checkpoint_mixer = config.checkpoint_mixer
+        self.checkpoint_mlp = config.checkpoint_mlp
+        self.dropout1 = nn.Dropout(config.embed_dropout if layer_idx == 0 else config.resid_dropout)
+        self.norm1 = nn.LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.mixer = HyenaOperator(config)
+        self.dropout2 = nn.Dropout(config.resid_dropout)
+        self.norm2 = nn.LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.mlp = Mlp(config.d_model, config.d_inner)
+
+    def _residual(self, x):
+        return _at_least_fp32(x) if self.residual_in_fp32 else x
+
+    def _run(self, module, x, use_checkpoint):
+        if use_checkpoint and self.training and torch.is_grad_enabled():
+            return checkpoint(module, x, use_reentrant=False)
+        return module(x)
+
+    def forward(self, h, residual=None):
+        dropped = self.dropout1(h)
+        residual = self._residual(dropped if residual is None else dropped + residual)
+        h = self._run(self.mixer, self.norm1(residual.to(self.norm1.weight.dtype)), self.checkpoint_mixer)
+        residual = self._residual(self.dropout2(h) + residual)
+        h = self._run(self.mlp, self.norm2(residual.to(self.norm2.weight.dtype)), self.checkpoint_mlp)
+        return h, residual
+
+
+class Embeddings(nn.Module):
+    """Token embedding table (published name ``embeddings.word_embeddings``), no positional embedding."""
+
+    def __init__(self, config: HyenaConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.padded_vocab_size, config.d_model)
+
+    def forward(self, input_ids):
+        return self.word_embeddings(input_ids)
+
+
+class HyenaBackbone(nn.Module):
+    """Embedding, ``n_layer`` Hyena blocks and a final LayerNorm.
+
+    ``forward(input_ids)`` returns the hidden states after the final LayerNorm, shape (B, L, D).
+    """
+
+    def __init__(self, config: HyenaConfig):
+        super().__init__()
+        self.config = config
+        self.embeddings = Embeddings(config)
+        self.layers = nn.ModuleList(HyenaBlock(config, i) for i in range(config.n_layer))
+        self.drop_f = nn.Dropout(config.resid_dropout)
+        self.ln_f = nn.LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
+
+    def forward(self, input_ids=None, *, inputs_embeds=None):
+        """Hidden states after the final LayerNorm.
+
+        Parameters
+        ----------
+        input_ids : LongTensor of shape (B, L), optional
+            Token ids.
+        inputs_embeds : Tensor of shape (B, L, D), optional
+            Embeddings to use instead of looking up ``input_ids`` (for soft prompts).
+
+        Returns
+        -------
+        Tensor of shape (B, L, D)
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids and inputs_embeds.")
+        if inputs_embeds is None:
+            input_ids = _check_input_ids(input_ids, self.config)
+            h = self.embeddings(input_ids)  # (B, L, D)
+        else:
+            h = inputs_embeds
+            if h.ndim != 3 or h.shape[-1] != self.config.d_model:
+                raise ValueError(f"inputs_embeds must have shape (B, L, {self.config.d_model}); got {tuple(h.shape)}.")
+            if h.shape[1] > self.config.l_max:
+                raise ValueError(
+                    f"Input of {h.shape[1]} tokens is longer than this model's l_max={self.config.l_max}."
+                )
+        residual = None
+        for layer in self.layers:
+            h, residual = layer(h, residual)
+        residual = self.drop_f(h) + residual
+        return self.ln_f(residual.to(self.ln_f.weight.dtype))  # (B, L, D)
+
+
+def _check_input_ids(input_ids, config: HyenaConfig):
+    if not isinstance(input_ids, torch.Tensor):
+        raise TypeError(f"input_ids must be a torch.LongTensor; got {type(input_ids).__name__}.")
+    if input_ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
+        raise TypeError(f"input_ids must hold integer token ids; got dtype {input_ids.dtype}.")
+    if input_ids.ndim != 2:
+        raise ValueError(f"input_ids must have shape (batch, length); got {tuple(input_ids.shape)}.")
+    if input_ids.shape[1] > config.l_max:
+        raise ValueError(
+            f"Input of {input_ids.shape[1]} tokens is longer than this model's l_max={config.l_max}. "
+            "Truncate or window the sequence, or use a checkpoint with a longer l_max."
+        )
+    if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= config.padded_vocab_size):
+        bad = input_ids[(input_ids < 0) | (input_ids >= config.padded_vocab_size)][0]
+        raise ValueError(f"Token id {int(bad)} is outside the vocabulary (0..{config.padded_vocab_size - 1}).")
+    return input_ids.long()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Language model
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class HyenaLM(nn.Module):
+    """HyenaDNA language model: backbone plus a next-token head.
+
+    Parameters
+    ----------
+    config : HyenaConfig
+        Architecture. With ``config.tie_word_embeddings`` the head is the embedding matrix; otherwise the model
+        has its own ``lm_head`` (as the Hugging Face port's checkpoints do).
+
+    Attributes
+    ----------
+    backbone : HyenaBackbone
+        ``model.backbone(input_ids)`` gives the (B, L, D) hidden states after the final LayerNorm.
+    lm_head : torch.nn.Linear or None
+        Separate output layer, or None when tied to the embedding.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = HyenaLM(HyenaConfig(d_model=32, n_layer=2, l_max=64)).eval()
+    >>> ids = torch.tensor([[7, 8, 9, 10]])
+    >>> model.backbone(ids).shape, model(ids).shape
+    (torch.Size([1, 4, 32]), torch.Size([1, 4, 16]))
+    """
+
+    def __init__(self, config: HyenaConfig, *, generator: torch.Generator | None = None):
+        super().__init__()
+        self.config = config
+        self.backbone = HyenaBackbone(config)
+        self.lm_head = None
+        if not config.tie_word_embeddings:
+            self.lm_head = nn.Linear(config.d_model, config.padded_vocab_size, bias=False)
+        self.reset_parameters(generator=generator)
+
+    @property
+    def output_weight(self) -> torch.Tensor:
+        """The (padded_vocab, D) matrix that maps hidden states to logits."""
+        head = self.backbone.embeddings.word_embeddings if self.lm_head is None else self.lm_head
+        return head.weight
+
+    def forward(self, input_ids=None, *, inputs_embeds=None):
+        """Next-token logits, shape (B, L, padded_vocab_size)."""
+        hidden = self.backbone(input_ids, inputs_embeds=inputs_embeds)  # (B, L, D)
+        return hidden @ self.output_weight.T.to(hidden.dtype)  # (B, L, V)
+
+    def filter_parameters(self):
+        """Parameters of the implicit long filters' MLPs (and ``z`` when trainable).
+
+        The published recipe trains them with the layer's own ``lr``/``wd`` (``wd`` 0 by default).
+        """
+        params = []
+        for layer in self.backbone.layers:
+            fn = layer.mixer.filter_fn
+            params.extend(fn.implicit_filter.parameters())
+            if isinstance(fn.pos_emb.z, nn.Parameter):
+                params.append(fn.pos_emb.z)
+        return params
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None):
+        """Initialise weights as published.
+
+        Linear and embedding weights ~ N(0, 0.02), biases 0; ``out_proj`` and ``fc2`` weights ~
+        N(0, 0.02 / sqrt(2 n_layer)); the filters' skip ``bias`` ~ N(0, 1); LayerNorms 1 and 0; sine frequencies
+        ``w``; the short filters keep PyTorch's default initialisation.
+
+        Parameters
+        ----------
+        generator : torch.Generator, optional
+            Source of randomness; the global generator when not given.
+        """
+        std = 0.02
+        residual_std = std / math.sqrt(2 * self.config.n_layer)
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear):
+                scale = residual_std if name.endswith(("out_proj", "fc2")) else std
+                module.weight.normal_(0.0, scale, generator=generator)
+                if module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, nn.Embedding):
+                module.weight.normal_(0.0, std, generator=generator)
+            elif isinstance(module, nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+            elif isinstance(module, nn.Conv1d):
+                _reset_conv(module, generator)
+            elif isinstance(module, HyenaFilter):
+                module.bias.normal_(0.0, 1.0, generator=generator)
+            elif isinstance(module, Sin):
+                module.freq.fill_(self.config.w)
+
+
+def _reset_conv(conv: nn.Conv1d, generator):
+    """PyTorch's default Conv1d initialisation (kaiming-uniform weight, uniform bias), drawn from ``generator``."""
+    fan_in = conv.weight.shape[1] * conv.weight.shape[2]
+    bound = 1.0 / math.sqrt(fan_in)
+    conv.weight.uniform_(-bound, bound, generator=generator)
+    if conv.bias is not None:
+        conv.bias.uniform_(-bound, bound, generator=generator)
