@@ -15,6 +15,7 @@ refused. Nothing here touches the network.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -336,20 +337,22 @@ def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning
     if model.lm_head is None:
         state.pop("lm_head.weight", None)
 
-    with atomic_write(directory / CONFIG_NAME, "w") as fh:
-        json.dump(config, fh, indent=2)
-        fh.write("\n")
+    # Serialise everything first, so that an error leaves every existing file untouched; then replace the files
+    # one by one (each atomically), config last.
+    payloads = {}
     if lightning:
-        published = {"model." + _published_key(k, model.config): v for k, v in state.items()}
-        with atomic_write(directory / LIGHTNING_WEIGHTS) as fh:
-            torch.save({"state_dict": published}, fh)
+        buffer = io.BytesIO()
+        torch.save({"state_dict": {"model." + _published_key(k, model.config): v for k, v in state.items()}}, buffer)
+        payloads[LIGHTNING_WEIGHTS] = buffer.getvalue()
     if safetensors:
         from safetensors.torch import save as save_safetensors
 
         # safetensors stores no aliases: keep one copy of each shared sine frequency (the loader refills them).
         unique = {k: v.clone() for k, v in state.items() if not re.search(r"implicit_filter\.(3|5)\.freq$", k)}
-        payload = save_safetensors(unique, metadata={"format": "pt", "layout": "dnaestim"})
-        with atomic_write(directory / SAFETENSORS_WEIGHTS) as fh:
+        payloads[SAFETENSORS_WEIGHTS] = save_safetensors(unique, metadata={"format": "pt", "layout": "dnaestim"})
+    payloads[CONFIG_NAME] = (json.dumps(config, indent=2) + "\n").encode("utf-8")
+    for name, payload in payloads.items():
+        with atomic_write(directory / name) as fh:
             fh.write(payload)
     return directory
 

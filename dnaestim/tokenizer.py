@@ -32,7 +32,7 @@ VOCAB = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + tuple(NUCLEOTIDES))}
 CLS_ID, SEP_ID, BOS_ID, MASK_ID, PAD_ID, RESERVED_ID, UNK_ID = range(7)
 A_ID, C_ID, G_ID, T_ID, N_ID = range(7, 12)
 
-_INVALID = -1
+_INVALID = 255
 _UNKNOWN_MODES = ("raise", "N", "unk")
 _SPECIAL_TOKEN_MODES = (None, "sep", "cls_sep")
 _PADDING_SIDES = ("left", "right")
@@ -204,24 +204,25 @@ class DNATokenizer:
 
     def _lookup_table(self):
         fill = {"raise": _INVALID, "N": N_ID, "unk": UNK_ID}[self.unknown]
-        table = np.full(256, fill, dtype=np.int64)
+        table = np.full(256, fill, dtype=np.uint8)
         for char in NUCLEOTIDES:
             table[ord(char)] = VOCAB[char]
             if self.uppercase:
                 table[ord(char.lower())] = VOCAB[char]
-        return table
+        return table.tobytes()  # a bytes.translate table: the fastest byte-to-byte map in CPython
 
     def _translate(self, text: str, offsets: np.ndarray | None = None) -> np.ndarray:
-        """Map one (possibly joined) string to ids; ``offsets`` locates errors in the original batch."""
-        try:
-            raw = text.encode("ascii")
-        except UnicodeEncodeError as err:
-            self._raise_invalid(text, err.start, offsets)
-        ids = self._table[np.frombuffer(raw, dtype=np.uint8)]
-        if self.unknown == "raise":
-            bad = np.flatnonzero(ids == _INVALID)
-            if bad.size:
-                self._raise_invalid(text, int(bad[0]), offsets)
+        """Map one (possibly joined) string to uint8 ids; ``offsets`` locates errors in the original batch."""
+        if self.unknown != "raise":
+            raw = text.encode("ascii", errors="replace")  # one '?' per non-ASCII character keeps positions
+        else:
+            try:
+                raw = text.encode("ascii")
+            except UnicodeEncodeError as err:
+                self._raise_invalid(text, err.start, offsets)
+        ids = np.frombuffer(raw.translate(self._table), dtype=np.uint8)
+        if self.unknown == "raise" and ids.size and ids.max() == _INVALID:
+            self._raise_invalid(text, int(np.argmax(ids == _INVALID)), offsets)
         return ids
 
     def _raise_invalid(self, text, flat_position, offsets):
@@ -250,7 +251,7 @@ class DNATokenizer:
         """
         if not isinstance(sequence, str):
             raise TypeError(f"sequence must be a str; got {type(sequence).__name__}.")
-        return self._add_special(self._translate(sequence))
+        return self._add_special(self._translate(sequence).astype(np.int64))
 
     def _add_special(self, ids):
         if self.special_tokens == "sep":
@@ -326,7 +327,7 @@ class DNATokenizer:
 
         offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        flat = self._translate("".join(seqs), offsets[:-1]) if len(seqs) else np.zeros(0, np.int64)
+        flat = self._translate("".join(seqs), offsets[:-1]) if len(seqs) else np.zeros(0, np.uint8)
 
         token_lengths = lengths + extra
         if padding == "max_length":
@@ -339,6 +340,9 @@ class DNATokenizer:
                     f"padding=False but sequences differ in length (sequence {i} has {lengths[i]} nucleotides, "
                     f"the longest {width - extra}). Pass padding='longest'."
                 )
+        if extra == 0 and len(seqs) and (token_lengths == width).all():
+            # Every sequence fills the row (a single sequence, equal-length windows): no padding to place.
+            return EncodedBatch(flat.astype(np.int64).reshape(len(seqs), width), np.ones((len(seqs), width), bool))
         positions = np.arange(width)
         if side == "right":
             mask = positions[None, :] < token_lengths[:, None]

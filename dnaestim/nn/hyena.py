@@ -110,7 +110,10 @@ class HyenaFilter(nn.Module):
         return self.modulation(t, h)[0]  # (l, D)
 
     def _weights_version(self):
-        return tuple((p.data_ptr(), p._version) for p in self._tensors())
+        tensors = self._tensors()
+        if any(t.is_inference() for t in tensors):
+            return None  # built under inference_mode: no version counter, so nothing is cached
+        return tuple((t.data_ptr(), t._version) for t in tensors)
 
     def _tensors(self):
         return [*self.parameters(), *self.buffers()]
@@ -121,7 +124,11 @@ class HyenaFilter(nn.Module):
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
         if needs_grad:
             return filter_spectrum(self.filter(length), n_fft)
-        key = (length, dtype, self.bias.device, self._weights_version())
+        version = self._weights_version()
+        if version is None:
+            with torch.no_grad():
+                return filter_spectrum(self.filter(length), n_fft)
+        key = (length, dtype, self.bias.device, version)
         cached = self._spectra.get(key)
         if cached is not None:
             self._spectra.move_to_end(key)

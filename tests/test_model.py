@@ -1,0 +1,264 @@
+"""Backbone properties: the FFT convolution, causality, length limits, caching, precision and initialisation."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dnaestim import HyenaConfig, HyenaLM
+from dnaestim.nn import causal_conv_direct, fft_causal_conv, filter_spectrum, next_fast_len
+from dnaestim.nn.fftconv import fft_length
+
+
+def small_model(seed=0, **overrides):
+    torch.manual_seed(seed)
+    config = HyenaConfig(**{"d_model": 16, "n_layer": 2, "d_inner": 32, "l_max": 80, "emb_dim": 3,
+                            "filter_order": 8, "w": 10, **overrides})
+    return HyenaLM(config).eval()
+
+
+@given(st.integers(1, 5000))
+def test_next_fast_len(n):
+    m = next_fast_len(n)
+    assert m >= n
+    rest = m
+    for p in (2, 3, 5):
+        while rest % p == 0:
+            rest //= p
+    assert rest == 1
+    assert all(not _smooth(k) for k in range(n, m))
+
+
+def _smooth(k):
+    for p in (2, 3, 5):
+        while k % p == 0:
+            k //= p
+    return k == 1
+
+
+@given(st.integers(1, 97), st.integers(1, 3), st.integers(1, 4), st.integers(0, 2**31 - 1))
+def test_fft_conv_equals_direct_convolution(length, batch, channels, seed):
+    """Random lengths, odd and prime ones included, in float64."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(batch, length, channels, generator=g, dtype=torch.float64)
+    k = torch.randn(length, channels, generator=g, dtype=torch.float64)
+    bias = torch.randn(channels, generator=g, dtype=torch.float64)
+    fast = fft_causal_conv(u, filter_spectrum(k, fft_length(length)), bias)
+    torch.testing.assert_close(fast, causal_conv_direct(u, k, bias), rtol=1e-10, atol=1e-10)
+
+
+@given(st.integers(1, 64), st.floats(-3, 3), st.floats(-3, 3), st.integers(0, 2**31 - 1))
+def test_fft_conv_is_linear(length, a, b, seed):
+    g = torch.Generator().manual_seed(seed)
+    u1, u2 = torch.randn(2, 2, length, 3, generator=g, dtype=torch.float64)
+    k = torch.randn(length, 3, generator=g, dtype=torch.float64)
+    bias = torch.randn(3, generator=g, dtype=torch.float64)
+    k_f = filter_spectrum(k, fft_length(length))
+    combined = fft_causal_conv(a * u1 + b * u2, k_f, bias)
+    separate = a * fft_causal_conv(u1, k_f, bias) + b * fft_causal_conv(u2, k_f, bias)
+    torch.testing.assert_close(combined, separate, rtol=1e-9, atol=1e-9)
+
+
+def test_fft_conv_checks_spectrum_length():
+    u = torch.randn(1, 10, 2)
+    with pytest.raises(ValueError, match="length-10 input"):
+        fft_causal_conv(u, filter_spectrum(torch.randn(9, 2), fft_length(9)), torch.zeros(2))
+
+
+def test_fft_conv_runs_in_float32_for_half_inputs():
+    u = torch.randn(1, 16, 4).bfloat16()
+    k_f = filter_spectrum(torch.randn(16, 4), fft_length(16))
+    assert fft_causal_conv(u, k_f, torch.zeros(4)).dtype == torch.float32
+
+
+@given(st.integers(2, 80), st.data())
+def test_backbone_is_causal(length, data):
+    """Changing tokens after position t changes no output at or before t."""
+    model = small_model(1)
+    t = data.draw(st.integers(0, length - 2))
+    g = torch.Generator().manual_seed(length)
+    ids = torch.randint(7, 12, (1, length), generator=g)
+    changed = ids.clone()
+    changed[0, t + 1:] = torch.randint(7, 12, (length - t - 1,), generator=g)
+    changed[0, t + 1] = 7 + (ids[0, t + 1] - 6) % 5  # make sure position t+1 differs
+    with torch.inference_mode():
+        a, b = model(ids), model(changed)
+    torch.testing.assert_close(a[0, : t + 1], b[0, : t + 1], rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(a[0, t + 1:], b[0, t + 1:])
+
+
+def test_longer_than_l_max_names_both_lengths():
+    model = small_model()
+    with pytest.raises(ValueError, match=r"81 tokens is longer than this model's l_max=80"):
+        model(torch.full((1, 81), 7))
+    with pytest.raises(ValueError, match=r"81 tokens .* l_max=80"):
+        model.backbone(inputs_embeds=torch.zeros(1, 81, 16))
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (np.array([[7, 8]]), TypeError, "torch.LongTensor"),
+        (torch.tensor([[7.0, 8.0]]), TypeError, "integer token ids"),
+        (torch.tensor([7, 8]), ValueError, r"shape \(batch, length\)"),
+        (torch.tensor([[7, 99]]), ValueError, "Token id 99 is outside the vocabulary"),
+        (torch.tensor([[-1, 7]]), ValueError, "Token id -1"),
+    ],
+)
+def test_bad_input_ids(bad, error, message):
+    with pytest.raises(error, match=message):
+        small_model()(bad)
+
+
+def test_inputs_embeds_equals_input_ids():
+    model = small_model()
+    ids = torch.randint(7, 12, (2, 20))
+    with torch.inference_mode():
+        a = model.backbone(ids)
+        b = model.backbone(inputs_embeds=model.backbone.embeddings(ids))
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="exactly one"):
+        model.backbone()
+
+
+def test_filter_spectrum_cache_follows_weight_changes():
+    model = small_model()
+    ids = torch.randint(7, 12, (1, 30))
+    with torch.inference_mode():
+        before = model(ids)
+    filter_fn = model.backbone.layers[0].mixer.filter_fn
+    assert len(filter_fn._spectra) == 1
+    with torch.no_grad():
+        filter_fn.implicit_filter[0].weight.mul_(1.5)
+    with torch.inference_mode():
+        after = model(ids)
+    assert not torch.allclose(before, after)
+    model.load_state_dict(small_model(seed=5).state_dict())
+    fresh_model = small_model(seed=5)
+    with torch.inference_mode():
+        reloaded = model(ids)
+        fresh = fresh_model(ids)
+    torch.testing.assert_close(reloaded, fresh, rtol=0, atol=0)
+
+
+def test_model_built_under_inference_mode_still_runs():
+    with torch.inference_mode():
+        model = small_model()
+        ids = torch.randint(7, 12, (1, 12))
+        torch.testing.assert_close(model(ids), model(ids))
+
+
+def test_training_recomputes_filter_and_gets_gradients():
+    model = small_model().train()
+    ids = torch.randint(7, 12, (2, 24))
+    model(ids).logsumexp(-1).mean().backward()
+    filter_fn = model.backbone.layers[0].mixer.filter_fn
+    assert filter_fn.implicit_filter[0].weight.grad is not None
+    assert filter_fn.implicit_filter[1].freq.grad is not None
+    assert filter_fn.bias.grad is not None
+    assert len(filter_fn._spectra) == 0
+
+
+def test_autocast_keeps_long_convolution_in_float32():
+    model = small_model()
+    ids = torch.randint(7, 12, (1, 40))
+    with torch.inference_mode():
+        reference = model(ids)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(ids)
+    assert mixed.dtype in (torch.bfloat16, torch.float32)
+    assert torch.isfinite(mixed).all()
+    assert (mixed.float() - reference).abs().max() < 0.1 * reference.abs().max()
+
+
+def test_activation_checkpointing_gives_identical_gradients():
+    plain = small_model(embed_dropout=0.0).train()
+    checkpointed = small_model(embed_dropout=0.0, checkpoint_mixer=True, checkpoint_mlp=True).train()
+    checkpointed.load_state_dict(plain.state_dict())
+    ids = torch.randint(7, 12, (2, 30))
+    for model in (plain, checkpointed):
+        model(ids).pow(2).mean().backward()
+    for (name, p), q in zip(plain.named_parameters(), checkpointed.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_initialisation_follows_published_scheme():
+    model = small_model(d_model=64, n_layer=4, d_inner=128, l_max=256)
+    layer = model.backbone.layers[0]
+    assert abs(layer.mixer.in_proj.weight.std().item() - 0.02) < 0.003
+    assert abs(layer.mixer.out_proj.weight.std().item() - 0.02 / math.sqrt(8)) < 0.002
+    assert abs(layer.mlp.fc2.weight.std().item() - 0.02 / math.sqrt(8)) < 0.002
+    assert abs(layer.mixer.filter_fn.bias.std().item() - 1.0) < 0.3
+    assert torch.all(layer.mixer.in_proj.bias == 0)
+    assert torch.all(layer.norm1.weight == 1) and torch.all(layer.norm1.bias == 0)
+    assert torch.all(layer.mixer.filter_fn.implicit_filter[1].freq == 10)
+    bound = 1 / math.sqrt(3)
+    assert layer.mixer.short_filter.weight.abs().max() <= bound
+
+
+def test_seeded_generator_makes_initialisation_reproducible():
+    config = HyenaConfig(d_model=16, n_layer=1, l_max=32)
+    a = HyenaLM(config, generator=torch.Generator().manual_seed(3))
+    b = HyenaLM(config, generator=torch.Generator().manual_seed(3))
+    for p, q in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(p, q)
+
+
+def test_shared_sine_frequency_and_filter_parameters():
+    model = small_model()
+    filt = model.backbone.layers[0].mixer.filter_fn.implicit_filter
+    assert filt[1] is filt[3] is filt[5]
+    ids = {id(p) for p in model.filter_parameters()}
+    assert id(filt[1].freq) in ids and id(filt[0].weight) in ids
+    assert id(model.backbone.layers[0].mixer.filter_fn.bias) not in ids
+
+
+def test_trainable_positional_encoding_and_no_modulation():
+    model = small_model(lr_pos_emb=1e-4, modulate=False)
+    fn = model.backbone.layers[0].mixer.filter_fn
+    assert isinstance(fn.pos_emb.z, torch.nn.Parameter)
+    z, _ = fn.pos_emb(10)
+    torch.testing.assert_close(fn.filter(10), fn.implicit_filter(z)[0])
+
+
+def test_untied_head():
+    model = small_model(tie_word_embeddings=False)
+    assert model.lm_head is not None
+    assert model.output_weight is model.lm_head.weight
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"d_model": 0}, "d_model must be a positive int"),
+        ({"n_layer": 1.5}, "n_layer must be a positive int"),
+        ({"emb_dim": 4}, "emb_dim must be an odd int"),
+        ({"embed_dropout": 1.0}, r"embed_dropout must be in \[0, 1\)"),
+        ({"l_max": True}, "l_max must be a positive int"),
+    ],
+)
+def test_config_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        HyenaConfig(**kwargs)
+
+
+def test_config_reads_every_layout_and_ignores_unknown_keys(caplog):
+    nested = {"d_model": 8, "n_layer": 1, "fused_mlp": False, "layer": {"_name_": "hyena", "l_max": 40, "w": 3,
+                                                                    "local_order": 3}}
+    flat_hf = {"d_model": 8, "n_layer": 1, "max_seq_len": 40, "activation_freq": 3, "model_type": "hyenadna"}
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="dnaestim.nn.config"):
+        a = HyenaConfig.from_dict(nested)
+    assert "fused_mlp" in caplog.text
+    b = HyenaConfig.from_dict(flat_hf)
+    assert (a.l_max, a.w, a.d_inner) == (b.l_max, b.w, b.d_inner) == (40, 3, 32)
+    assert HyenaConfig.from_dict(a.to_dict()) == a
+    assert nested["layer"]["_name_"] == "hyena"  # the caller's dict is untouched
+    with pytest.raises(ValueError, match="hyena_order"):
+        HyenaConfig.from_dict({"hyena_order": 3})
+    with pytest.raises(TypeError, match="must be a dict"):
+        HyenaConfig.from_dict([1])
