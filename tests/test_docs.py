@@ -1,0 +1,24 @@
+"""The documentation builds with warnings as errors (gallery examples executed), so docs never rot silently."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytest.importorskip("sphinx")
+pytest.importorskip("sphinx_gallery")
+pytest.importorskip("numpydoc")
+
+
+def test_docs_build_without_warnings(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(ROOT / "docs"),
+         str(tmp_path / "html")],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "html" / "user_guide" / "loading_checkpoints.html").is_file()
+    assert (tmp_path / "html" / "auto_examples" / "plot_filters.html").is_file()
