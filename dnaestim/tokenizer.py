@@ -234,7 +234,8 @@ class DNATokenizer:
         allowed = "A, C, G, T, N" + (" (either case)" if self.uppercase else " (upper case)")
         raise ValueError(
             f"Sequence {index} has the character {text[flat_position]!r} at position {position}, which is not "
-            f"a nucleotide ({allowed}). Remove it, or pass unknown='N' to map such characters to N."
+            f"a nucleotide ({allowed}). Remove or replace it (for example by N); DNATokenizer(unknown='N') maps "
+            "such characters to N."
         )
 
     def encode(self, sequence: str) -> np.ndarray:

@@ -19,7 +19,7 @@ from torch.utils.checkpoint import checkpoint
 from .config import HyenaConfig
 from .fftconv import fft_causal_conv, fft_length, filter_spectrum
 
-__all__ = ["HyenaLM", "HyenaBackbone", "HyenaBlock", "HyenaOperator", "HyenaFilter"]
+__all__ = ["HyenaLM", "HyenaBackbone", "HyenaBlock", "HyenaOperator", "HyenaFilter", "initialize_weights"]
 
 _SPECTRUM_CACHE_ENTRIES = 4
 _SPECTRUM_CACHE_MAX_BYTES = 256 * 2**20
@@ -395,38 +395,52 @@ class HyenaLM(nn.Module):
                 params.append(fn.pos_emb.z)
         return params
 
-    @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None):
-        """Initialise weights as published.
-
-        Linear and embedding weights ~ N(0, 0.02), biases 0; ``out_proj`` and ``fc2`` weights ~
-        N(0, 0.02 / sqrt(2 n_layer)); the filters' skip ``bias`` ~ N(0, 1); LayerNorms 1 and 0; sine frequencies
-        ``w``; the short filters keep PyTorch's default initialisation.
+        """Initialise weights as published; see :func:`initialize_weights`.
 
         Parameters
         ----------
         generator : torch.Generator, optional
             Source of randomness; the global generator when not given.
         """
-        std = 0.02
-        residual_std = std / math.sqrt(2 * self.config.n_layer)
-        for name, module in self.named_modules():
-            if isinstance(module, nn.Linear):
-                scale = residual_std if name.endswith(("out_proj", "fc2")) else std
-                module.weight.normal_(0.0, scale, generator=generator)
-                if module.bias is not None:
-                    module.bias.zero_()
-            elif isinstance(module, nn.Embedding):
-                module.weight.normal_(0.0, std, generator=generator)
-            elif isinstance(module, nn.LayerNorm):
-                module.weight.fill_(1.0)
-                module.bias.zero_()
-            elif isinstance(module, nn.Conv1d):
-                _reset_conv(module, generator)
-            elif isinstance(module, HyenaFilter):
-                module.bias.normal_(0.0, 1.0, generator=generator)
-            elif isinstance(module, Sin):
-                module.freq.fill_(self.config.w)
+        initialize_weights(self, self.config, generator)
+
+
+@torch.no_grad()
+def initialize_weights(module: nn.Module, config: HyenaConfig, generator: torch.Generator | None = None):
+    """Initialise every submodule of ``module`` as published.
+
+    Linear and embedding weights ~ N(0, 0.02), biases 0; ``out_proj`` and ``fc2`` weights ~
+    N(0, 0.02 / sqrt(2 n_layer)); the filters' skip ``bias`` ~ N(0, 1); LayerNorms 1 and 0; sine frequencies ``w``;
+    the short filters PyTorch's default initialisation.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A model containing Hyena blocks (and possibly heads, initialised by the same rules).
+    config : HyenaConfig
+        Supplies ``n_layer`` and ``w``.
+    generator : torch.Generator, optional
+        Source of randomness; the global generator when not given.
+    """
+    std = 0.02
+    residual_std = std / math.sqrt(2 * config.n_layer)
+    for name, sub in module.named_modules():
+        if isinstance(sub, nn.Linear):
+            sub.weight.normal_(0.0, residual_std if name.endswith(("out_proj", "fc2")) else std, generator=generator)
+            if sub.bias is not None:
+                sub.bias.zero_()
+        elif isinstance(sub, nn.Embedding):
+            sub.weight.normal_(0.0, std, generator=generator)
+        elif isinstance(sub, nn.LayerNorm):
+            sub.weight.fill_(1.0)
+            sub.bias.zero_()
+        elif isinstance(sub, nn.Conv1d):
+            _reset_conv(sub, generator)
+        elif isinstance(sub, HyenaFilter):
+            sub.bias.normal_(0.0, 1.0, generator=generator)
+        elif isinstance(sub, Sin):
+            sub.freq.fill_(config.w)
 
 
 def _reset_conv(conv: nn.Conv1d, generator):

@@ -1,0 +1,163 @@
+"""Input validation shared by every estimator: sequences, devices, precision."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+
+__all__ = ["check_sequences", "resolve_device", "resolve_precision"]
+
+
+def check_sequences(X, *, name: str = "X", allow_empty: bool = False) -> np.ndarray:
+    """Validate DNA sequences given in any common container and return them as a 1-D object array of str.
+
+    Accepts a list or tuple of str, a 1-D numpy array, a ``pandas.Series`` or a one-column ``DataFrame``.
+    Characters are checked later, by the tokenizer, which names the sequence, position and character.
+
+    Parameters
+    ----------
+    X : list, tuple, ndarray, pandas.Series or one-column pandas.DataFrame
+        The sequences.
+    name : str, default="X"
+        Name of the argument, used in error messages.
+    allow_empty : bool, default=False
+        Accept empty strings.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), dtype object
+        The sequences, as Python ``str``.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is a single string, or an element is not a string (``None``, NaN, a number, bytes).
+    ValueError
+        If ``X`` is not one-dimensional, is empty, or holds an empty sequence.
+    """
+    if isinstance(X, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a collection of sequences, not a single {type(X).__name__}; wrap it in a list: [{name}]."
+        )
+    frame_columns = getattr(X, "columns", None)
+    if frame_columns is not None:  # pandas DataFrame
+        if len(frame_columns) != 1:
+            raise ValueError(
+                f"{name} is a DataFrame with {len(frame_columns)} columns ({', '.join(map(str, frame_columns[:5]))}); "
+                "pass the one column that holds the sequences, e.g. df['sequence']."
+            )
+        X = X.iloc[:, 0]
+    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas Series / Index
+        X = X.to_numpy(dtype=object)
+    if isinstance(X, np.ndarray):
+        array = X
+    elif hasattr(X, "__iter__"):
+        items = list(X)
+        if any(isinstance(s, (list, tuple, np.ndarray)) for s in items):
+            raise ValueError(f"{name} must be one-dimensional (one sequence per sample); it holds nested sequences.")
+        array = np.empty(len(items), dtype=object)
+        array[:] = items
+    else:
+        raise TypeError(f"{name} must be a list, array or pandas Series of DNA strings; got {type(X).__name__}.")
+    if array.ndim == 2 and array.shape[1] == 1:
+        raise ValueError(
+            f"{name} has shape {array.shape}; pass a 1-D array of sequences (e.g. {name}.ravel())."
+        )
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional (one sequence per sample); got shape {array.shape}.")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} holds no sequences.")
+    out = np.empty(array.shape[0], dtype=object)
+    for i, seq in enumerate(array):
+        if isinstance(seq, str):
+            out[i] = seq
+        elif isinstance(seq, np.str_):
+            out[i] = str(seq)
+        elif isinstance(seq, (bytes, bytearray)):
+            raise TypeError(f"{name}[{i}] is bytes; decode it first (e.g. seq.decode('ascii')).")
+        elif seq is None or (isinstance(seq, float) and np.isnan(seq)):
+            raise TypeError(f"{name}[{i}] is missing ({seq!r}); drop or fill missing sequences first.")
+        else:
+            raise TypeError(f"{name}[{i}] is a {type(seq).__name__} ({seq!r:.40}), not a DNA string.")
+        if not allow_empty and not out[i]:
+            raise ValueError(f"{name}[{i}] is an empty sequence; remove it or give it at least one nucleotide.")
+    return out
+
+
+def resolve_device(device):
+    """Turn an estimator's ``device`` parameter into a ``torch.device``.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"} or torch.device
+        ``"auto"`` picks CUDA when available, else the CPU.
+
+    Returns
+    -------
+    torch.device
+    """
+    import torch
+
+    if isinstance(device, torch.device):
+        candidate = device
+    elif isinstance(device, str):
+        if device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            candidate = torch.device(device)
+        except RuntimeError:
+            raise ValueError(
+                f"device={device!r} is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
+            ) from None
+    else:
+        raise TypeError(f"device must be a str or torch.device; got {type(device).__name__}.")
+    if candidate.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but CUDA is not available here; use device='auto' or 'cpu'.")
+        if candidate.index is not None and candidate.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist.")
+    elif candidate.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError(f"device={device!r} but MPS is not available here; use device='auto' or 'cpu'.")
+    elif candidate.type != "cpu":
+        raise ValueError(f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    return candidate
+
+
+PRECISIONS = ("auto", "32", "bf16", "16", "64")
+
+
+def resolve_precision(precision, device):
+    """Turn an estimator's ``precision`` parameter into (parameter dtype, autocast dtype or None).
+
+    Parameters
+    ----------
+    precision : {"auto", "32", "bf16", "16", "64"}
+        ``"auto"``: bf16 autocast on CUDA devices that support it, fp16 autocast on other CUDA devices,
+        float32 elsewhere. ``"bf16"``/``"16"``: mixed precision (weights in float32, the long convolution always
+        in float32). ``"64"``: everything in float64 (slow; for checks).
+    device : torch.device
+
+    Returns
+    -------
+    tuple of (torch.dtype, torch.dtype or None)
+    """
+    import torch
+
+    if isinstance(precision, numbers.Integral) and not isinstance(precision, bool):
+        precision = str(precision)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}.")
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.float32, (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        return torch.float32, None
+    if precision == "64":
+        return torch.float64, None
+    if precision == "32":
+        return torch.float32, None
+    if precision == "16" and device.type == "cpu":
+        warnings.warn("precision='16' on the CPU is slow and imprecise; consider '32' or 'bf16'.", stacklevel=3)
+    return torch.float32, (torch.bfloat16 if precision == "bf16" else torch.float16)

@@ -1,0 +1,549 @@
+"""Labelled DNA sequence datasets: benchmarks bundled with dnaestim, and loaders for your own files.
+
+Every loader returns a :class:`sklearn.utils.Bunch` shaped like those of :mod:`sklearn.datasets`:
+
+``data``
+    The sequences, a 1-D object array of ``str`` (a :class:`pandas.Series` named ``"sequence"`` with
+    ``as_frame=True``).
+``target``
+    The labels as published, always ``str`` (``"negative"``, ``"+"``, ``"0"``, ...), a 1-D object array (a
+    :class:`pandas.Series` named ``"label"`` with ``as_frame=True``).
+``target_names``
+    The sorted unique labels.
+``frame``
+    A :class:`pandas.DataFrame` with columns ``sequence`` and ``label`` when ``as_frame=True``, else ``None``.
+``DESCR``
+    What the data is and where it came from.
+``split``
+    The split that was loaded (``None`` for a single FASTA or CSV file).
+
+``return_X_y=True`` returns ``(data, target)`` instead of the bunch.
+
+The bundled benchmarks (:func:`list_bundled_datasets`) are real, published sequences shipped inside the package;
+provenance, licences and reference numbers are in ``dnaestim/data/benchmarks/README.md``. The other loaders read
+local files in the layouts that published benchmarks are distributed in. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import Bunch
+
+__all__ = [
+    "list_bundled_datasets",
+    "load_bundled",
+    "load_csv",
+    "load_fasta_labeled",
+    "load_genomic_benchmark",
+    "load_gue_prom_core_tata",
+    "load_human_enhancers_cohn",
+    "load_human_nontata_promoters",
+]
+
+#: Order in which splits are concatenated for ``split="all"``.
+SPLIT_ORDER = ("train", "dev", "test", "all")
+_GZIP_MAGIC = b"\x1f\x8b"
+_BENCHMARKS_DIR = ("data", "benchmarks")
+
+
+@dataclass(frozen=True)
+class _BundledDataset:
+    """Registry entry of one bundled benchmark: its splits (in :data:`SPLIT_ORDER`) and description."""
+
+    splits: tuple
+    description: str
+
+
+_BUNDLED = {
+    "human_nontata_promoters": _BundledDataset(
+        splits=("test",),
+        description=(
+            "Human non-TATA promoters (Genomic Benchmarks, Gresova et al. 2023): 251-nt human sequences, "
+            "'positive' = non-TATA promoter, 'negative' = not a promoter. Only the official TEST split is "
+            "bundled (9034 sequences); use it with cross-validation. Published test accuracy (trained on the "
+            "full official train split, which is not bundled): HyenaDNA 96.6%, CNN 84.6%.\n"
+            "Source: GayanSamuditha/DNA-Language-Model-Evaluation@5859377b1d217a7734611d4e8559b4c4561e7dc2:"
+            "Dataset/test_human_nontata_promoters.csv (the Hugging Face export of the Genomic Benchmarks test "
+            "split; 0/1 renamed negative/positive). Licence: Apache-2.0 (Genomic Benchmarks data), MIT (source "
+            "repository)."
+        ),
+    ),
+    "human_enhancers_cohn_subset": _BundledDataset(
+        splits=("train", "test"),
+        description=(
+            "Human enhancers (Cohn et al.), a small subsample of the Genomic Benchmarks dataset "
+            "human_enhancers_cohn: 500-nt sequences, labels 'negative'/'positive'; train 303, test 102. Every "
+            "test sequence is in the official test split with the same label; no train sequence is. Meant for "
+            "fast tests: numbers on it are not comparable with published ones (HyenaDNA 74.2%, CNN 69.5% test "
+            "accuracy on the full dataset).\n"
+            "Source: katarinagresova/GenBenchQC@2cfd859d131b0356d025cbc236c4e94bc8d9b87d:"
+            "example_datasets/enhancers_{train,test}.csv (0/1 renamed negative/positive). Licence: MIT (source "
+            "repository), Apache-2.0 (Genomic Benchmarks data)."
+        ),
+    ),
+    "gue_prom_core_tata": _BundledDataset(
+        splits=("train", "dev", "test"),
+        description=(
+            "Core promoter detection, TATA promoters (GUE prom_core_tata, DNABERT-2: Zhou et al., ICLR 2024): "
+            "70-nt human sequences, labels '0'/'1' as published (GUE names no classes); train 4904, dev 613, "
+            "test 613, the published GUE splits.\n"
+            "Source: wds-seu/DeepGene@486343e5212361d6cd7ed03c624f430ed3d5f02e:"
+            "data/GUE/prom/prom_core_tata/{train,dev,test}.csv, a verbatim copy of GUE as distributed by "
+            "MAGICS-LAB/DNABERT_2. Licence: Apache-2.0 (both repositories; no separate data licence stated)."
+        ),
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bundled benchmarks
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def list_bundled_datasets():
+    """Names of the benchmarks bundled with dnaestim.
+
+    Returns
+    -------
+    list of str
+        Sorted names, each accepted by :func:`load_bundled`.
+
+    Examples
+    --------
+    >>> from dnaestim.datasets import list_bundled_datasets
+    >>> list_bundled_datasets()
+    ['gue_prom_core_tata', 'human_enhancers_cohn_subset', 'human_nontata_promoters']
+    """
+    return sorted(_BUNDLED)
+
+
+def load_bundled(name, *, split="all", return_X_y=False, as_frame=False):
+    """Load a benchmark bundled with dnaestim.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_bundled_datasets`.
+    split : str, default="all"
+        One of the dataset's splits (``"train"``, ``"dev"``, ``"test"`` or ``"all"``, whichever it has), or
+        ``"all"`` for every split concatenated in the order train, dev, test.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a bunch.
+    as_frame : bool, default=False
+        Give ``data`` and ``target`` as :class:`pandas.Series` and fill ``frame``.
+
+    Returns
+    -------
+    sklearn.utils.Bunch or tuple
+        A bunch with ``data``, ``target``, ``target_names``, ``frame``, ``DESCR`` and ``split`` (see the module
+        docstring), or ``(data, target)`` when ``return_X_y=True``.
+
+    Examples
+    --------
+    >>> from dnaestim.datasets import load_bundled
+    >>> bunch = load_bundled("human_enhancers_cohn_subset")
+    >>> bunch.split, bunch.data.shape, bunch.target_names.tolist()
+    ('all', (405,), ['negative', 'positive'])
+    >>> bunch.data[0][:20], bunch.target[0]
+    ('CACCACACCCAGCTAATTTT', 'negative')
+    """
+    if not isinstance(name, str) or name not in _BUNDLED:
+        raise ValueError(
+            f"No bundled dataset named {name!r}; the bundled datasets are: {', '.join(list_bundled_datasets())}."
+        )
+    entry = _BUNDLED[name]
+    if not isinstance(split, str) or (split not in entry.splits and split != "all"):
+        available = ", ".join(repr(s) for s in dict.fromkeys((*entry.splits, "all")))
+        raise ValueError(f"Dataset {name!r} has no split {split!r}; available splits: {available}.")
+    splits = entry.splits if split == "all" else (split,)
+    frames = []
+    for part in splits:
+        resource = resources.files("dnaestim").joinpath(*_BENCHMARKS_DIR, name, f"{part}.csv.gz")
+        if not resource.is_file():
+            raise FileNotFoundError(
+                f"The bundled file {'/'.join(_BENCHMARKS_DIR)}/{name}/{part}.csv.gz is missing from the dnaestim "
+                "installation; reinstall dnaestim."
+            )
+        with resource.open("rb") as handle:
+            frames.append(_read_csv(handle, f"bundled {name}/{part}.csv.gz", "sequence", "label", compression="gzip"))
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    counts = ", ".join(f"{label}={count}" for label, count in sorted(frame["label"].value_counts().items()))
+    descr = f"{name} ({split}: {len(frame)} sequences; {counts})\n\n{entry.description}"
+    return _result(frame, descr, split, return_X_y=return_X_y, as_frame=as_frame)
+
+
+def load_human_nontata_promoters(*, split="test", return_X_y=False, as_frame=False):
+    """Load the human non-TATA promoters benchmark (Genomic Benchmarks), official test split.
+
+    9034 human sequences of 251 nt: 4915 ``"positive"`` (non-TATA promoters) and 4119 ``"negative"``. Only the
+    official test split is bundled, so evaluate with cross-validation on it. Published test accuracies
+    (HyenaDNA 96.6 %, CNN 84.6 %) come from training on the full official train split, which is not bundled.
+    Provenance and licence: ``dnaestim/data/benchmarks/README.md``.
+
+    Parameters
+    ----------
+    split : {"test", "all"}, default="test"
+        The only split is ``"test"``; ``"all"`` returns the same sequences.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a bunch.
+    as_frame : bool, default=False
+        Give ``data`` and ``target`` as :class:`pandas.Series` and fill ``frame``.
+
+    Returns
+    -------
+    sklearn.utils.Bunch or tuple
+        See :func:`load_bundled`.
+
+    Examples
+    --------
+    >>> from dnaestim.datasets import load_human_nontata_promoters
+    >>> X, y = load_human_nontata_promoters(return_X_y=True)
+    >>> X.shape, sorted(set(y)), len(X[0])
+    ((9034,), ['negative', 'positive'], 251)
+    """
+    return load_bundled("human_nontata_promoters", split=split, return_X_y=return_X_y, as_frame=as_frame)
+
+
+def load_human_enhancers_cohn(*, split="train", return_X_y=False, as_frame=False):
+    """Load the bundled subsample of the human enhancers (Cohn) benchmark.
+
+    Sequences of 500 nt labelled ``"positive"`` (enhancer) or ``"negative"``: 303 in ``"train"`` and 102 in
+    ``"test"``. A small subsample of the Genomic Benchmarks dataset, for fast tests and examples; scores on it
+    are not comparable with published ones. Provenance and licence: ``dnaestim/data/benchmarks/README.md``.
+
+    Parameters
+    ----------
+    split : {"train", "test", "all"}, default="train"
+        Which split; ``"all"`` concatenates train then test.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a bunch.
+    as_frame : bool, default=False
+        Give ``data`` and ``target`` as :class:`pandas.Series` and fill ``frame``.
+
+    Returns
+    -------
+    sklearn.utils.Bunch or tuple
+        See :func:`load_bundled`.
+
+    Examples
+    --------
+    >>> from dnaestim.datasets import load_human_enhancers_cohn
+    >>> bunch = load_human_enhancers_cohn(split="test", as_frame=True)
+    >>> bunch.frame.shape, bunch.target_names.tolist()
+    ((102, 2), ['negative', 'positive'])
+    >>> bunch.frame["label"].value_counts().sort_index().tolist()
+    [51, 51]
+    """
+    return load_bundled("human_enhancers_cohn_subset", split=split, return_X_y=return_X_y, as_frame=as_frame)
+
+
+def load_gue_prom_core_tata(*, split="train", return_X_y=False, as_frame=False):
+    """Load the GUE core-promoter (TATA) benchmark.
+
+    Human sequences of 70 nt from the Genome Understanding Evaluation (DNABERT-2), labelled ``"0"`` or ``"1"``
+    as published (kept as strings; GUE names no classes), in the published splits: train 4904, dev 613,
+    test 613. Provenance and licence: ``dnaestim/data/benchmarks/README.md``.
+
+    Parameters
+    ----------
+    split : {"train", "dev", "test", "all"}, default="train"
+        Which split; ``"all"`` concatenates train, dev and test in that order.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a bunch.
+    as_frame : bool, default=False
+        Give ``data`` and ``target`` as :class:`pandas.Series` and fill ``frame``.
+
+    Returns
+    -------
+    sklearn.utils.Bunch or tuple
+        See :func:`load_bundled`.
+
+    Examples
+    --------
+    >>> from dnaestim.datasets import load_gue_prom_core_tata
+    >>> X, y = load_gue_prom_core_tata(return_X_y=True)
+    >>> X.shape, sorted(set(y))
+    ((4904,), ['0', '1'])
+    >>> load_gue_prom_core_tata(split="all").data.shape
+    (6130,)
+    >>> X, y = load_gue_prom_core_tata(split="test", return_X_y=True, as_frame=True)
+    >>> X.name, y.name, len(X), sorted(y.unique())
+    ('sequence', 'label', 613, ['0', '1'])
+    """
+    return load_bundled("gue_prom_core_tata", split=split, return_X_y=return_X_y, as_frame=as_frame)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Your own files
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def load_genomic_benchmark(path, *, split="train", return_X_y=False, as_frame=False):
+    """Load a dataset in the Genomic Benchmarks directory layout.
+
+    The layout is ``<path>/<split>/<class name>/<anything>.txt``, one sequence per ``.txt`` file (as written by
+    ``genomic_benchmarks.loc2seq.download_dataset``). The class names are the sub-directory names, taken in
+    sorted order, never in the order the file system lists them; within a class the files are read in sorted
+    name order, so the result is the same on every machine. Whitespace and line breaks inside a file are
+    removed, so a sequence may span several lines; case is kept. Files not ending in ``.txt``, and files and
+    directories whose name starts with ``.`` (such as macOS ``._*`` files), are ignored. The sorted class order is
+    also the published HyenaDNA code's class-index order.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The dataset directory (the one holding ``train`` and ``test``).
+    split : str, default="train"
+        Sub-directory of ``path`` to read.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a bunch.
+    as_frame : bool, default=False
+        Give ``data`` and ``target`` as :class:`pandas.Series` and fill ``frame``.
+
+    Returns
+    -------
+    sklearn.utils.Bunch or tuple
+        ``data``, ``target`` (the class names), ``target_names``, ``frame``, ``DESCR`` and ``split``, or
+        ``(data, target)`` when ``return_X_y=True``.
+    """
+    root = _existing(path, "Genomic Benchmarks dataset directory", directory=True)
+    if not isinstance(split, str):
+        raise TypeError(f"split must be a str; got {type(split).__name__}.")
+    split_dirs = _visible_subdirs(root)
+    split_dir = root / split
+    if split not in {d.name for d in split_dirs}:
+        available = ", ".join(repr(d.name) for d in split_dirs) or "none"
+        raise ValueError(
+            f"{root} has no split directory {split!r}; available splits: {available}. A Genomic Benchmarks "
+            "dataset directory holds <split>/<class name>/*.txt."
+        )
+    class_dirs = _visible_subdirs(split_dir)
+    if not class_dirs:
+        raise ValueError(
+            f"{split_dir} holds no class directories; expected {split_dir}{os.sep}<class name>{os.sep}*.txt."
+        )
+    sequences, labels = [], []
+    for class_dir in class_dirs:
+        files = sorted(
+            (f for f in class_dir.iterdir() if f.suffix == ".txt" and not f.name.startswith(".") and f.is_file()),
+            key=lambda f: f.name,
+        )
+        if not files:
+            raise ValueError(f"Class directory {class_dir} holds no .txt sequence files.")
+        for file in files:
+            try:
+                sequence = "".join(file.read_text(encoding="utf-8").split())
+            except UnicodeDecodeError as err:
+                raise ValueError(f"Sequence file {file} is not text ({err}).") from None
+            if not sequence:
+                raise ValueError(f"Sequence file {file} is empty; remove it or write its sequence into it.")
+            sequences.append(sequence)
+            labels.append(class_dir.name)
+    frame = pd.DataFrame({"sequence": sequences, "label": labels}, dtype=str)
+    descr = (
+        f"Genomic Benchmarks layout read from {root} (split {split!r}: {len(frame)} sequences, "
+        f"classes {', '.join(d.name for d in class_dirs)})."
+    )
+    return _result(frame, descr, split, return_X_y=return_X_y, as_frame=as_frame)
+
+
+def load_fasta_labeled(path, *, label_sep="|", return_X_y=False, as_frame=False):
+    """Load a FASTA file whose record names end with the label.
+
+    This is the layout of the Nucleotide Transformer downstream tasks (``>name|label``). With
+    ``label_sep="|"`` the label is the text after the last ``|`` of the header line (surrounding whitespace
+    removed); with ``label_sep=None`` it is the last character of the header line (trailing whitespace
+    removed), the rule of the published HyenaDNA code (``int(name.rstrip()[-1])`` over pyfaidx long names), kept
+    here as a string. Sequences are read with :func:`Bio.SeqIO.parse`, line breaks removed and case kept.
+
+    Parameters
+    ----------
+    path : str or path-like
+        FASTA file, plain or gzip/bgzip-compressed (recognised by its content, whatever its suffix).
+    label_sep : str or None, default="|"
+        Separator before the label, or ``None`` for "last character of the header line".
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a bunch.
+    as_frame : bool, default=False
+        Give ``data`` and ``target`` as :class:`pandas.Series` and fill ``frame``.
+
+    Returns
+    -------
+    sklearn.utils.Bunch or tuple
+        ``data``, ``target``, ``target_names``, ``frame``, ``DESCR`` and ``split`` (``None``), or
+        ``(data, target)`` when ``return_X_y=True``.
+    """
+    from Bio import SeqIO
+
+    if label_sep is not None and (not isinstance(label_sep, str) or not label_sep):
+        raise ValueError(f"label_sep must be a non-empty str or None; got {label_sep!r}.")
+    file = _existing(path, "FASTA file")
+    sequences, labels = [], []
+    try:
+        with _open_text(file) as handle:
+            for record in SeqIO.parse(handle, "fasta"):
+                if label_sep is None:
+                    label = record.description.rstrip()[-1:]
+                    if not label:
+                        raise ValueError(
+                            f"Record number {len(sequences) + 1} of {file} has an empty header line, so no label."
+                        )
+                else:
+                    _, sep, label = record.description.rpartition(label_sep)
+                    label = label.strip()
+                    if not sep:
+                        raise ValueError(
+                            f"Record {record.description!r} of {file} has no label separator {label_sep!r} in its "
+                            "header; pass label_sep=None to take the last character of the header line as the label."
+                        )
+                    if not label:
+                        raise ValueError(
+                            f"Record {record.description!r} of {file} has nothing after the label separator "
+                            f"{label_sep!r}."
+                        )
+                sequence = str(record.seq)
+                if not sequence:
+                    raise ValueError(f"Record {record.description!r} of {file} has an empty sequence.")
+                sequences.append(sequence)
+                labels.append(label)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{file} is not a text FASTA file ({err}).") from None
+    except (OSError, EOFError) as err:  # a corrupt or truncated gzip file
+        raise ValueError(f"Cannot read {file} ({err}).") from None
+    except ValueError as err:
+        if "comments at the beginning" in str(err):
+            raise ValueError(
+                f"{file} is not a FASTA file: it has text before its first '>' header line."
+            ) from None
+        raise
+    if not sequences:
+        raise ValueError(f"{file} holds no FASTA records (no line starts with '>'); is it a FASTA file?")
+    frame = pd.DataFrame({"sequence": sequences, "label": labels}, dtype=str)
+    rule = "last character of the header line" if label_sep is None else f"text after the last {label_sep!r}"
+    descr = f"Labelled FASTA read from {file} ({len(frame)} records; label = {rule})."
+    return _result(frame, descr, None, return_X_y=return_X_y, as_frame=as_frame)
+
+
+def load_csv(path, *, sequence_column="sequence", label_column="label", return_X_y=False, as_frame=False):
+    """Load sequences and labels from a CSV file.
+
+    Both columns are read as ``str`` (labels such as ``"0"`` stay strings). Only an empty cell counts as
+    missing: ``NA``, ``N/A`` or ``null`` are kept as text, since they can be sequences or labels. The GUE
+    benchmark files (``sequence,label``) load as they are.
+
+    Parameters
+    ----------
+    path : str or path-like
+        CSV file with a header line, plain or gzip-compressed (recognised by its content, whatever its suffix).
+    sequence_column : str, default="sequence"
+        Column holding the sequences.
+    label_column : str, default="label"
+        Column holding the labels.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a bunch.
+    as_frame : bool, default=False
+        Give ``data`` and ``target`` as :class:`pandas.Series` and fill ``frame`` (whose columns are renamed
+        ``sequence`` and ``label``).
+
+    Returns
+    -------
+    sklearn.utils.Bunch or tuple
+        ``data``, ``target``, ``target_names``, ``frame``, ``DESCR`` and ``split`` (``None``), or
+        ``(data, target)`` when ``return_X_y=True``.
+    """
+    file = _existing(path, "CSV file")
+    with open(file, "rb") as handle:
+        compression = "gzip" if handle.read(2) == _GZIP_MAGIC else None
+    frame = _read_csv(file, str(file), sequence_column, label_column, compression=compression)
+    descr = f"CSV read from {file} ({len(frame)} rows; columns {sequence_column!r} and {label_column!r})."
+    return _result(frame, descr, None, return_X_y=return_X_y, as_frame=as_frame)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _existing(path, what, *, directory=False):
+    """``path`` as a Path, checked to exist (and to be a directory or a file)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} path must be a str or os.PathLike; got {type(path).__name__}.")
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{what[0].upper()}{what[1:]} {path} does not exist.")
+    if directory and not path.is_dir():
+        raise NotADirectoryError(f"{path} is not a directory; expected a {what}.")
+    if not directory and not path.is_file():
+        raise IsADirectoryError(f"{path} is not a file; expected a {what}.")
+    return path
+
+
+def _visible_subdirs(directory):
+    """Sub-directories of ``directory`` not starting with ``.``, sorted by name."""
+    return sorted((d for d in directory.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
+
+
+def _open_text(file):
+    """Open a plain or gzip-compressed file as text, recognising gzip by its magic bytes."""
+    with open(file, "rb") as handle:
+        compressed = handle.read(2) == _GZIP_MAGIC
+    if compressed:
+        return gzip.open(file, "rt", encoding="utf-8")
+    return open(file, encoding="utf-8")
+
+
+def _read_csv(source, name, sequence_column, label_column, *, compression):
+    """Read the two columns of a CSV as str, renamed ``sequence`` and ``label``; no missing values allowed."""
+    try:
+        table = pd.read_csv(
+            source, dtype=str, keep_default_na=False, na_values=[""], compression=compression,
+        )
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{name} is empty; expected a CSV file with a header line.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as err:
+        raise ValueError(f"Cannot read {name} as CSV ({err}).") from None
+    present = ", ".join(repr(c) for c in table.columns)
+    for role, column in (("sequence_column", sequence_column), ("label_column", label_column)):
+        if column not in table.columns:
+            raise ValueError(
+                f"{name} has no column {column!r} ({role}); its columns are: {present}. Pass {role}= to choose one."
+            )
+    for column in (sequence_column, label_column):
+        missing = np.flatnonzero(table[column].isna().to_numpy())
+        if missing.size:
+            more = f" ({missing.size - 1} more rows too)" if missing.size > 1 else ""
+            raise ValueError(
+                f"{name}: data row {int(missing[0])} (0-based, header not counted) has no value in column "
+                f"{column!r}{more}; fill or drop such rows."
+            )
+    return pd.DataFrame({
+        "sequence": table[sequence_column].to_numpy(dtype=object),
+        "label": table[label_column].to_numpy(dtype=object),
+    }, dtype=str)
+
+
+def _result(frame, descr, split, *, return_X_y, as_frame):
+    """The bunch (or ``(data, target)``) for a frame with columns ``sequence`` and ``label``."""
+    if as_frame:
+        data, target = frame["sequence"], frame["label"]
+    else:
+        data = frame["sequence"].to_numpy(dtype=object)
+        target = frame["label"].to_numpy(dtype=object)
+    if return_X_y:
+        return data, target
+    target_names = np.array(sorted(set(frame["label"])), dtype=object)
+    return Bunch(
+        data=data,
+        target=target,
+        target_names=target_names,
+        frame=frame if as_frame else None,
+        DESCR=descr,
+        split=split,
+    )

@@ -1,0 +1,245 @@
+"""Plumbing shared by every dnaestim estimator: backbone construction, tokenisation, seeding, batching,
+device handling and device-safe pickling.
+
+Padding. Estimators pad on the **right** and pool with a mask. The backbone is causal, so a real token never sees
+the pads after it: a sequence's pooled output is the same whatever the length of the batch it is in (up to float
+rounding of the FFT), and predictions never depend on batch composition. The published left padding would put
+pads *before* the sequence, where every real token sees them, so outputs would change with the pad count unless
+one fixed length were chosen at fit time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import numbers
+import os
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+
+from .._validation import check_sequences, resolve_device, resolve_precision
+from ..checkpoints import load_pretrained
+from ..nn import HyenaConfig, HyenaLM
+from ..nn.heads import POOLING_MODES, pool
+from ..tokenizer import DNATokenizer
+
+logger = logging.getLogger("dnaestim")
+
+#: Right padding: see the module docstring.
+TOKENIZER = DNATokenizer(padding_side="right")
+
+
+class _TorchPayload:
+    """A module serialised with ``torch.save`` for pickling, restored on the best available device."""
+
+    def __init__(self, module, device):
+        buffer = io.BytesIO()
+        torch.save(module, buffer)
+        self.data = buffer.getvalue()
+        self.device = str(device)
+
+    def restore(self, owner):
+        target = torch.device(self.device)
+        if target.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(
+                f"{type(owner).__name__} was fitted on {self.device}, which is not available here; "
+                "its model is loaded on the CPU.", UserWarning, stacklevel=4,
+            )
+            target = torch.device("cpu")
+        module = torch.load(io.BytesIO(self.data), map_location=target, weights_only=False)
+        return module, target
+
+
+def _check_positive_int(value, name, minimum=1, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}{' or None' if allow_none else ''}; got {value!r}.")
+
+
+def _check_float(value, name, low, high, *, low_open=False, high_open=False, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a number; got {value!r}.")
+    ok_low = value > low if low_open else value >= low
+    ok_high = value < high if high_open else value <= high
+    if not (ok_low and ok_high):
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}; got {value!r}.")
+
+
+class HyenaEstimatorMixin(BaseEstimator):
+    """Shared plumbing; not an estimator by itself. Subclasses define ``__init__`` and ``fit``."""
+
+    #: Attributes holding torch modules, pickled through :class:`_TorchPayload`.
+    _torch_attributes = ("model_",)
+
+    # -- parameters ------------------------------------------------------------------------------------------
+
+    def _validate_common_params(self):
+        _check_positive_int(self.batch_size, "batch_size")
+        _check_positive_int(self.max_length, "max_length", allow_none=True)
+        if self.pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {POOLING_MODES}; got {self.pooling!r}.")
+        _check_positive_int(self.verbose, "verbose", minimum=0)
+        if self.pretrained is None:
+            for name in ("d_model", "n_layer", "filter_order"):
+                _check_positive_int(getattr(self, name), name)
+            _check_positive_int(self.d_inner, "d_inner", allow_none=True)
+            if isinstance(self.emb_dim, bool) or not isinstance(self.emb_dim, numbers.Integral) or self.emb_dim < 3 \
+                    or self.emb_dim % 2 == 0:
+                raise ValueError(f"emb_dim must be an odd int >= 3; got {self.emb_dim!r}.")
+        device = resolve_device(self.device)
+        dtype, autocast = resolve_precision(self.precision, device)
+        return device, dtype, autocast
+
+    def _seeds(self):
+        """Independent integer seeds derived from ``random_state`` (no global RNG is touched)."""
+        rng = check_random_state(self.random_state)
+        return rng, int(rng.randint(np.iinfo(np.int32).max))
+
+    # -- backbone ----------------------------------------------------------------------------------------------
+
+    def _pretrained_lm(self) -> HyenaLM:
+        """The language model behind ``pretrained``: a checkpoint directory, a HyenaLM or a fitted pretrainer."""
+        source = self.pretrained
+        if isinstance(source, (str, os.PathLike)):
+            return load_pretrained(source)
+        if isinstance(source, HyenaLM):
+            return copy.deepcopy(source).cpu()
+        model = getattr(source, "model_", None)
+        if isinstance(model, HyenaLM):
+            return copy.deepcopy(model).cpu()
+        if hasattr(source, "fit") and hasattr(source, "get_params"):
+            raise ValueError(
+                f"pretrained is an unfitted {type(source).__name__}; fit it first, or pass a checkpoint directory."
+            )
+        raise TypeError(
+            "pretrained must be a checkpoint directory (str or path), a HyenaLM or a fitted HyenaPretrainer; "
+            f"got {type(source).__name__}."
+        )
+
+    def _backbone_config(self, l_max: int) -> HyenaConfig:
+        """Configuration of a backbone trained from scratch."""
+        return HyenaConfig(
+            d_model=int(self.d_model), n_layer=int(self.n_layer),
+            d_inner=None if self.d_inner is None else int(self.d_inner),
+            emb_dim=int(self.emb_dim), filter_order=int(self.filter_order), l_max=int(l_max), w=10.0,
+            embed_dropout=float(getattr(self, "embed_dropout", 0.0)),
+            resid_dropout=float(getattr(self, "resid_dropout", 0.0)),
+            checkpoint_mixer=bool(getattr(self, "gradient_checkpointing", False)),
+            checkpoint_mlp=bool(getattr(self, "gradient_checkpointing", False)),
+        )
+
+    def _resolve_max_length(self, lengths: np.ndarray, l_max: int | None) -> int:
+        """``max_length_``: the parameter; else a pretrained model's l_max or the longest training sequence."""
+        longest = int(lengths.max())
+        max_length = longest if self.max_length is None else int(self.max_length)
+        if l_max is not None and self.max_length is None and longest <= l_max:
+            return l_max  # a pretrained model reads up to its l_max
+        if l_max is not None and max_length > l_max:
+            if self.max_length is None:
+                raise ValueError(
+                    f"The longest training sequence has {longest} nucleotides, more than the pretrained model's "
+                    f"l_max={l_max}. Set max_length<={l_max} to cut sequences to that length."
+                )
+            raise ValueError(f"max_length={max_length} is more than the pretrained model's l_max={l_max}.")
+        return max_length
+
+    # -- tokens --------------------------------------------------------------------------------------------------
+
+    def _sequences(self, X, *, name="X"):
+        """Validated sequences and their lengths."""
+        sequences = check_sequences(X, name=name)
+        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+        return sequences, lengths
+
+    def _tokenize(self, sequences, lengths, *, name="X"):
+        """Right-padded token ids (n, L) int64 and mask (n, L); sequences are cut to ``max_length_``.
+
+        Cutting is silent when the user set ``max_length``; otherwise it warns, naming the first sequence cut.
+        """
+        too_long = np.flatnonzero(lengths > self.max_length_)
+        if too_long.size and self.max_length is None:
+            i = int(too_long[0])
+            warnings.warn(
+                f"{too_long.size} sequence(s) of {name} are longer than the {self.max_length_} nucleotides this "
+                f"{type(self).__name__} reads ({name}[{i}] has {lengths[i]}); only their first {self.max_length_} "
+                "are used. Set max_length to choose the cut (and silence this warning).",
+                UserWarning, stacklevel=3,
+            )
+        batch = TOKENIZER(list(sequences), max_length=self.max_length_, truncation=True)
+        return batch.input_ids, batch.attention_mask
+
+    @staticmethod
+    def _batch_tensors(ids, mask, index, device):
+        """Rows ``index`` of the token arrays, trimmed to their longest sequence, on ``device``."""
+        width = int(mask[index].sum(1).max())
+        batch_ids = torch.from_numpy(np.ascontiguousarray(ids[index, :width])).to(device, non_blocking=True)
+        batch_mask = torch.from_numpy(np.ascontiguousarray(mask[index, :width])).to(device, non_blocking=True)
+        return batch_ids, batch_mask
+
+    def _inference_batches(self, lengths):
+        """Sample indices in batches of similar length (less padding); results do not depend on the grouping."""
+        order = np.argsort(lengths, kind="stable")
+        size = int(self.batch_size)
+        return [order[i: i + size] for i in range(0, len(order), size)]
+
+    def _pooled_embeddings(self, backbone, ids, mask):
+        """Masked-pooled backbone outputs, (n, d_model) float32 numpy, in input order."""
+        out = np.empty((len(ids), backbone.config.d_model), dtype=np.float32)
+        backbone.eval()
+        with torch.inference_mode(), self._autocast():
+            for index in self._progress(self._inference_batches(mask.sum(1)), "embed"):
+                batch_ids, batch_mask = self._batch_tensors(ids, mask, index, self.device_)
+                pooled = pool(backbone(batch_ids), batch_mask, self.pooling)
+                out[index] = pooled.float().cpu().numpy()
+        return out
+
+    def _autocast(self):
+        dtype = getattr(self, "autocast_dtype_", None)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device_.type, dtype=dtype)
+
+    def _progress(self, iterable, desc, **kwargs):
+        if not self.verbose:
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=desc, leave=False, **kwargs)
+
+    # -- pickling --------------------------------------------------------------------------------------------
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ returns the live __dict__
+        for name in self._torch_attributes:
+            module = state.get(name)
+            if isinstance(module, torch.nn.Module):
+                state[name] = _TorchPayload(module, getattr(self, "device_", "cpu"))
+        return state
+
+    def __setstate__(self, state):
+        for name in self._torch_attributes:
+            payload = state.get(name)
+            if isinstance(payload, _TorchPayload):
+                state[name], device = payload.restore(self)
+                state["device_"] = device
+        super().__setstate__(state)
+
+    # -- tags --------------------------------------------------------------------------------------------------
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.non_deterministic = False
+        return tags

@@ -1,0 +1,175 @@
+"""HyenaEmbedder: a scikit-learn transformer that turns DNA sequences into pooled HyenaDNA embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..nn import HyenaLM
+from ..tokenizer import reverse_complement_ids
+from ._base import HyenaEstimatorMixin
+
+__all__ = ["HyenaEmbedder"]
+
+
+class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEstimatorMixin):
+    """Embed DNA sequences with a HyenaDNA backbone: one ``d_model``-dimensional vector per sequence.
+
+    ``fit`` loads (or initialises) the backbone and learns nothing else; ``transform`` returns the hidden states
+    after the final LayerNorm, pooled over the real tokens of each sequence (never over padding). Use it as the
+    first step of a :class:`~sklearn.pipeline.Pipeline`.
+
+    Parameters
+    ----------
+    pretrained : str, path-like, HyenaLM or fitted HyenaPretrainer, default=None
+        Backbone weights (a local checkpoint directory in either published layout). None initialises a random
+        backbone with the architecture below (random features: a baseline, not a foundation model).
+    d_model, n_layer : int, default=128, 2
+        Architecture of a randomly initialised backbone.
+    d_inner : int, default=None
+        MLP width; ``4 * d_model`` when None.
+    filter_order, emb_dim : int, default=64, 5
+        Width of the implicit filter's MLP and of its positional encoding.
+    pooling : {"mean", "last"}, default="mean"
+        Mean over the real tokens, or the last real token.
+    max_length : int, default=None
+        Cut sequences to this many nucleotides (keeping their start). None: accept any length up to the
+        backbone's ``l_max`` (for a random backbone, the longest sequence seen by ``fit``).
+    rc_average : bool, default=False
+        Average each sequence's embedding with its reverse complement's.
+    batch_size : int, default=64
+        Sequences per forward pass.
+    random_state : int, RandomState or None, default=None
+        Seeds a randomly initialised backbone.
+    verbose : int, default=0
+        0 is silent; 1 shows a tqdm progress bar.
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    precision : {"auto", "32", "bf16", "16", "64"}, default="auto"
+        Mixed precision on GPUs by default; float32 on the CPU.
+
+    Attributes
+    ----------
+    model_ : HyenaLM
+        The language model whose backbone embeds.
+    max_length_ : int
+        Longest input accepted.
+    n_features_out_ : int
+        ``d_model``.
+    device_ : torch.device
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> X = ["ACGTACGTAC", "TTTTGGGGCC", "ACGTACGTTT", "GGGGCCCCTT"]
+    >>> pipe = make_pipeline(HyenaEmbedder(d_model=16, n_layer=1, random_state=0), LogisticRegression())
+    >>> pipe.fit(X, [0, 1, 0, 1]).predict(X).shape
+    (4,)
+    >>> HyenaEmbedder(d_model=16, n_layer=1, random_state=0).fit(X).transform(X).shape
+    (4, 16)
+    """
+
+    _torch_attributes = ("model_",)
+
+    def __init__(
+        self,
+        *,
+        pretrained=None,
+        d_model=128,
+        n_layer=2,
+        d_inner=None,
+        filter_order=64,
+        emb_dim=5,
+        pooling="mean",
+        max_length=None,
+        rc_average=False,
+        batch_size=64,
+        random_state=None,
+        verbose=0,
+        device="auto",
+        precision="auto",
+    ):
+        self.pretrained = pretrained
+        self.d_model = d_model
+        self.n_layer = n_layer
+        self.d_inner = d_inner
+        self.filter_order = filter_order
+        self.emb_dim = emb_dim
+        self.pooling = pooling
+        self.max_length = max_length
+        self.rc_average = rc_average
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.precision = precision
+
+    def fit(self, X=None, y=None):
+        """Load or initialise the backbone.
+
+        Parameters
+        ----------
+        X : list, 1-D array or pandas Series of str, default=None
+            Sequences; only their lengths are used, to size a randomly initialised backbone. May be None with
+            ``pretrained`` or ``max_length`` set.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : HyenaEmbedder
+        """
+        device, dtype, autocast = self._validate_common_params()
+        lengths = None if X is None else self._sequences(X)[1]
+        if self.pretrained is not None:
+            model = self._pretrained_lm()
+            if self.max_length is not None and self.max_length > model.config.l_max:
+                raise ValueError(f"max_length={self.max_length} is more than the pretrained model's "
+                                 f"l_max={model.config.l_max}.")
+            self.max_length_ = model.config.l_max if self.max_length is None else int(self.max_length)
+        else:
+            if lengths is None and self.max_length is None:
+                raise ValueError("A randomly initialised HyenaEmbedder needs X or max_length to size its model.")
+            self.max_length_ = int(self.max_length) if self.max_length is not None else int(lengths.max())
+            _, seed = self._seeds()
+            with torch.random.fork_rng(devices=[]):
+                model = HyenaLM(self._backbone_config(self.max_length_), generator=torch.Generator().manual_seed(seed))
+        self.model_ = model.to(device=device, dtype=dtype).eval()
+        self.device_, self.autocast_dtype_ = device, autocast
+        self.n_features_out_ = model.config.d_model
+        return self
+
+    @property
+    def _n_features_out(self):
+        return self.n_features_out_
+
+    def transform(self, X):
+        """Pooled embeddings of ``X``.
+
+        Parameters
+        ----------
+        X : list, 1-D array or pandas Series of str
+            DNA sequences (A, C, G, T, N in either case), at most ``max_length_`` long unless ``max_length`` is
+            set.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, d_model), dtype float32
+        """
+        check_is_fitted(self)
+        sequences, lengths = self._sequences(X)
+        ids, mask = self._tokenize(sequences, lengths)
+        embeddings = self._pooled_embeddings(self.model_.backbone, ids, mask)
+        if self.rc_average:
+            rc = self._pooled_embeddings(self.model_.backbone, reverse_complement_ids(ids, mask), mask)
+            embeddings = (embeddings + rc) / 2
+        return embeddings
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        tags.target_tags.required = False
+        return tags

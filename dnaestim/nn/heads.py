@@ -1,0 +1,77 @@
+"""Sequence-level heads on top of the backbone: masked pooling and a linear classifier."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import HyenaConfig
+from .hyena import HyenaBackbone, initialize_weights
+
+__all__ = ["POOLING_MODES", "HyenaSequenceClassifier", "pool"]
+
+POOLING_MODES = ("mean", "last")
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str = "mean") -> torch.Tensor:
+    """Reduce per-token hidden states to one vector per sequence, ignoring padding.
+
+    Parameters
+    ----------
+    hidden : Tensor of shape (B, L, D)
+        Hidden states.
+    attention_mask : BoolTensor of shape (B, L)
+        True at real tokens. Every row needs at least one.
+    mode : {"mean", "last"}
+        Mean over the real tokens, or the hidden state of the last real token (the causal model's summary of
+        the whole sequence).
+
+    Returns
+    -------
+    Tensor of shape (B, D)
+    """
+    mask = attention_mask.to(hidden.device, torch.bool)
+    if mode == "mean":
+        weights = mask.to(hidden.dtype).unsqueeze(-1)  # (B, L, 1)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+    if mode == "last":
+        positions = torch.arange(mask.shape[1], device=mask.device)
+        last = torch.where(mask, positions, -1).max(dim=1).values.clamp(min=0)  # (B,)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    raise ValueError(f"pooling must be one of {POOLING_MODES}; got {mode!r}.")
+
+
+class HyenaSequenceClassifier(nn.Module):
+    """Backbone, masked pooling, dropout and one linear layer (the published fine-tuning head).
+
+    Parameters
+    ----------
+    config : HyenaConfig
+        Backbone architecture.
+    n_classes : int
+        Number of outputs.
+    pooling : {"mean", "last"}, default="mean"
+        See :func:`pool`.
+    dropout : float, default=0.0
+        Dropout on the pooled vector.
+    generator : torch.Generator, optional
+        Source of randomness for the published initialisation (the head as any Linear: N(0, 0.02), bias 0).
+    """
+
+    def __init__(self, config: HyenaConfig, n_classes: int, pooling: str = "mean", dropout: float = 0.0,
+                 *, generator: torch.Generator | None = None):
+        super().__init__()
+        if pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {POOLING_MODES}; got {pooling!r}.")
+        self.config = config
+        self.pooling = pooling
+        self.backbone = HyenaBackbone(config)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(config.d_model, n_classes)
+        initialize_weights(self, config, generator)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Class logits, shape (B, n_classes)."""
+        hidden = self.backbone(input_ids)  # (B, L, D)
+        pooled = pool(hidden, attention_mask, self.pooling)  # (B, D)
+        return self.head(self.dropout(pooled.to(self.head.weight.dtype)))

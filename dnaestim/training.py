@@ -1,0 +1,197 @@
+"""Training machinery shared by the estimators: optimiser groups, learning-rate schedule, mixed precision, one
+optimiser step with clipping and non-finite-loss detection, early stopping and time budgets.
+
+Model code (``dnaestim.nn``) never imports this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+
+import torch
+
+__all__ = [
+    "EarlyStopping",
+    "NonFiniteLossError",
+    "Optimization",
+    "TimeBudget",
+    "build_optimizer",
+    "cosine_with_warmup",
+]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the message names the step."""
+
+
+def build_optimizer(model, *, lr, weight_decay, filter_params=(), filter_lr=None, filter_weight_decay=0.0,
+                    betas=(0.9, 0.999)):
+    """AdamW with the published parameter groups.
+
+    The implicit-filter MLPs (``filter_params``) use their own learning rate and weight decay (0 by default); every
+    other trainable parameter uses ``lr`` and ``weight_decay`` (biases, norms and embeddings included, as
+    published).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Its parameters with ``requires_grad`` are optimised.
+    lr, weight_decay : float
+        Global learning rate and decoupled weight decay.
+    filter_params : iterable of Parameter
+        The implicit-filter parameters (``HyenaLM.filter_parameters()`` or the backbone's equivalent).
+    filter_lr : float, optional
+        Their learning rate; ``lr`` when None.
+    filter_weight_decay : float, default=0.0
+        Their weight decay.
+    betas : tuple of float, default=(0.9, 0.999)
+
+    Returns
+    -------
+    torch.optim.AdamW
+    """
+    special = {id(p) for p in filter_params if p.requires_grad}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in special]
+    filters = [p for p in model.parameters() if p.requires_grad and id(p) in special]
+    groups = [{"params": rest, "lr": lr, "weight_decay": weight_decay}]
+    if filters:
+        groups.append({"params": filters, "lr": lr if filter_lr is None else filter_lr,
+                       "weight_decay": filter_weight_decay})
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise ValueError("The model has no trainable parameters.")
+    for group in groups:
+        group["base_lr"] = group["lr"]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay)
+
+
+def cosine_with_warmup(progress: float, *, warmup: float = 0.01, min_ratio: float = 0.1,
+                       warmup_init_ratio: float = 1e-3) -> float:
+    """Learning-rate multiplier at ``progress`` in [0, 1] of training.
+
+    Linear warm-up from ``warmup_init_ratio`` to 1 over the first ``warmup`` of training, then a cosine decay to
+    ``min_ratio`` (the published recipe: 1 % warm-up, floor at 0.1 × lr).
+
+    Parameters
+    ----------
+    progress : float
+        Fraction of training done.
+    warmup : float, default=0.01
+    min_ratio : float, default=0.1
+    warmup_init_ratio : float, default=1e-3
+
+    Returns
+    -------
+    float
+    """
+    progress = min(max(progress, 0.0), 1.0)
+    if warmup > 0 and progress < warmup:
+        return warmup_init_ratio + (1 - warmup_init_ratio) * progress / warmup
+    decay = (progress - warmup) / max(1e-12, 1 - warmup)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * decay))
+
+
+class TimeBudget:
+    """Wall-clock budget: ``fraction()`` of it used, ``exhausted()`` once spent. ``None`` means no budget."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self.start = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def fraction(self) -> float:
+        return 0.0 if self.seconds is None else self.elapsed() / self.seconds
+
+    def exhausted(self) -> bool:
+        return self.seconds is not None and self.elapsed() >= self.seconds
+
+
+class Optimization:
+    """One optimiser step with autocast, gradient scaling (fp16), clipping and a non-finite-loss check.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    optimizer : torch.optim.Optimizer
+        Its groups carry ``base_lr`` (see :func:`build_optimizer`).
+    device : torch.device
+    autocast_dtype : torch.dtype or None
+        Mixed-precision dtype, or None for none.
+    clip_grad_norm : float or None, default=1.0
+    """
+
+    def __init__(self, model, optimizer, device, autocast_dtype=None, clip_grad_norm=1.0):
+        self.model = model
+        self.optimizer = optimizer
+        self.device = device
+        self.autocast_dtype = autocast_dtype
+        self.clip_grad_norm = clip_grad_norm
+        use_scaler = autocast_dtype == torch.float16 and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+        self.step_count = 0
+
+    def autocast(self):
+        """Context for the forward pass."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def set_lr(self, multiplier: float):
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * multiplier
+
+    def step(self, loss: torch.Tensor) -> float:
+        """Backward, clip, step; returns the loss as a float. Raises :class:`NonFiniteLossError` on NaN/inf."""
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"The training loss is {value} at optimiser step {self.step_count + 1}. Lower the learning rate, "
+                "use precision='32', or check the input data."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.clip_grad_norm is not None:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step_count += 1
+        return value
+
+
+class EarlyStopping:
+    """Keep the best weights by a validation loss; stop after ``patience`` epochs without improving by ``tol``.
+
+    Parameters
+    ----------
+    patience : int
+    tol : float
+        Minimum decrease of the validation loss that counts as an improvement.
+    """
+
+    def __init__(self, patience: int, tol: float):
+        self.patience = patience
+        self.tol = tol
+        self.best_loss = math.inf
+        self.best_epoch = -1
+        self.best_state = None
+        self.bad_epochs = 0
+
+    def update(self, loss: float, epoch: int, model) -> bool:
+        """Record an epoch's validation loss; returns True when training should stop."""
+        if loss < self.best_loss - self.tol:
+            self.best_loss, self.best_epoch, self.bad_epochs = loss, epoch, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+    def restore(self, model):
+        """Load the best weights seen back into ``model``."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)

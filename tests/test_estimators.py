@@ -1,0 +1,425 @@
+"""HyenaClassifier and HyenaEmbedder: scikit-learn contract, properties, end-to-end learning, errors."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.utils import estimator_checks
+
+from dnaestim import HyenaClassifier, HyenaEmbedder, HyenaLM, HyenaConfig, reverse_complement, save_pretrained
+from dnaestim.datasets import load_gue_prom_core_tata
+
+TINY = dict(d_model=16, n_layer=1, d_inner=32, filter_order=8, emb_dim=3)
+ESTIMATORS = [HyenaClassifier(**TINY), HyenaEmbedder(**TINY)]
+
+rng = np.random.RandomState(0)
+SEQS = np.array(["".join(rng.choice(list("ACGT"), size=rng.randint(8, 30))) for _ in range(40)], dtype=object)
+LABELS = np.array(["x", "y"] * 20)
+
+
+def fast_classifier(**kw):
+    params = dict(TINY, max_iter=2, batch_size=8, early_stopping=False, random_state=0)
+    params.update(kw)
+    return HyenaClassifier(**params)
+
+
+@pytest.fixture(scope="module")
+def tata():
+    X_train, y_train = load_gue_prom_core_tata(split="train", return_X_y=True)
+    X_test, y_test = load_gue_prom_core_tata(split="test", return_X_y=True)
+    return X_train, y_train, X_test, y_test
+
+
+# -- scikit-learn's data-free checks, called by name ------------------------------------------------------------
+
+DATA_FREE_CHECKS = [
+    "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_estimator_cloneable",
+    "check_estimator_repr",
+    "check_estimator_tags_renamed",
+    "check_valid_tag_types",
+    "check_mixin_order",
+    "check_do_not_raise_errors_in_init_or_set_params",
+]
+
+
+@pytest.mark.parametrize("check", DATA_FREE_CHECKS)
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_sklearn_data_free_checks(estimator, check):
+    name = type(estimator).__name__
+    fn = getattr(estimator_checks, check)
+    fn(name, clone(estimator))
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_tags_declare_one_dimensional_strings(estimator):
+    tags = estimator.__sklearn_tags__()
+    assert tags.input_tags.string and tags.input_tags.one_d_array and not tags.input_tags.two_d_array
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba", "decision_function", "score"])
+def test_classifier_not_fitted(method):
+    from sklearn.exceptions import NotFittedError
+
+    args = (SEQS, LABELS) if method == "score" else (SEQS,)
+    with pytest.raises(NotFittedError):
+        getattr(HyenaClassifier(**TINY), method)(*args)
+
+
+def test_embedder_not_fitted():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        HyenaEmbedder(**TINY).transform(SEQS)
+
+
+def test_fit_does_not_mutate_parameters():
+    clf = fast_classifier(class_weight={"x": 1.0, "y": 2.0})
+    before = clf.get_params()
+    clf.fit(SEQS, LABELS)
+    after = clf.get_params()
+    assert before.keys() == after.keys()
+    assert all(before[k] is after[k] or before[k] == after[k] for k in before)
+
+
+# -- properties --------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fitted():
+    return fast_classifier(embed_dropout=0.0).fit(SEQS, LABELS)
+
+
+@settings(max_examples=15)
+@given(st.lists(st.integers(0, len(SEQS) - 1), min_size=1, max_size=12), st.integers(1, 12))
+def test_probabilities_do_not_depend_on_the_batch(fitted, rows, batch_size):
+    """A sample's probabilities are the same alone and in any batch (right padding + masked pooling)."""
+    alone = np.vstack([fitted.predict_proba(SEQS[[i]]) for i in rows])
+    clf = clone(fitted).set_params(batch_size=batch_size)
+    clf.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
+    together = clf.predict_proba(SEQS[rows])
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
+
+
+def test_padding_never_reaches_real_tokens(fitted):
+    """The pooled representation of a sequence is unchanged by however many pads a batch adds after it."""
+    short, long = "ACGTTGCA", "ACGT" * 7
+    alone = fitted.predict_proba([short])
+    with_long = fitted.predict_proba([short, long])[:1]
+    np.testing.assert_allclose(alone, with_long, rtol=1e-5, atol=1e-6)
+
+
+def test_same_random_state_gives_identical_refits():
+    a = fast_classifier(random_state=3).fit(SEQS, LABELS)
+    b = fast_classifier(random_state=3).fit(SEQS, LABELS)
+    np.testing.assert_array_equal(a.predict_proba(SEQS), b.predict_proba(SEQS))
+    c = fast_classifier(random_state=4).fit(SEQS, LABELS)
+    assert not np.array_equal(a.predict_proba(SEQS), c.predict_proba(SEQS))
+
+
+def test_fit_leaves_global_random_state_alone():
+    torch.manual_seed(123)
+    np.random.seed(123)
+    expected_torch, expected_np = torch.rand(1), np.random.rand()
+    torch.manual_seed(123)
+    np.random.seed(123)
+    fast_classifier().fit(SEQS, LABELS)
+    assert torch.rand(1) == expected_torch and np.random.rand() == expected_np
+
+
+@settings(max_examples=6)
+@given(st.sampled_from([
+    np.array([0, 1] * 20), np.array([-1.0, 2.0] * 20), np.array([True, False] * 20),
+    np.array(["neg", "pos"] * 20, dtype=object), np.array([10, 20, 30, 40] * 10),
+]))
+def test_labels_of_any_dtype_round_trip(y):
+    clf = fast_classifier(max_iter=1).fit(SEQS, y)
+    assert clf.classes_.tolist() == sorted(set(y.tolist()))
+    predicted = clf.predict(SEQS)
+    assert set(predicted.tolist()) <= set(y.tolist())
+    assert predicted.dtype == clf.classes_.dtype
+    proba = clf.predict_proba(SEQS)
+    assert proba.shape == (len(SEQS), len(clf.classes_))
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-9)
+
+
+def test_rc_averaging_is_strand_symmetric():
+    clf = fast_classifier(rc_average=True).fit(SEQS, LABELS)
+    rc = [reverse_complement(s) for s in SEQS]
+    np.testing.assert_allclose(clf.predict_proba(SEQS), clf.predict_proba(rc), rtol=1e-5, atol=1e-6)
+
+
+def test_decision_function_and_log_proba_agree(fitted):
+    log_proba = fitted.predict_log_proba(SEQS)
+    np.testing.assert_allclose(fitted.decision_function(SEQS), log_proba[:, 1] - log_proba[:, 0], rtol=1e-9)
+    np.testing.assert_allclose(np.exp(log_proba), fitted.predict_proba(SEQS))
+    assert fitted.predict(SEQS).tolist() == fitted.classes_[log_proba.argmax(1)].tolist()
+
+
+def test_multiclass_decision_function():
+    y = np.array(["a", "b", "c", "d"] * 10)
+    clf = fast_classifier().fit(SEQS, y)
+    assert clf.decision_function(SEQS).shape == (40, 4)
+
+
+def test_history_and_fitted_attributes(fitted):
+    assert fitted.n_iter_ == 2 == len(fitted.history_) == len(fitted.loss_curve_)
+    assert fitted.max_length_ == max(map(len, SEQS))
+    assert set(fitted.history_[0]) == {"epoch", "train_loss", "valid_loss", "valid_accuracy", "lr", "seconds"}
+    assert fitted.device_.type == "cpu"
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    clf = fast_classifier(max_iter=6, early_stopping=True, validation_fraction=0.25, n_iter_no_change=2,
+                          learning_rate_init=0.05).fit(SEQS, LABELS)
+    valid = clf.validation_loss_curve_
+    assert len(valid) == clf.n_iter_
+    assert clf.best_iter_ == int(np.argmin(valid)) + 1
+
+
+def test_max_time_stops_training():
+    clf = fast_classifier(max_iter=1000, max_time=1.0).fit(SEQS, LABELS)
+    assert clf.n_iter_ < 1000
+    assert clf.history_[-1]["seconds"] < 10
+
+
+def test_warm_start_continues_and_checks_labels():
+    clf = fast_classifier(warm_start=True).fit(SEQS, LABELS)
+    first = clf.n_iter_
+    clf.fit(SEQS, LABELS)
+    assert clf.n_iter_ == first + 2
+    with pytest.raises(ValueError, match=r"label\(s\) \['z'\].*classes_"):
+        clf.fit(SEQS, np.array(["x", "z"] * 20))
+
+
+def test_sample_weight_and_class_weight():
+    weights = np.where(LABELS == "x", 0.0, 1.0)
+    clf = fast_classifier(max_iter=5, learning_rate_init=0.01).fit(SEQS, LABELS, sample_weight=weights)
+    assert (clf.predict(SEQS) == "y").mean() > 0.8
+    fast_classifier(class_weight="balanced").fit(SEQS, LABELS)
+    with pytest.raises(ValueError, match="sample_weight must be"):
+        fast_classifier().fit(SEQS, LABELS, sample_weight=-np.ones(40))
+    with pytest.raises(ValueError, match="sums to zero"):
+        fast_classifier().fit(SEQS, LABELS, sample_weight=np.zeros(40))
+    with pytest.raises(ValueError, match=r"class_weight names label\(s\) \['q'\]"):
+        fast_classifier(class_weight={"q": 1.0}).fit(SEQS, LABELS)
+
+
+def test_freeze_backbone_trains_only_the_head():
+    clf = fast_classifier(freeze_backbone=True)
+    clf.fit(SEQS, LABELS)
+    init = fast_classifier(freeze_backbone=True, max_iter=1, learning_rate_init=1e-12).fit(SEQS, LABELS)
+    for (name, p), q in zip(clf.model_.backbone.named_parameters(), init.model_.backbone.parameters()):
+        assert torch.equal(p, q), name
+    assert not torch.equal(clf.model_.head.weight, init.model_.head.weight)
+
+
+def test_last_token_pooling():
+    clf = fast_classifier(pooling="last").fit(SEQS, LABELS)
+    assert clf.predict_proba(SEQS).shape == (40, 2)
+
+
+def test_pretrained_checkpoint_directory(tmp_path, tiny_reference_dir):
+    clf = fast_classifier(pretrained=tiny_reference_dir, max_iter=1).fit(SEQS, LABELS)
+    assert clf.model_.config.d_model == 128
+    model = HyenaLM(HyenaConfig(d_model=16, n_layer=1, l_max=64))
+    save_pretrained(model, tmp_path / "ckpt")
+    from_dir = fast_classifier(pretrained=tmp_path / "ckpt", max_iter=1, learning_rate_init=1e-12).fit(SEQS, LABELS)
+    for key, value in model.backbone.state_dict().items():
+        torch.testing.assert_close(from_dir.model_.backbone.state_dict()[key], value, rtol=1e-6, atol=1e-7)
+    emb = HyenaEmbedder(pretrained=model).fit()
+    assert emb.max_length_ == 64
+    with pytest.warns(UserWarning, match="longer than the 64"):
+        emb.transform(["A" * 65])
+
+
+def test_pretrained_l_max_is_enforced(tmp_path):
+    save_pretrained(HyenaLM(HyenaConfig(d_model=8, n_layer=1, l_max=20)), tmp_path)
+    with pytest.raises(ValueError, match=r"longest training sequence has 29 nucleotides, more than .* l_max=20"):
+        fast_classifier(pretrained=tmp_path).fit(SEQS, LABELS)
+    clf = fast_classifier(pretrained=tmp_path, max_length=20).fit(SEQS, LABELS)
+    assert clf.max_length_ == 20
+    assert fast_classifier(pretrained=tmp_path).fit([s[:20] for s in SEQS], LABELS).max_length_ == 20
+    with pytest.raises(ValueError, match=r"max_length=30 is more than the pretrained model's l_max=20"):
+        fast_classifier(pretrained=tmp_path, max_length=30).fit(SEQS, LABELS)
+
+
+def test_max_length_truncates_at_fit_and_predict():
+    clf = fast_classifier(max_length=10).fit(SEQS, LABELS)
+    assert clf.max_length_ == 10
+    np.testing.assert_allclose(clf.predict_proba(["ACGTACGTAC" + "G" * 50]), clf.predict_proba(["ACGTACGTAC"]))
+
+
+def test_longer_sequence_at_predict_is_cut_with_a_warning(fitted):
+    with pytest.warns(UserWarning, match=r"1 sequence\(s\) of X are longer than the 29.*X\[1\] has 100"):
+        proba = fitted.predict_proba(["ACGT", "ACGT" * 25])
+    np.testing.assert_allclose(proba[1], fitted.predict_proba([("ACGT" * 25)[:29]])[0], rtol=1e-6)
+
+
+# -- containers ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("container", [list, tuple, np.array, pd.Series, lambda s: pd.DataFrame({"seq": s})])
+def test_accepted_containers(fitted, container):
+    X = container(list(SEQS[:5]))
+    np.testing.assert_allclose(fitted.predict_proba(X), fitted.predict_proba(list(SEQS[:5])))
+
+
+def test_soft_masked_input_is_upper_cased(fitted):
+    np.testing.assert_allclose(fitted.predict_proba([s.lower() for s in SEQS[:4]]), fitted.predict_proba(SEQS[:4]))
+
+
+# -- bad input -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "X, y, error, message",
+    [
+        (["ACGT", ""], ["x", "y"], ValueError, r"X\[1\] is an empty sequence"),
+        (["ACGT", "ACXT"], ["x", "y"], ValueError, r"Sequence 1 has the character 'X' at position 2"),
+        (["ACGT", None], ["x", "y"], TypeError, r"X\[1\] is missing"),
+        (["ACGT", float("nan")], ["x", "y"], TypeError, r"X\[1\] is missing"),
+        (["ACGT", 42], ["x", "y"], TypeError, r"X\[1\] is a int"),
+        ([b"ACGT", "ACGT"], ["x", "y"], TypeError, r"X\[0\] is bytes; decode it"),
+        ("ACGT", ["x"], TypeError, "not a single str"),
+        (np.array([["ACGT", "AC"], ["A", "C"]]), ["x", "y"], ValueError, r"one-dimensional.*shape \(2, 2\)"),
+        (np.array([["ACGT"], ["AC"]]), ["x", "y"], ValueError, r"shape \(2, 1\).*ravel"),
+        (pd.DataFrame({"a": ["AC"], "b": ["GT"]}), ["x"], ValueError, r"DataFrame with 2 columns"),
+        ([], [], ValueError, "holds no sequences"),
+        (["ACGT", "ACGT"], ["x", "x"], ValueError, r"only one class \('x'\)"),
+        (["ACGT", "ACGT", "AC"], ["x", "y"], ValueError, r"X has 3 sequences but y has 2 labels"),
+        (["ACGT", "ACGT"], [0.5, 1.7], ValueError, r"class labels.*'continuous'"),
+        (["ACGT", "ACGT"], ["x", None], ValueError, r"y\[1\] is missing"),
+        (5, ["x"], TypeError, "must be a list, array or pandas Series"),
+    ],
+)
+def test_bad_inputs_are_named(X, y, error, message):
+    with pytest.raises(error, match=message):
+        fast_classifier().fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"batch_size": 0}, "batch_size must be an int >= 1"),
+        ({"max_iter": 1.5}, "max_iter must be an int >= 1"),
+        ({"learning_rate_init": -1}, r"learning_rate_init must be in \(0"),
+        ({"validation_fraction": 1.0}, r"validation_fraction must be in \(0, 1\)"),
+        ({"pooling": "max"}, "pooling must be one of"),
+        ({"device": "tpu"}, "device='tpu' is not"),
+        ({"device": "cuda:7"} if not torch.cuda.is_available() else {"device": "cuda:99"}, "cuda"),
+        ({"precision": "8"}, "precision must be one of"),
+        ({"class_weight": "auto"}, "class_weight must be"),
+        ({"head_dropout": 1.0}, r"head_dropout must be in \[0, 1\)"),
+        ({"emb_dim": 4}, "emb_dim must be an odd int"),
+        ({"d_model": "big"}, "d_model must be an int"),
+        ({"max_time": 0}, r"max_time must be in \(0"),
+        ({"pretrained": 3.5}, "pretrained must be a checkpoint directory"),
+        ({"pretrained": HyenaClassifier()}, "unfitted HyenaClassifier"),
+        ({"early_stopping": True, "validation_fraction": 0.01}, "leaves no validation"),
+    ],
+)
+def test_bad_parameters_are_named(params, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        fast_classifier(**params).fit(SEQS, LABELS)
+
+
+def test_missing_pretrained_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        fast_classifier(pretrained=tmp_path / "nope").fit(SEQS, LABELS)
+
+
+def test_embedder_needs_a_size():
+    with pytest.raises(ValueError, match="needs X or max_length"):
+        HyenaEmbedder(**TINY).fit()
+
+
+# -- persistence ---------------------------------------------------------------------------------------------------
+
+def test_joblib_round_trip_gives_identical_predictions(fitted, tmp_path):
+    joblib.dump(fitted, tmp_path / "clf.joblib")
+    loaded = joblib.load(tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(SEQS), fitted.predict_proba(SEQS))
+    again = pickle.loads(pickle.dumps(loaded))
+    np.testing.assert_array_equal(again.predict(SEQS), fitted.predict(SEQS))
+
+
+def test_gpu_pickle_loads_on_cpu_with_a_warning(fitted, monkeypatch):
+    """A model pickled on a CUDA device comes back on the CPU, with a warning, where CUDA is missing."""
+    from dnaestim.estimators import _base
+
+    payload = _base._TorchPayload(fitted.model_, "cuda:0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="fitted on cuda:0, which is not available here"):
+        module, device = payload.restore(fitted)
+    assert device.type == "cpu"
+    assert next(module.parameters()).device.type == "cpu"
+
+
+# -- embedder ------------------------------------------------------------------------------------------------------
+
+def test_embedder_transform_and_feature_names():
+    emb = HyenaEmbedder(**TINY, random_state=0).fit(SEQS)
+    Z = emb.transform(SEQS)
+    assert Z.shape == (40, 16) and Z.dtype == np.float32
+    names = emb.get_feature_names_out()
+    assert names.tolist() == [f"hyenaembedder{i}" for i in range(16)]
+    frame = emb.set_output(transform="pandas").transform(SEQS)
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == names.tolist()
+    np.testing.assert_array_equal(HyenaEmbedder(**TINY, random_state=0).fit(SEQS).transform(SEQS), Z)
+
+
+def test_embedder_batch_independence_and_rc_average():
+    emb = HyenaEmbedder(**TINY, random_state=0, batch_size=3, rc_average=True).fit(SEQS)
+    alone = np.vstack([emb.transform([s]) for s in SEQS[:6]])
+    np.testing.assert_allclose(emb.transform(SEQS[:6]), alone, rtol=1e-5, atol=1e-6)
+    rc = [reverse_complement(s) for s in SEQS[:6]]
+    np.testing.assert_allclose(emb.transform(rc), alone, rtol=1e-5, atol=1e-6)
+
+
+def test_embedder_pickles(tmp_path):
+    emb = HyenaEmbedder(**TINY, random_state=0).fit(SEQS)
+    joblib.dump(emb, tmp_path / "emb.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "emb.joblib").transform(SEQS), emb.transform(SEQS))
+
+
+# -- end to end on real data ---------------------------------------------------------------------------------------
+
+def test_classifier_learns_a_real_promoter_task(tata):
+    """A small model trained for a few seconds on GUE prom_core_tata scores well above chance (0.50)."""
+    X_train, y_train, X_test, y_test = tata
+    clf = HyenaClassifier(d_model=64, n_layer=1, max_iter=3, batch_size=32, learning_rate_init=2e-3,
+                          early_stopping=False, random_state=0)
+    clf.fit(X_train[:2000], y_train[:2000])
+    accuracy = accuracy_score(y_test, clf.predict(X_test))
+    auc = roc_auc_score(y_test == clf.classes_[1], clf.predict_proba(X_test)[:, 1])
+    assert accuracy > 0.62, accuracy
+    assert auc > 0.68, auc
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+
+
+def test_embedder_pipeline_on_real_data(tata):
+    X_train, y_train, X_test, y_test = tata
+    pipe = make_pipeline(HyenaEmbedder(d_model=32, n_layer=1, random_state=0),
+                         LogisticRegression(max_iter=2000))
+    pipe.fit(X_train[:1500], y_train[:1500])
+    auc = roc_auc_score(y_test == "1", pipe.predict_proba(X_test)[:, 1])
+    assert auc > 0.55, auc  # random features of a random backbone: weak, but above chance
+
+
+def test_grid_search_and_cross_val_score_run():
+    search = GridSearchCV(fast_classifier(max_iter=1), {"learning_rate_init": [1e-3, 1e-2]}, cv=2, n_jobs=2)
+    search.fit(SEQS, LABELS)
+    assert search.best_params_["learning_rate_init"] in (1e-3, 1e-2)
+    scores = cross_val_score(fast_classifier(max_iter=1), SEQS, LABELS, cv=3)
+    assert scores.shape == (3,) and np.all((0 <= scores) & (scores <= 1))
