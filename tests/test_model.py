@@ -262,3 +262,20 @@ def test_config_reads_every_layout_and_ignores_unknown_keys(caplog):
         HyenaConfig.from_dict({"hyena_order": 3})
     with pytest.raises(TypeError, match="must be a dict"):
         HyenaConfig.from_dict([1])
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 17])
+def test_short_filter_equals_published_conv1d_and_has_correct_gradients(length):
+    from dnaestim.nn.hyena import ShortCausalConv
+
+    g = torch.Generator().manual_seed(length)
+    z = torch.randn(2, length, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(ShortCausalConv.apply, (z, w, b))
+    conv = torch.nn.Conv1d(6, 6, 3, groups=6, padding=2).double()
+    with torch.no_grad():
+        conv.weight.copy_(w[:, None, :])
+        conv.bias.copy_(b)
+    published = conv(z.transpose(1, 2))[..., :length].transpose(1, 2)
+    torch.testing.assert_close(ShortCausalConv.apply(z, w, b), published, rtol=1e-12, atol=1e-12)

@@ -156,6 +156,40 @@ class HyenaFilter(nn.Module):
         return state
 
 
+class ShortCausalConv(torch.autograd.Function):
+    """Depthwise causal convolution with kernel 3 in (B, L, C) layout, as shifted multiply-adds.
+
+    Equal to the published ``Conv1d(C, C, 3, groups=C, padding=2)`` keeping the first L outputs, without the
+    transposes and padding copies; the backward pass is written out so that it needs no slicing graph either.
+    """
+
+    @staticmethod
+    def forward(ctx, z, weight, bias):  # z (B, L, C), weight (C, 3), bias (C,)
+        ctx.save_for_backward(z, weight)
+        out = torch.addcmul(bias, z, weight[:, 2])
+        out[:, 1:].addcmul_(z[:, :-1], weight[:, 1])
+        out[:, 2:].addcmul_(z[:, :-2], weight[:, 0])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, weight = ctx.saved_tensors
+        grad_z = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_z = grad * weight[:, 2]
+            grad_z[:, :-1].addcmul_(grad[:, 1:], weight[:, 1])
+            grad_z[:, :-2].addcmul_(grad[:, 2:], weight[:, 0])
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.stack([
+                (grad[:, 2:] * z[:, :-2]).sum((0, 1)),
+                (grad[:, 1:] * z[:, :-1]).sum((0, 1)),
+                (grad * z).sum((0, 1)),
+            ], dim=1)
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad.sum((0, 1))
+        return grad_z, grad_weight, grad_bias
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Hyena operator (order 2)
 # ---------------------------------------------------------------------------------------------------------------
@@ -181,11 +215,8 @@ class HyenaOperator(nn.Module):
 
     def _short_filter(self, z):
         """Causal depthwise convolution with kernel 3: ``w2*z[t] + w1*z[t-1] + w0*z[t-2] + b``."""
-        w = self.short_filter.weight[:, 0, :].to(z.dtype)  # (3D, 3)
-        out = torch.addcmul(self.short_filter.bias.to(z.dtype), z, w[:, 2])
-        out = torch.cat([out[:, :1], out[:, 1:] + z[:, :-1] * w[:, 1]], dim=1)
-        out = torch.cat([out[:, :2], out[:, 2:] + z[:, :-2] * w[:, 0]], dim=1)
-        return out  # (B, L, 3D)
+        weight = self.short_filter.weight[:, 0, :].to(z.dtype)  # (3D, 3)
+        return ShortCausalConv.apply(z, weight, self.short_filter.bias.to(z.dtype))  # (B, L, 3D)
 
     def forward(self, u):
         length = u.shape[1]
