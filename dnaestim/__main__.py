@@ -13,6 +13,49 @@ __all__ = ["main"]
 
 def _demo(args) -> int:
     import numpy as np
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, matthews_corrcoef, roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MaxAbsScaler
+
+    from . import HyenaClassifier
+    from .datasets import load_bundled
+
+    X_train, y_train = load_bundled(args.dataset, split="train", return_X_y=True)
+    X_test, y_test = load_bundled(args.dataset, split="test", return_X_y=True)
+    print(f"Task: {args.dataset} ({len(X_train)} training and {len(X_test)} test sequences of "
+          f"{min(map(len, X_train))}-{max(map(len, X_train))} bp, classes {sorted(set(y_train))})")
+
+    start = time.perf_counter()
+    clf = HyenaClassifier(max_time=args.max_time, random_state=args.seed, verbose=args.progress)
+    clf.fit(X_train, y_train)
+    fit_seconds = time.perf_counter() - start
+    proba = clf.predict_proba(X_test)
+    print(f"HyenaClassifier (from scratch, d_model={clf.d_model}, {clf.n_layer} layers): {clf.n_iter_} epochs in "
+          f"{fit_seconds:.0f} s, best epoch {clf.best_iter_}")
+    for record in clf.history_:
+        print(f"  epoch {record['epoch']:3d}  train loss {record['train_loss']:.4f}  "
+              f"valid loss {record['valid_loss']:.4f}  valid accuracy {record['valid_accuracy']:.3f}")
+
+    start = time.perf_counter()
+    kmer = make_pipeline(CountVectorizer(analyzer="char", ngram_range=(args.k, args.k)), MaxAbsScaler(),
+                         LogisticRegression(max_iter=2000)).fit(X_train, y_train)
+    kmer_seconds = time.perf_counter() - start
+    kmer_proba = kmer.predict_proba(X_test)
+
+    print(f"\n{'test set':<32} {'accuracy':>8} {'MCC':>7} {'ROC AUC':>8} {'fit s':>6}")
+    for name, p, labels, seconds in [("HyenaClassifier", proba, clf.classes_, fit_seconds),
+                                     (f"{args.k}-mer counts + LogisticRegression", kmer_proba, kmer.classes_,
+                                      kmer_seconds)]:
+        pred = labels[p.argmax(1)]
+        print(f"{name:<32} {accuracy_score(y_test, pred):8.3f} {matthews_corrcoef(y_test, pred):7.3f} "
+              f"{roc_auc_score(y_test == labels[-1], p[:, -1]):8.3f} {seconds:6.0f}")
+    return 0
+
+
+def _inspect(args) -> int:
+    import numpy as np
     import torch
 
     from . import DNATokenizer, HyenaConfig, HyenaLM, load_pretrained, save_pretrained
@@ -70,14 +113,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dnaestim", description="HyenaDNA models as scikit-learn estimators.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run a HyenaDNA checkpoint over windows of the bundled genome")
-    demo.add_argument("--checkpoint", help="local checkpoint directory (default: a random tiny-1k model)")
-    demo.add_argument("--record", help="record of the bundled genome (default: the first, human mtDNA)")
-    demo.add_argument("--windows", type=int, default=8, help="number of windows (default: 8)")
-    demo.add_argument("--length", type=int, default=1024, help="window length in bp (default: 1024)")
-    demo.add_argument("--repeats", type=int, default=5, help="timed forward passes (default: 5)")
-    demo.add_argument("--seed", type=int, default=0, help="seed for the random model (default: 0)")
+    demo = sub.add_parser("demo", help="train a HyenaClassifier on a bundled task, compare with k-mers")
+    demo.add_argument("--dataset", default="gue_prom_core_tata",
+                      help="bundled task with train and test splits (default: gue_prom_core_tata)")
+    demo.add_argument("--max-time", type=float, default=180.0, help="training budget in seconds (default: 180)")
+    demo.add_argument("--k", type=int, default=4, help="k of the k-mer baseline (default: 4)")
+    demo.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
+    demo.add_argument("--progress", type=int, default=0, help="1 shows progress bars (default: 0)")
     demo.set_defaults(func=_demo)
+
+    inspect = sub.add_parser("inspect", help="run a HyenaDNA checkpoint over windows of the bundled genome")
+    inspect.add_argument("--checkpoint", help="local checkpoint directory (default: a random tiny-1k model)")
+    inspect.add_argument("--record", help="record of the bundled genome (default: the first, human mtDNA)")
+    inspect.add_argument("--windows", type=int, default=8, help="number of windows (default: 8)")
+    inspect.add_argument("--length", type=int, default=1024, help="window length in bp (default: 1024)")
+    inspect.add_argument("--repeats", type=int, default=5, help="timed forward passes (default: 5)")
+    inspect.add_argument("--seed", type=int, default=0, help="seed for the random model (default: 0)")
+    inspect.set_defaults(func=_inspect)
     return parser
 
 

@@ -58,6 +58,22 @@ numpydoc_attributes_as_param_list = True
 # with a description on every function (RT01, RT03), and infinitive summaries (SS05).
 numpydoc_validation_checks = {"all", "ES01", "EX01", "SA01", "PR01", "RT01", "RT03", "SS05"}
 
+
+def _skip_generated_members(app, what, name, obj, skip, options):
+    """Leave out scikit-learn's generated ``set_<method>_request`` methods (metadata routing).
+
+    scikit-learn adds them to every estimator class whose ``fit``/``score``/... take extra arguments (here
+    ``sample_weight``). Their docstrings are scikit-learn's, with cross-references into scikit-learn's own
+    documentation that cannot resolve in this offline build, so documenting them would only add warnings.
+    """
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_generated_members)
+
 # -- intersphinx: deliberately empty, the build machine is offline ---------------------------------------------
 
 intersphinx_mapping: dict = {}

@@ -61,19 +61,26 @@ def test_atomic_write_keeps_old_file_on_error(tmp_path):
             pass
 
 
-def test_demo_runs(capsys):
-    assert main(["demo", "--windows", "2", "--length", "256", "--repeats", "1"]) == 0
+def test_demo_trains_and_compares_with_kmers(capsys):
+    assert main(["demo", "--max-time", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "HyenaClassifier" in out and "4-mer counts + LogisticRegression" in out
+    assert "ROC AUC" in out
+
+
+def test_inspect_runs(capsys):
+    assert main(["inspect", "--windows", "2", "--length", "256", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "Hidden states: (2, 256, 128)" in out
     assert "tokens/s" in out
 
 
 def test_demo_reports_errors_without_traceback(capsys, tmp_path):
-    assert main(["demo", "--checkpoint", str(tmp_path / "missing")]) == 2
+    assert main(["inspect", "--checkpoint", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
 
 
 def test_module_entry_point():
     result = subprocess.run([sys.executable, "-m", "dnaestim", "--help"], capture_output=True, text=True, check=True)
-    assert "demo" in result.stdout
+    assert "demo" in result.stdout and "inspect" in result.stdout

@@ -49,8 +49,9 @@ class HyenaClassifier(ClassifierMixin, HyenaEstimatorMixin):
     pooling : {"mean", "last"}, default="mean"
         Mean over the real tokens (never over padding), or the last real token.
     max_length : int, default=None
-        Cut sequences to this many nucleotides (keeping their start), at fit and predict time. None: the longest
-        training sequence, and longer sequences at predict time raise an error.
+        Cut sequences to this many nucleotides (keeping their start), at fit and predict time. None: the
+        pretrained model's ``l_max`` (training sequences must fit), or the longest training sequence for a model
+        trained from scratch; longer sequences at predict time are then cut with a warning.
     freeze_backbone : bool, default=False
         Train only the linear head.
     max_iter : int, default=100
@@ -65,7 +66,9 @@ class HyenaClassifier(ClassifierMixin, HyenaEstimatorMixin):
         Hold out ``validation_fraction`` of the training data (stratified), keep the weights with the best
         validation loss, and stop after ``n_iter_no_change`` epochs without improvement.
     validation_fraction : float, default=0.1
+        Fraction of the training data held out for early stopping.
     n_iter_no_change : int, default=5
+        Epochs without improvement of the validation loss before training stops.
     tol : float, default=1e-4
         Minimum decrease of the validation loss that counts as an improvement.
     max_time : float, default=None
@@ -73,7 +76,7 @@ class HyenaClassifier(ClassifierMixin, HyenaEstimatorMixin):
         learning-rate schedule anneals over whichever of ``max_iter`` and ``max_time`` runs out first.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn.
-    rc_augment : bool, default=True
+    rc_augment : bool, default=False
         Replace each training sequence by its reverse complement with probability 1/2 at every epoch.
     rc_average : bool, default=False
         Average the predicted probabilities of each sequence and its reverse complement (strand-symmetric
@@ -149,7 +152,7 @@ class HyenaClassifier(ClassifierMixin, HyenaEstimatorMixin):
         tol=1e-4,
         max_time=None,
         class_weight=None,
-        rc_augment=True,
+        rc_augment=False,
         rc_average=False,
         random_state=None,
         verbose=0,
@@ -232,7 +235,8 @@ class HyenaClassifier(ClassifierMixin, HyenaEstimatorMixin):
 
         Returns
         -------
-        self : HyenaClassifier
+        HyenaClassifier
+            The fitted estimator (``self``).
         """
         device, dtype, autocast = self._validate_params()
         sequences, lengths = self._sequences(X)

@@ -120,7 +120,8 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
 
         Returns
         -------
-        self : HyenaEmbedder
+        HyenaEmbedder
+            The fitted transformer (``self``).
         """
         device, dtype, autocast = self._validate_common_params()
         lengths = None if X is None else self._sequences(X)[1]

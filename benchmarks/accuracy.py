@@ -1,0 +1,144 @@
+"""Accuracy of HyenaClassifier against a k-mer + logistic-regression baseline, on every task of a folder.
+
+Usage::
+
+    python benchmarks/accuracy.py DATA_DIR [--max-time SECONDS] [--datasets a,b] [--pretrained CKPT] [--json OUT]
+
+``DATA_DIR`` holds one folder per task with ``{train,dev,test}.csv.gz`` or a single ``test.csv.gz`` /
+``all.csv.gz`` (columns ``sequence,label``), e.g. ``dnaestim/data/benchmarks``. Tasks with train and test
+splits are trained on train and scored on test (dev unused: the classifier holds out its own validation
+fraction). Tasks with a single split are scored by stratified 5-fold cross-validation. Every task gets the same
+fixed settings and the same wall-clock budget (``--max-time``, split evenly over the folds); nothing is tuned per
+task. The k-mer baseline (k in 3..6 chosen on a 10 % validation split, CountVectorizer -> MaxAbsScaler ->
+LogisticRegression) and ``Pipeline(HyenaEmbedder, LogisticRegression)`` are trained in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import clone
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, matthews_corrcoef, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MaxAbsScaler
+
+from dnaestim import HyenaClassifier, HyenaEmbedder
+
+SEED = 0
+
+
+def read_task(folder: Path):
+    splits = {p.name.split(".")[0]: p for p in folder.glob("*.csv.gz")}
+    frames = {name: pd.read_csv(path, dtype={"label": str}, keep_default_na=False) for name, path in splits.items()}
+    if "train" in frames and "test" in frames:
+        return frames["train"], frames["test"]
+    if len(frames) == 1:
+        return next(iter(frames.values())), None
+    raise ValueError(f"{folder}: expected train+test or a single split, found {sorted(frames)}")
+
+
+def kmer_baseline(X_train, y_train):
+    """k chosen on a stratified 10 % validation split, then refit on all training data."""
+    X_fit, X_val, y_fit, y_val = train_test_split(X_train, y_train, test_size=0.1, stratify=y_train,
+                                                  random_state=SEED)
+
+    def model(k):
+        return make_pipeline(CountVectorizer(analyzer="char", ngram_range=(k, k), lowercase=False),
+                             MaxAbsScaler(), LogisticRegression(C=1.0, max_iter=2000))
+
+    best_k = max(range(3, 7), key=lambda k: model(k).fit(X_fit, y_fit).score(X_val, y_val))
+    return model(best_k).fit(X_train, y_train)
+
+
+def scores(y_true, proba, classes):
+    predicted = classes[proba.argmax(1)]
+    if len(classes) == 2:
+        auc = roc_auc_score(y_true == classes[1], proba[:, 1])
+    else:
+        auc = roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
+    return {"accuracy": accuracy_score(y_true, predicted), "mcc": matthews_corrcoef(y_true, predicted), "auc": auc}
+
+
+def run_split(X_train, y_train, X_test, y_test, args, budget):
+    results = {}
+    start = time.perf_counter()
+    clf = HyenaClassifier(pretrained=args.pretrained, max_time=budget, random_state=SEED)
+    clf.fit(X_train, y_train)
+    results["hyena"] = scores(y_test, clf.predict_proba(X_test), clf.classes_)
+    results["hyena"].update(seconds=time.perf_counter() - start, epochs=clf.n_iter_, best_epoch=clf.best_iter_)
+
+    start = time.perf_counter()
+    kmer = kmer_baseline(X_train, y_train)
+    results["kmer"] = scores(y_test, kmer.predict_proba(X_test), kmer.classes_)
+    results["kmer"]["seconds"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    pipe = make_pipeline(HyenaEmbedder(pretrained=args.pretrained, max_length=args.embed_max_length,
+                                       random_state=SEED),
+                         MaxAbsScaler(), LogisticRegression(max_iter=2000))
+    pipe.fit(X_train, y_train)
+    results["embed_lr"] = scores(y_test, pipe.predict_proba(X_test), pipe.classes_)
+    results["embed_lr"]["seconds"] = time.perf_counter() - start
+    return results
+
+
+def run_task(folder: Path, args):
+    train, test = read_task(folder)
+    if test is not None:
+        return "train/test", run_split(train.sequence.to_numpy(object), train.label.to_numpy(object),
+                                       test.sequence.to_numpy(object), test.label.to_numpy(object), args,
+                                       args.max_time)
+    X, y = train.sequence.to_numpy(object), train.label.to_numpy(object)
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED).split(X, y)
+    per_fold = [run_split(X[tr], y[tr], X[te], y[te], args, args.max_time / 5) for tr, te in folds]
+    merged = {}
+    for model in per_fold[0]:
+        merged[model] = {k: float(np.mean([f[model][k] for f in per_fold])) for k in per_fold[0][model]}
+        merged[model]["seconds"] = float(np.sum([f[model]["seconds"] for f in per_fold]))
+    return "5-fold CV", merged
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--max-time", type=float, default=480.0, help="seconds of training per task (default 480)")
+    parser.add_argument("--datasets", help="comma-separated task names (default: all)")
+    parser.add_argument("--pretrained", help="checkpoint directory for HyenaClassifier and HyenaEmbedder")
+    parser.add_argument("--embed-max-length", type=int, default=None,
+                        help="max_length of HyenaEmbedder when --pretrained is not given (default: longest)")
+    parser.add_argument("--json", type=Path, help="write all results here")
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+
+    names = sorted(p.name for p in args.data_dir.iterdir() if p.is_dir() and list(p.glob("*.csv.gz")))
+    if args.datasets:
+        names = [n for n in names if n in set(args.datasets.split(","))]
+    print(f"HyenaClassifier defaults, max_time={args.max_time:.0f}s per task, pretrained={args.pretrained}, "
+          f"{torch.get_num_threads()} threads")
+    header = (f"{'dataset':<28} {'protocol':<10} {'hyena acc':>9} {'mcc':>6} {'auc':>6} {'epochs':>6} | "
+              f"{'k-mer acc':>9} {'mcc':>6} {'auc':>6} | {'emb+LR auc':>10} | {'hyena s':>7}")
+    print(header)
+    print("-" * len(header))
+    everything = {}
+    for name in names:
+        protocol, r = run_task(args.data_dir / name, args)
+        everything[name] = {"protocol": protocol, **r}
+        h, k, e = r["hyena"], r["kmer"], r["embed_lr"]
+        print(f"{name:<28} {protocol:<10} {h['accuracy']:9.3f} {h['mcc']:6.3f} {h['auc']:6.3f} {h['epochs']:6.0f} | "
+              f"{k['accuracy']:9.3f} {k['mcc']:6.3f} {k['auc']:6.3f} | {e['auc']:10.3f} | {h['seconds']:7.0f}",
+              flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(everything, indent=2))
+
+
+if __name__ == "__main__":
+    main()
