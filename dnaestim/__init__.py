@@ -5,13 +5,14 @@ The public API:
 * :class:`DNATokenizer` and :func:`reverse_complement` — single-nucleotide tokens with the published ids.
 * :class:`HyenaConfig` and :class:`HyenaLM` — the HyenaDNA backbone and language model (PyTorch).
 * :func:`load_pretrained` and :func:`save_pretrained` — published checkpoint layouts, local files only.
-* :class:`HyenaClassifier` and :class:`HyenaEmbedder` — scikit-learn estimators on the backbone.
+* :class:`HyenaClassifier`, :class:`HyenaEmbedder` and :class:`HyenaPretrainer` — scikit-learn estimators.
 * :mod:`dnaestim.datasets` — bundled labelled DNA tasks and loaders for the common on-disk formats.
 """
 
 from .checkpoints import CheckpointError, load_pretrained, save_pretrained
-from .estimators import HyenaClassifier, HyenaEmbedder
+from .estimators import HyenaClassifier, HyenaEmbedder, HyenaPretrainer
 from .nn import HyenaConfig, HyenaLM
+from .scoring import score_variants
 from .tokenizer import DNATokenizer, reverse_complement, reverse_complement_ids
 
 __version__ = "0.1.0.dev0"
@@ -21,10 +22,12 @@ __all__ = [
     "DNATokenizer",
     "HyenaClassifier",
     "HyenaEmbedder",
+    "HyenaPretrainer",
     "HyenaConfig",
     "HyenaLM",
     "load_pretrained",
     "reverse_complement",
     "reverse_complement_ids",
     "save_pretrained",
+    "score_variants",
 ]

@@ -108,6 +108,55 @@ def _inspect(args) -> int:
     return 0
 
 
+def _pretrain(args) -> int:
+    import json
+
+    from .distributed import distributed_session, rank_and_world
+    from .estimators.pretrainer import HyenaPretrainer
+
+    with distributed_session(args.device) as device:
+        pretrainer = HyenaPretrainer(
+            pretrained=args.pretrained, d_model=args.d_model, n_layer=args.n_layer, max_length=args.max_length,
+            batch_size=args.batch_size, max_steps=args.max_steps, max_time=args.max_time,
+            learning_rate_init=args.lr, warmup=None if args.no_warmup else "auto",
+            embed_dropout=args.embed_dropout, gradient_accumulation=args.gradient_accumulation,
+            validation_fraction=args.validation_fraction, eval_interval=args.eval_interval,
+            checkpoint_dir=args.checkpoint_dir, checkpoint_interval=args.checkpoint_interval,
+            random_state=args.seed, verbose=int(args.progress), device=device, precision=args.precision,
+        )
+        pretrainer.fit(args.fasta if len(args.fasta) > 1 else args.fasta[0], intervals=args.intervals,
+                       resume=True if args.resume else None)
+        rank, world = rank_and_world()
+        if rank == 0:
+            pretrainer.save_pretrained(args.output)
+            from ._atomic import atomic_write
+
+            with atomic_write(f"{args.output}/history.json", "w") as fh:
+                json.dump(pretrainer.history_, fh)
+            last = pretrainer.history_[-1]
+            print(f"{pretrainer.n_iter_} steps on {world} process(es), {pretrainer.tokens_seen_:,} tokens, "
+                  f"final train loss {last['loss']:.4f}"
+                  + (f", validation {last['valid_bits_per_nt']:.4f} bits/nt" if last["valid_loss"] else "")
+                  + f"; saved to {args.output}")
+    return 0
+
+
+def _genome_job(args) -> int:
+    from .distributed import distributed_session, rank_and_world
+    from .jobs import run_genome_job
+
+    with distributed_session(args.device) as device:
+        output = run_genome_job(args.job, args.checkpoint, args.fasta, args.output, window=args.window,
+                                stride=args.stride, intervals=args.intervals, batch_size=args.batch_size,
+                                device=device if device != "auto" else "cpu")
+        if output is not None:
+            import numpy as np
+
+            with np.load(output) as data:
+                print(f"{args.job}: {len(data['start'])} windows on {rank_and_world()[1]} process(es) -> {output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``dnaestim`` command-line parser."""
     parser = argparse.ArgumentParser(prog="dnaestim", description="HyenaDNA models as scikit-learn estimators.")
@@ -130,6 +179,44 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--repeats", type=int, default=5, help="timed forward passes (default: 5)")
     inspect.add_argument("--seed", type=int, default=0, help="seed for the random model (default: 0)")
     inspect.set_defaults(func=_inspect)
+
+    pre = sub.add_parser("pretrain", help="pretrain a HyenaDNA model on FASTA files (also under torchrun)")
+    pre.add_argument("fasta", nargs="+", help="FASTA file(s), plain or bgzip with samtools faidx indexes")
+    pre.add_argument("--output", required=True, help="directory for the trained model (published layout)")
+    pre.add_argument("--intervals", help="BED file of the intervals to train on")
+    pre.add_argument("--pretrained", help="continue from this checkpoint directory")
+    pre.add_argument("--d-model", type=int, default=128)
+    pre.add_argument("--n-layer", type=int, default=2)
+    pre.add_argument("--max-length", type=int, default=1024, help="final window length (default: 1024)")
+    pre.add_argument("--batch-size", type=int, default=8, help="global windows per step at max length")
+    pre.add_argument("--max-steps", type=int, default=1000)
+    pre.add_argument("--max-time", type=float, help="wall-clock budget in seconds")
+    pre.add_argument("--lr", type=float, default=6e-4)
+    pre.add_argument("--no-warmup", action="store_true", help="train at the full length from the start")
+    pre.add_argument("--embed-dropout", type=float, default=0.1)
+    pre.add_argument("--gradient-accumulation", type=int, default=1)
+    pre.add_argument("--validation-fraction", type=float, default=0.1)
+    pre.add_argument("--eval-interval", type=int, default=100)
+    pre.add_argument("--checkpoint-dir", help="write resumable checkpoints here")
+    pre.add_argument("--checkpoint-interval", type=int, default=100)
+    pre.add_argument("--resume", action="store_true", help="continue the run in --checkpoint-dir")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--device", default="auto")
+    pre.add_argument("--precision", default="auto")
+    pre.add_argument("--progress", action="store_true", help="show a progress bar")
+    pre.set_defaults(func=_pretrain)
+
+    for job, text in (("embed", "mean-pooled embeddings"), ("score", "log-likelihoods")):
+        genome = sub.add_parser(f"{job}-genome", help=f"{text} of every window of a genome (also under torchrun)")
+        genome.add_argument("fasta", nargs="+", help="FASTA file(s)")
+        genome.add_argument("--checkpoint", required=True, help="model directory (either published layout)")
+        genome.add_argument("--output", required=True, help="output .npz (merged from per-rank shards)")
+        genome.add_argument("--window", type=int, default=1024)
+        genome.add_argument("--stride", type=int, help="default: the window (no overlap)")
+        genome.add_argument("--intervals", help="BED file of the intervals to cover")
+        genome.add_argument("--batch-size", type=int, default=16)
+        genome.add_argument("--device", default="auto")
+        genome.set_defaults(func=_genome_job, job=job)
     return parser
 
 

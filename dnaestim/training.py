@@ -144,16 +144,19 @@ class Optimization:
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * multiplier
 
-    def step(self, loss: torch.Tensor) -> float:
-        """Backward, clip, step; returns the loss as a float. Raises :class:`NonFiniteLossError` on NaN/inf."""
+    def backward(self, loss: torch.Tensor) -> float:
+        """Back-propagate one (micro-)batch loss; returns it as a float. Raises on NaN/inf, naming the step."""
         value = float(loss.detach())
         if not math.isfinite(value):
             raise NonFiniteLossError(
                 f"The training loss is {value} at optimiser step {self.step_count + 1}. Lower the learning rate, "
                 "use precision='32', or check the input data."
             )
-        self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        return value
+
+    def finish_step(self):
+        """Clip the accumulated gradients and take the optimiser step."""
         if self.clip_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -161,6 +164,12 @@ class Optimization:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.step_count += 1
+
+    def step(self, loss: torch.Tensor) -> float:
+        """Backward, clip and step for a single batch; returns the loss as a float."""
+        self.optimizer.zero_grad(set_to_none=True)
+        value = self.backward(loss)
+        self.finish_step()
         return value
 
 

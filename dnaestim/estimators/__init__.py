@@ -2,5 +2,6 @@
 
 from .classifier import HyenaClassifier
 from .embedder import HyenaEmbedder
+from .pretrainer import HyenaPretrainer
 
-__all__ = ["HyenaClassifier", "HyenaEmbedder"]
+__all__ = ["HyenaClassifier", "HyenaEmbedder", "HyenaPretrainer"]

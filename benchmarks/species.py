@@ -1,0 +1,102 @@
+"""Species classification from a single genome window, as a function of context length.
+
+Usage::
+
+    python benchmarks/species.py GENOME_DIR [--lengths 1024,2048,4096,8192,16384,32768] [--minutes 3] [--json OUT]
+
+``GENOME_DIR`` holds one FASTA file per species (bgzip or plain, indexed), e.g. the genomes described in the
+shared data README; files listed with ``--exclude`` (default: mitochondrial collections) are skipped, and so are
+species with less than ``--min-bases`` of sequence. Every record is split by position: its first 80 % provides
+training windows, its last 20 % test windows, so no test window overlaps a training one. For each context
+length a HyenaClassifier is trained from scratch for the same wall-clock budget, on fresh random training
+windows every epoch (``warm_start``), and scored on a fixed set of test windows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score
+
+from dnaestim import HyenaClassifier
+from dnaestim.genome import GenomeSource, Region
+
+
+def species_sources(genome_dir: Path, exclude: list[str], min_bases: int):
+    sources = {}
+    for path in sorted(genome_dir.glob("*.fa*")):
+        if path.suffix in (".fai", ".gzi") or any(token in path.name for token in exclude):
+            continue
+        source = GenomeSource(fasta=[str(path)], validation_fraction=0.2, min_validation_length=1)
+        if source.n_train_bases >= min_bases:
+            sources[path.name.split(".fa")[0]] = source
+    return sources
+
+
+def windows(source: GenomeSource, regions: list[Region], length: int, count: int, rng) -> list[str]:
+    usable = [r for r in regions if r.length >= length]
+    weights = np.array([r.length - length + 1 for r in usable], dtype=float)
+    out = []
+    while len(out) < count:
+        region = usable[rng.choice(len(usable), p=weights / weights.sum())]
+        start = region.start + int(rng.integers(0, region.length - length + 1))
+        seq = source.read([Region(region.path, region.record, start, start + length)])[0]
+        if seq.upper().count("N") <= 0.1 * length:
+            out.append(seq)
+    return out
+
+
+def run_length(sources, length, minutes, n_test, tokens_per_epoch, rng):
+    names = sorted(sources)
+    X_test, y_test = [], []
+    for name in names:
+        X_test += windows(sources[name], sources[name].valid_regions, length, n_test, rng)
+        y_test += [name] * n_test
+    per_species = max(2, tokens_per_epoch // (length * len(names)))
+    clf = HyenaClassifier(max_length=length, batch_size=max(1, 8192 // length) * 4, max_iter=1, warm_start=True,
+                          early_stopping=False, random_state=0)
+    start, epochs = time.perf_counter(), 0
+    while time.perf_counter() - start < minutes * 60:
+        X, y = [], []
+        for name in names:
+            X += windows(sources[name], sources[name].train_regions, length, per_species, rng)
+            y += [name] * per_species
+        clf.set_params(max_time=max(1.0, minutes * 60 - (time.perf_counter() - start)))
+        clf.fit(X, y)
+        epochs += 1
+    seconds = time.perf_counter() - start
+    return accuracy_score(y_test, clf.predict(X_test)), epochs, seconds, clf
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("genome_dir", type=Path)
+    parser.add_argument("--lengths", default="1024,2048,4096,8192,16384,32768")
+    parser.add_argument("--minutes", type=float, default=3.0, help="training budget per context length")
+    parser.add_argument("--test-windows", type=int, default=20, help="test windows per species")
+    parser.add_argument("--tokens-per-epoch", type=int, default=2**20)
+    parser.add_argument("--min-bases", type=int, default=1_000_000)
+    parser.add_argument("--exclude", default="mtDNA", help="comma-separated substrings of files to skip")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    sources = species_sources(args.genome_dir, args.exclude.split(","), args.min_bases)
+    print(f"{len(sources)} species: {', '.join(sorted(sources))}; chance = {1 / len(sources):.3f}")
+    print(f"{'length':>7} {'accuracy':>9} {'epochs':>7} {'seconds':>8}")
+    results = {}
+    for length in [int(x) for x in args.lengths.split(",")]:
+        rng = np.random.default_rng(length)
+        accuracy, epochs, seconds, _ = run_length(sources, length, args.minutes, args.test_windows,
+                                                  args.tokens_per_epoch, rng)
+        results[length] = {"accuracy": accuracy, "epochs": epochs, "seconds": seconds}
+        print(f"{length:7d} {accuracy:9.3f} {epochs:7d} {seconds:8.0f}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

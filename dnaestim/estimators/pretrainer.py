@@ -1,0 +1,539 @@
+"""HyenaPretrainer: next-nucleotide pretraining of a HyenaDNA language model on genomes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils.validation import check_is_fitted
+
+from .._atomic import atomic_write
+from ..checkpoints import save_pretrained as _save_pretrained
+from ..distributed import rank_and_world
+from ..genome import GenomeSource
+from ..scoring import token_log_probs
+from ..nn import HyenaLM
+from ..tokenizer import DNATokenizer, reverse_complement_ids
+from ..training import Optimization, TimeBudget, build_optimizer, cosine_with_warmup
+from ..warmup import WarmupSchedule
+from ._base import TOKENIZER, HyenaEstimatorMixin, _check_float, _check_positive_int
+
+__all__ = ["HyenaPretrainer"]
+
+logger = logging.getLogger("dnaestim")
+
+CHECKPOINT_NAME = "checkpoint.pt"
+#: Genome windows may hold IUPAC codes (R, Y, ...) where assemblies are ambiguous: they are read as N.
+GENOME_TOKENIZER = DNATokenizer(padding_side="right", unknown="N")
+_IGNORE = -100
+_FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz", ".fa.bgz", ".fasta.bgz")
+
+
+def _looks_like_path(value) -> bool:
+    if isinstance(value, os.PathLike):
+        return True
+    return isinstance(value, str) and (os.sep in value or value.lower().endswith(_FASTA_SUFFIXES)
+                                       or os.path.exists(value))
+
+
+class HyenaPretrainer(HyenaEstimatorMixin):
+    """Pretrain a HyenaDNA language model by next-nucleotide prediction on genomes.
+
+    Windows are sampled reproducibly from FASTA files (or in-memory sequences), with a sequence-length warm-up
+    that starts on short windows and doubles their length in stages up to ``max_length``, AdamW with the published
+    parameter groups, a cosine learning-rate schedule with linear warm-up, gradient clipping and mixed precision on
+    GPUs. Training can be bounded by steps and by wall-clock time, checkpointed atomically and resumed, and run on
+    several processes under ``torchrun`` (see ``python -m dnaestim pretrain``).
+
+    Parameters
+    ----------
+    pretrained : str, path-like, HyenaLM or fitted HyenaPretrainer, default=None
+        Continue pretraining these weights instead of starting from scratch (architecture parameters ignored).
+    d_model, n_layer : int, default=128, 2
+        Width and depth (the published tiny model).
+    d_inner : int, default=None
+        MLP width; ``4 * d_model`` when None.
+    filter_order, emb_dim : int, default=64, 5
+        Implicit filter MLP width and positional-encoding size.
+    embed_dropout, resid_dropout : float, default=0.1, 0.0
+        Published pretraining dropouts.
+    max_length : int, default=1024
+        Window length of the final stage, and the model's ``l_max`` when training from scratch.
+    batch_size : int, default=8
+        Windows per optimiser step at ``max_length`` (shorter warm-up windows come in proportionally larger
+        batches, so every step sees ``batch_size * max_length`` tokens). Also the batch size of ``score``.
+    warmup : "auto", None or list, default="auto"
+        Sequence-length warm-up; see :meth:`dnaestim.warmup.WarmupSchedule.build`.
+    max_steps : int, default=1000
+        Optimiser steps.
+    max_time : float, default=None
+        Wall-clock budget in seconds: training stops cleanly at the first step boundary after it. The warm-up
+        stages and the learning-rate schedule then follow whichever of steps and time runs out first.
+    learning_rate_init : float, default=6e-4
+        Peak learning rate (published: 6e-4).
+    weight_decay : float, default=0.1
+        AdamW weight decay (implicit filters: 0).
+    lr_warmup_fraction : float, default=0.01
+        Fraction of training spent warming up the learning rate linearly (published: 1 %).
+    gradient_accumulation : int, default=1
+        Split each optimiser step into this many micro-batches (less memory, same result up to rounding).
+    gradient_checkpointing : bool, default=False
+        Recompute activations in the backward pass (less memory for long windows).
+    rc_augment : bool, default=False
+        Reverse-complement each window with probability 1/2 (published pretraining: off).
+    max_n_fraction : float, default=0.5
+        Redraw windows with more N than this.
+    validation_fraction : float, default=0.1
+        Hold out the end of every record (or BED interval) for validation.
+    validation_windows : int, default=64
+        Number of held-out windows of ``max_length`` used to measure validation loss.
+    eval_interval : int, default=100
+        Evaluate on the validation windows every this many steps (and at the end).
+    checkpoint_dir : str or path-like, default=None
+        Write a resumable checkpoint here every ``checkpoint_interval`` steps and at the end (atomically).
+    checkpoint_interval : int, default=100
+        Steps between checkpoints.
+    random_state : int or None, default=None
+        Seeds initialisation, window sampling and dropout; the global random generators are left untouched.
+    verbose : int, default=0
+        1 shows a tqdm bar with loss and tokens/s, and logs evaluations at INFO level.
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available (under torchrun: this rank's GPU), else the CPU.
+    precision : {"auto", "32", "bf16", "16", "64"}, default="auto"
+        Mixed precision on GPUs by default (the long convolution always in float32); float32 on the CPU.
+
+    Attributes
+    ----------
+    model_ : HyenaLM
+        The trained language model.
+    n_iter_ : int
+        Optimiser steps done.
+    tokens_seen_ : int
+        Training tokens processed.
+    history_ : list of dict
+        One entry per step: ``step``, ``loss`` (nats per token), ``perplexity``, ``tokens``, ``length``,
+        ``batch_size``, ``lr``, ``seconds``, and ``valid_loss`` / ``valid_bits_per_nt`` where evaluated.
+    schedule_ : WarmupSchedule
+        The stages used.
+    max_length_ : int
+        Window length of the final stage.
+
+    Examples
+    --------
+    >>> from dnaestim import HyenaPretrainer
+    >>> from dnaestim.io import bundled_genome_path
+    >>> pre = HyenaPretrainer(d_model=16, n_layer=1, max_length=64, max_steps=4, validation_windows=4,
+    ...                       random_state=0).fit(bundled_genome_path())
+    >>> pre.n_iter_, pre.history_[-1]["length"]
+    (4, 64)
+    """
+
+    def __init__(
+        self,
+        *,
+        pretrained=None,
+        d_model=128,
+        n_layer=2,
+        d_inner=None,
+        filter_order=64,
+        emb_dim=5,
+        embed_dropout=0.1,
+        resid_dropout=0.0,
+        max_length=1024,
+        batch_size=8,
+        warmup="auto",
+        max_steps=1000,
+        max_time=None,
+        learning_rate_init=6e-4,
+        weight_decay=0.1,
+        lr_warmup_fraction=0.01,
+        gradient_accumulation=1,
+        gradient_checkpointing=False,
+        rc_augment=False,
+        max_n_fraction=0.5,
+        validation_fraction=0.1,
+        validation_windows=64,
+        eval_interval=100,
+        checkpoint_dir=None,
+        checkpoint_interval=100,
+        random_state=None,
+        verbose=0,
+        device="auto",
+        precision="auto",
+    ):
+        self.pretrained = pretrained
+        self.d_model = d_model
+        self.n_layer = n_layer
+        self.d_inner = d_inner
+        self.filter_order = filter_order
+        self.emb_dim = emb_dim
+        self.embed_dropout = embed_dropout
+        self.resid_dropout = resid_dropout
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.warmup = warmup
+        self.max_steps = max_steps
+        self.max_time = max_time
+        self.learning_rate_init = learning_rate_init
+        self.weight_decay = weight_decay
+        self.lr_warmup_fraction = lr_warmup_fraction
+        self.gradient_accumulation = gradient_accumulation
+        self.gradient_checkpointing = gradient_checkpointing
+        self.rc_augment = rc_augment
+        self.max_n_fraction = max_n_fraction
+        self.validation_fraction = validation_fraction
+        self.validation_windows = validation_windows
+        self.eval_interval = eval_interval
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_interval = checkpoint_interval
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.precision = precision
+
+    pooling = "mean"  # used by the shared embedding helpers
+
+    # -- input -------------------------------------------------------------------------------------------------
+
+    def _source(self, X, intervals, validation_intervals):
+        if isinstance(X, (str, os.PathLike)):
+            fasta = [X]
+        elif isinstance(X, (list, tuple)) and X and all(_looks_like_path(x) for x in X):
+            fasta = list(X)
+        else:
+            fasta = None
+        if fasta is not None:
+            return GenomeSource(fasta=fasta, intervals=intervals, validation_fraction=self.validation_fraction,
+                                validation_intervals=validation_intervals)
+        sequences, _ = self._sequences(X)
+        TOKENIZER(list(sequences))  # names any sequence with a character that is not a nucleotide
+        if intervals is not None:
+            raise ValueError("intervals apply to FASTA files; X holds sequences.")
+        return GenomeSource(sequences=sequences, validation_fraction=self.validation_fraction,
+                            validation_intervals=validation_intervals, min_validation_length=2)
+
+    def _validate_params(self):
+        if self.pretrained is None:
+            _check_positive_int(self.max_length, "max_length", minimum=2)
+        else:
+            _check_positive_int(self.max_length, "max_length", minimum=2, allow_none=True)
+        device, dtype, autocast = self._validate_common_params()
+        for name in ("max_steps", "gradient_accumulation", "eval_interval", "checkpoint_interval",
+                     "validation_windows"):
+            _check_positive_int(getattr(self, name), name)
+        _check_float(self.learning_rate_init, "learning_rate_init", 0, np.inf, low_open=True)
+        _check_float(self.weight_decay, "weight_decay", 0, np.inf)
+        _check_float(self.lr_warmup_fraction, "lr_warmup_fraction", 0, 1, high_open=True)
+        _check_float(self.max_time, "max_time", 0, np.inf, low_open=True, allow_none=True)
+        _check_float(self.max_n_fraction, "max_n_fraction", 0, 1)
+        _check_float(self.validation_fraction, "validation_fraction", 0, 1, high_open=True)
+        for name in ("embed_dropout", "resid_dropout"):
+            _check_float(getattr(self, name), name, 0, 1, high_open=True)
+        return device, dtype, autocast
+
+    # -- fitting -----------------------------------------------------------------------------------------------
+
+    def fit(self, X, y=None, *, intervals=None, validation_intervals=None, resume=None):
+        """Pretrain on genome sequence.
+
+        Parameters
+        ----------
+        X : str, path-like, list of paths, or list of str
+            FASTA file(s) (plain or bgzip-compressed with ``samtools faidx`` indexes), or DNA sequences.
+        y : None
+            Ignored.
+        intervals : list of (record, start, end) or str, optional
+            Train only on these intervals of the FASTA files (a list or a BED file).
+        validation_intervals : list of (record, start, end), optional
+            Hold out exactly these intervals for validation instead of ``validation_fraction``.
+        resume : str, path-like or True, optional
+            Continue the run saved in this checkpoint file (or ``True``: ``checkpoint_dir/checkpoint.pt``).
+            With the same data and parameters, a resumed CPU run ends with the same weights as an uninterrupted
+            one.
+
+        Returns
+        -------
+        HyenaPretrainer
+            The fitted estimator (``self``).
+        """
+        device, dtype, autocast = self._validate_params()
+        source = self._source(X, intervals, validation_intervals)
+        _, seed = self._seeds()
+        rank, world = rank_and_world()
+        checkpoint = self._read_checkpoint(resume)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed + rank)
+            model = self._initial_model(seed)
+            self.model_ = model.to(device=device, dtype=dtype)
+            self.device_, self.autocast_dtype_ = device, autocast
+            self.max_length_ = int(self.max_length or model.config.l_max)
+            self.schedule_ = WarmupSchedule.build(self.warmup, max_length=self.max_length_,
+                                                  batch_size=int(self.batch_size), max_steps=int(self.max_steps))
+            self._train(source, seed, rank, world, checkpoint)
+        return self
+
+    def _initial_model(self, seed) -> HyenaLM:
+        if self.pretrained is not None:
+            model = self._pretrained_lm()
+            if self.max_length is not None and self.max_length > model.config.l_max:
+                raise ValueError(
+                    f"max_length={self.max_length} is more than the pretrained model's l_max={model.config.l_max}."
+                )
+            model.config.embed_dropout, model.config.resid_dropout = self.embed_dropout, self.resid_dropout
+            for module in model.modules():
+                if isinstance(module, torch.nn.Dropout):
+                    module.p = self.resid_dropout
+            model.backbone.layers[0].dropout1.p = self.embed_dropout
+            return model
+        config = self._backbone_config(int(self.max_length))
+        return HyenaLM(config, generator=torch.Generator().manual_seed(seed))
+
+    def _read_checkpoint(self, resume):
+        if resume is None or resume is False:
+            return None
+        if resume is True:
+            if self.checkpoint_dir is None:
+                raise ValueError("resume=True needs checkpoint_dir.")
+            resume = Path(self.checkpoint_dir) / CHECKPOINT_NAME
+        path = Path(resume)
+        if path.is_dir():
+            path = path / CHECKPOINT_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"No checkpoint to resume from at {path}.")
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
+            raise ValueError(f"Checkpoint {path} cannot be read ({type(err).__name__}: {err}).") from None
+
+    def _batch(self, source, seed, step, length, count, rank, world):
+        """This rank's token ids and targets for optimiser step ``step`` (global batch of ``count`` windows)."""
+        windows = source.sample_windows(length + 1, count, seed=seed, step=step,
+                                        max_n_fraction=float(self.max_n_fraction))
+        mine = windows[rank::world]
+        batch = GENOME_TOKENIZER(mine, max_length=length + 1, truncation=True)
+        ids, mask = batch.input_ids, batch.attention_mask
+        if self.rc_augment:
+            flip = np.random.default_rng([seed, step, 7]).random(count)[rank::world] < 0.5
+            ids = np.where(flip[:, None], reverse_complement_ids(ids, mask), ids)
+        targets = np.where(mask[:, 1:], ids[:, 1:], _IGNORE)
+        return ids[:, :-1], targets
+
+    def _train(self, source, seed, rank, world, checkpoint):
+        model, device = self.model_, self.device_
+        train_model = model
+        if world > 1:
+            train_model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+        optimizer = build_optimizer(model, lr=float(self.learning_rate_init), weight_decay=float(self.weight_decay),
+                                    filter_params=model.filter_parameters(), filter_lr=model.config.lr,
+                                    filter_weight_decay=model.config.wd)
+        step_fn = Optimization(train_model, optimizer, device, self.autocast_dtype_)
+        self.n_iter_, self.tokens_seen_, self.history_ = 0, 0, []
+        elapsed_before = 0.0
+        if checkpoint is not None:
+            self._restore(checkpoint, optimizer)
+            step_fn.step_count = self.n_iter_
+            elapsed_before = float(checkpoint["elapsed"])
+        budget = TimeBudget(None if self.max_time is None else max(1e-9, self.max_time - elapsed_before))
+        valid = source.validation_windows(self.max_length_ + 1, int(self.validation_windows))
+        total = int(self.max_steps)
+        progress_bar = None
+        if self.verbose and rank == 0:
+            from tqdm.auto import tqdm
+
+            progress_bar = tqdm(total=total, initial=self.n_iter_, desc="pretrain", leave=False)
+        interval_start = time.perf_counter()
+        while self.n_iter_ < total and not budget.exhausted():
+            step = self.n_iter_
+            progress = max(step / total, budget.fraction())
+            stage = self.schedule_.stage(max(step, int(progress * total)))
+            step_fn.set_lr(cosine_with_warmup(progress, warmup=float(self.lr_warmup_fraction)))
+            loss = self._optimizer_step(train_model, step_fn, source, seed, step, stage, rank, world)
+            self.n_iter_ += 1
+            tokens = stage.length * stage.batch_size
+            self.tokens_seen_ += tokens
+            record = {"step": self.n_iter_, "loss": loss, "perplexity": math.exp(min(loss, 50.0)),
+                      "tokens": self.tokens_seen_, "length": stage.length, "batch_size": stage.batch_size,
+                      "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed_before + budget.elapsed(),
+                      "valid_loss": None, "valid_bits_per_nt": None}
+            last = self.n_iter_ >= total or budget.exhausted()
+            if valid and (self.n_iter_ % int(self.eval_interval) == 0 or last):
+                valid_loss = self._mean_nll(valid)
+                record.update(valid_loss=valid_loss, valid_bits_per_nt=valid_loss / math.log(2))
+                if self.verbose:
+                    logger.info("step %d: train loss %.4f, valid %.4f bits/nt, %d tokens",
+                                self.n_iter_, loss, record["valid_bits_per_nt"], self.tokens_seen_)
+            self.history_.append(record)
+            if progress_bar is not None:
+                rate = tokens / max(1e-9, time.perf_counter() - interval_start)
+                progress_bar.set_postfix(loss=f"{loss:.3f}", length=stage.length, tok_s=f"{rate:,.0f}")
+                progress_bar.update(1)
+            interval_start = time.perf_counter()
+            if self.checkpoint_dir is not None and (self.n_iter_ % int(self.checkpoint_interval) == 0 or last):
+                self._write_checkpoint(optimizer, elapsed_before + budget.elapsed(), rank)
+        if progress_bar is not None:
+            progress_bar.close()
+        model.eval()
+
+    def _optimizer_step(self, train_model, step_fn, source, seed, step, stage, rank, world):
+        ids, targets = self._batch(source, seed, step, stage.length, stage.batch_size, rank, world)
+        device = self.device_
+        n_tokens = torch.tensor(float((targets != _IGNORE).sum()), device=device)
+        if world > 1:
+            torch.distributed.all_reduce(n_tokens)
+        # Sum of token losses over the whole global batch divided by its token count; DDP averages gradients
+        # over ranks, hence the factor world.
+        scale = world / n_tokens.clamp(min=1)
+        train_model.train()
+        micro = np.array_split(np.arange(len(ids)), min(len(ids), int(self.gradient_accumulation)))
+        step_fn.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for i, index in enumerate(micro):
+            batch_ids = torch.from_numpy(ids[index]).to(device)
+            batch_targets = torch.from_numpy(targets[index]).to(device)
+            sync = i == len(micro) - 1 or world == 1
+            context = train_model.no_sync() if (world > 1 and not sync) else contextlib.nullcontext()
+            with context, step_fn.autocast():
+                logits = train_model(batch_ids)
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), batch_targets.reshape(-1),
+                                   ignore_index=_IGNORE, reduction="sum") * scale
+            with context:
+                step_fn.backward(loss)
+            total += float(loss.detach())
+        step_fn.finish_step()
+        summed = torch.tensor(total / world, device=device)
+        if world > 1:
+            torch.distributed.all_reduce(summed)
+        return float(summed)
+
+    # -- evaluation --------------------------------------------------------------------------------------------
+
+    def _token_log_probs(self, sequences, tokenizer=TOKENIZER):
+        """Per-sequence arrays of log p(x_t | x_<t) for t >= 1 (natural log), in input order."""
+        with self._autocast():
+            return token_log_probs(self.model_, sequences, batch_size=int(self.batch_size), tokenizer=tokenizer)
+
+    def _mean_nll(self, windows):
+        values = self._token_log_probs(windows, GENOME_TOKENIZER)
+        total = sum(float(v.sum()) for v in values)
+        count = sum(len(v) for v in values)
+        return -total / max(1, count)
+
+    def _chunks(self, sequences):
+        """Split sequences longer than the model's ``l_max`` + 1 into consecutive chunks that fit."""
+        limit = self.model_.config.l_max + 1
+        chunks, owners = [], []
+        for i, seq in enumerate(sequences):
+            for start in range(0, max(1, len(seq) - 1), limit - 1):
+                chunks.append(seq[start:start + limit])
+                owners.append(i)
+        return chunks, np.array(owners)
+
+    def log_likelihood(self, X):
+        """Log-likelihood of each sequence under the model, in nats.
+
+        ``sum_t log p(x_t | x_<t)`` over every nucleotide but the first (which has no context). Sequences longer
+        than the model's ``l_max`` are scored in consecutive chunks (each chunk's first nucleotide is context
+        only).
+
+        Parameters
+        ----------
+        X : list, 1-D array or pandas Series of str
+            DNA sequences of at least 2 nucleotides.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        sequences, lengths = self._sequences(X)
+        if lengths.min() < 2:
+            i = int(np.argmin(lengths))
+            raise ValueError(f"X[{i}] has {lengths[i]} nucleotide; scoring needs at least 2.")
+        chunks, owners = self._chunks(sequences)
+        per_chunk = np.array([float(v.sum()) for v in self._token_log_probs(chunks)])
+        return np.bincount(owners, weights=per_chunk, minlength=len(sequences))
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per nucleotide (nats; higher is better), as scikit-learn's ``score`` expects.
+
+        Parameters
+        ----------
+        X : str, path-like, or list of str
+            DNA sequences, or a FASTA file whose records are scored whole.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+            Negative cross-entropy; divide by ``-log(2)`` for bits per nucleotide.
+        """
+        check_is_fitted(self)
+        if isinstance(X, (str, os.PathLike)) and _looks_like_path(X):
+            source = GenomeSource(fasta=[X], validation_fraction=0)
+            X = source.read(source.train_regions)
+        sequences, lengths = self._sequences(X)
+        return float(self.log_likelihood(sequences).sum() / (lengths - 1).clip(min=0).sum())
+
+    # -- persistence -------------------------------------------------------------------------------------------
+
+    def save_pretrained(self, path):
+        """Write the model in the published layout (``config.json`` + ``weights.ckpt``) and as safetensors.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Directory (created if missing).
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        check_is_fitted(self)
+        return _save_pretrained(self.model_, path)
+
+    def _write_checkpoint(self, optimizer, elapsed, rank):
+        if rank != 0:
+            return
+        directory = Path(self.checkpoint_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {
+            "format": 1,
+            "config": self.model_.config.to_dict(),
+            "model": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "step": self.n_iter_,
+            "tokens_seen": self.tokens_seen_,
+            "elapsed": elapsed,
+            "history": self.history_,
+            "torch_rng": torch.get_rng_state(),
+            "max_steps": int(self.max_steps),
+        }
+        with atomic_write(directory / CHECKPOINT_NAME) as fh:
+            torch.save(state, fh)
+
+    def _restore(self, checkpoint, optimizer):
+        if checkpoint.get("config") != self.model_.config.to_dict():
+            raise ValueError("The checkpoint was written by a model of another architecture; resume with the "
+                             "parameters of the original run.")
+        self.model_.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        self.n_iter_ = int(checkpoint["step"])
+        self.tokens_seen_ = int(checkpoint["tokens_seen"])
+        self.history_ = list(checkpoint["history"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        return tags
+
+

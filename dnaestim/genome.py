@@ -1,0 +1,297 @@
+"""Windows of genome sequence for pretraining and genome-wide scoring.
+
+A :class:`GenomeSource` describes where sequence comes from — FASTA files (plain or bgzip, read lazily through
+pyfaidx and never kept open between calls, so estimators that hold a source still pickle), optionally restricted
+to BED intervals, or plain in-memory sequences — and splits it into disjoint training and validation regions.
+
+Windows are a pure function of ``(seed, step, index)``: the same seed gives the same windows on any machine and
+in any process, which is what makes resumed and multi-process runs reproduce a single uninterrupted one.
+
+Record ends and N runs. Windows never cross the end of a region (a region is a record, a BED interval, or the
+training/validation part of one); a region shorter than the window yields one shorter window, padded on the right
+and ignored by the loss. ``N`` is an ordinary token, as in the published recipe, but windows whose fraction of N
+exceeds ``max_n_fraction`` are redrawn (assembly gaps teach nothing), up to a fixed number of tries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .io import open_fasta
+
+__all__ = ["GenomeSource", "Region", "read_bed"]
+
+
+@dataclass(frozen=True)
+class Region:
+    """A half-open interval ``[start, end)`` of a record, in a FASTA file (``path``) or in memory (``path=None``)."""
+
+    path: str | None
+    record: str
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+def read_bed(path) -> list[tuple[str, int, int]]:
+    """Read ``record, start, end`` from the first three columns of a BED file (0-based, half-open).
+
+    Parameters
+    ----------
+    path : str or path-like
+        BED file; ``#``, ``track`` and ``browser`` lines are skipped.
+
+    Returns
+    -------
+    list of (str, int, int)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"BED file {path} does not exist.")
+    intervals = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) < 3:
+                raise ValueError(f"{path}, line {number}: a BED line needs record, start and end (tab-separated).")
+            try:
+                start, end = int(fields[1]), int(fields[2])
+            except ValueError:
+                raise ValueError(f"{path}, line {number}: start and end must be integers; got {fields[1:3]}.") from None
+            if not 0 <= start < end:
+                raise ValueError(f"{path}, line {number}: interval {fields[0]}:{start}-{end} is empty or negative.")
+            intervals.append((fields[0], start, end))
+    if not intervals:
+        raise ValueError(f"BED file {path} holds no intervals.")
+    return intervals
+
+
+def _stable_seed(*parts) -> int:
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % (2**63)
+
+
+class GenomeSource:
+    """Training and validation regions of one or more genomes, and reproducible windows drawn from them.
+
+    Parameters
+    ----------
+    fasta : str, path-like or list of them, optional
+        FASTA files (plain or bgzip with ``.fai``/``.gzi`` indexes).
+    sequences : list of str, optional
+        In-memory sequences instead of files (each is a record named by its index).
+    intervals : list of (record, start, end) or str/path-like, optional
+        Restrict the files to these intervals (a list, or a BED file). With several FASTA files, a record name
+        must be unique across them.
+    validation_fraction : float, default=0.1
+        The last ``validation_fraction`` of every region is held out for validation (regions shorter than
+        ``min_validation_length`` stay entirely in training).
+    validation_intervals : list of (record, start, end), optional
+        Explicit validation intervals instead; they are removed from the training regions.
+    min_validation_length : int, default=1000
+        Regions whose held-out part would be shorter than this stay entirely in training.
+    cache_bytes : int, default=2**30
+        Records are read whole into memory on first use while their total stays under this many bytes (fast
+        random windows); beyond it, windows are read from disk.
+
+    Attributes
+    ----------
+    train_regions, valid_regions : list of Region
+    """
+
+    def __init__(self, *, fasta=None, sequences=None, intervals=None, validation_fraction=0.1,
+                 validation_intervals=None, min_validation_length=1000, cache_bytes=2**30):
+        self.cache_bytes = cache_bytes
+        self._cache: dict = {}
+        if (fasta is None) == (sequences is None):
+            raise ValueError("Give either FASTA file(s) or in-memory sequences, not both and not neither.")
+        self.sequences = None if sequences is None else list(sequences)
+        self.paths = [] if fasta is None else [str(Path(p).expanduser()) for p in _as_list(fasta)]
+        regions = self._all_regions(intervals)
+        if validation_intervals is not None:
+            valid = [self._checked_region(r, s, e) for r, s, e in validation_intervals]
+            train = _subtract(regions, valid)
+        elif validation_fraction:
+            if not 0 < validation_fraction < 1:
+                raise ValueError(f"validation_fraction must be in (0, 1); got {validation_fraction!r}.")
+            train, valid = [], []
+            for region in regions:
+                n_valid = int(region.length * validation_fraction)
+                if n_valid < min_validation_length:
+                    train.append(region)
+                    continue
+                cut = region.end - n_valid
+                train.append(Region(region.path, region.record, region.start, cut))
+                valid.append(Region(region.path, region.record, cut, region.end))
+        else:
+            train, valid = regions, []
+        if not train:
+            raise ValueError("No training sequence is left after holding out the validation regions.")
+        self.train_regions, self.valid_regions = train, valid
+
+    # -- regions -----------------------------------------------------------------------------------------------
+
+    def _record_lengths(self):
+        if self.sequences is not None:
+            return {str(i): (None, len(s)) for i, s in enumerate(self.sequences)}
+        lengths = {}
+        for path in self.paths:
+            with open_fasta(path) as fasta:
+                for name in fasta.keys():
+                    if name in lengths:
+                        raise ValueError(f"Record {name!r} appears in both {lengths[name][0]} and {path}; "
+                                         "record names must be unique across the FASTA files.")
+                    lengths[name] = (path, len(fasta[name]))
+        return lengths
+
+    def _all_regions(self, intervals):
+        self._lengths = self._record_lengths()
+        if intervals is None:
+            regions = [Region(path, name, 0, length) for name, (path, length) in self._lengths.items() if length]
+        else:
+            if isinstance(intervals, (str, os.PathLike)):
+                intervals = read_bed(intervals)
+            regions = [self._checked_region(r, s, e) for r, s, e in intervals]
+        if not regions:
+            raise ValueError("The genome holds no sequence (every record is empty).")
+        return regions
+
+    def _checked_region(self, record, start, end):
+        if record not in self._lengths:
+            names = list(self._lengths)
+            shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
+            where = ", ".join(self.paths) if self.paths else "the given sequences"
+            raise KeyError(f"Record {record!r} of interval {record}:{start}-{end} is not in {where}; it has: {shown}.")
+        path, length = self._lengths[record]
+        if not 0 <= start < end <= length:
+            raise ValueError(
+                f"Interval {record}:{start}-{end} is outside the record, which has {length} bases (0-based, half-open)."
+            )
+        return Region(path, record, int(start), int(end))
+
+    @property
+    def n_train_bases(self) -> int:
+        """Bases in the training regions."""
+        return sum(r.length for r in self.train_regions)
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def read(self, regions: list[Region]) -> list[str]:
+        """Sequences of ``regions`` (files opened once per call and closed before returning)."""
+        out = [None] * len(regions)
+        pending: dict = {}
+        for i, r in enumerate(regions):
+            if r.path is None:
+                out[i] = self.sequences[int(r.record)][r.start:r.end]
+            elif (r.path, r.record) in self._cache:
+                out[i] = self._cache[(r.path, r.record)][r.start:r.end]
+            else:
+                pending.setdefault(r.path, []).append(i)
+        for path, indices in pending.items():
+            with open_fasta(path) as fasta:
+                for i in indices:
+                    r = regions[i]
+                    record_length = self._lengths[r.record][1]
+                    if sum(map(len, self._cache.values())) + record_length <= self.cache_bytes:
+                        self._cache[(path, r.record)] = str(fasta[r.record][:])
+                        out[i] = self._cache[(path, r.record)][r.start:r.end]
+                    else:
+                        out[i] = str(fasta[r.record][r.start:r.end])
+        return out
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_cache"] = {}
+        return state
+
+    # -- windows -----------------------------------------------------------------------------------------------
+
+    def sample_windows(self, length: int, count: int, *, seed: int, step: int, max_n_fraction: float = 0.5,
+                       max_tries: int = 10) -> list[str]:
+        """``count`` training windows of ``length`` bases for optimiser step ``step``.
+
+        Regions are chosen with probability proportional to their length, starts uniformly; the result depends only
+        on ``(seed, step, length, count)``.
+
+        Returns
+        -------
+        list of str
+            Windows as stored (case kept); shorter than ``length`` only where a region is.
+        """
+        rng = np.random.default_rng(_stable_seed(seed, step, length, count))
+        lengths = np.array([r.length for r in self.train_regions], dtype=np.float64)
+        probabilities = lengths / lengths.sum()
+
+        def draw(n):
+            picks = rng.choice(len(lengths), size=n, p=probabilities)
+            chosen = []
+            for index in picks:
+                region = self.train_regions[int(index)]
+                span = min(length, region.length)
+                start = region.start + int(rng.integers(0, region.length - span + 1))
+                chosen.append(Region(region.path, region.record, start, start + span))
+            return self.read(chosen)
+
+        windows = draw(count)
+        for _ in range(max_tries - 1):
+            redo = [i for i, w in enumerate(windows) if _n_fraction(w) > max_n_fraction]
+            if not redo:
+                break
+            for i, window in zip(redo, draw(len(redo))):
+                windows[i] = window
+        return windows
+
+    def validation_windows(self, length: int, max_windows: int | None = None) -> list[str]:
+        """Non-overlapping windows tiling the validation regions (deterministic), at most ``max_windows``.
+
+        Windows that are mostly N are left out.
+        """
+        tiles = []
+        for region in self.valid_regions:
+            for start in range(region.start, region.end, length):
+                tiles.append(Region(region.path, region.record, start, min(start + length, region.end)))
+        if max_windows is not None and len(tiles) > max_windows:
+            keep = np.linspace(0, len(tiles) - 1, max_windows).round().astype(int)
+            tiles = [tiles[i] for i in np.unique(keep)]
+        return [w for w in self.read(tiles) if len(w) > 1 and _n_fraction(w) <= 0.5]
+
+
+def _n_fraction(window: str) -> float:
+    return (window.count("N") + window.count("n")) / max(1, len(window))
+
+
+def _as_list(value):
+    if isinstance(value, (str, os.PathLike)):
+        return [value]
+    return list(value)
+
+
+def _subtract(regions: list[Region], holes: list[Region]) -> list[Region]:
+    out = []
+    for region in regions:
+        pieces = [(region.start, region.end)]
+        for hole in holes:
+            if hole.record != region.record:
+                continue
+            next_pieces = []
+            for start, end in pieces:
+                if hole.end <= start or hole.start >= end:
+                    next_pieces.append((start, end))
+                    continue
+                if start < hole.start:
+                    next_pieces.append((start, hole.start))
+                if hole.end < end:
+                    next_pieces.append((hole.end, end))
+            pieces = next_pieces
+        out.extend(Region(region.path, region.record, s, e) for s, e in pieces if e > s)
+    return out
