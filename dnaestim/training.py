@@ -94,11 +94,14 @@ def cosine_with_warmup(progress: float, *, warmup: float = 0.01, min_ratio: floa
 
 
 class TimeBudget:
-    """Wall-clock budget: ``fraction()`` of it used, ``exhausted()`` once spent. ``None`` means no budget."""
+    """Wall-clock budget: ``fraction()`` of it used, ``exhausted()`` once spent. ``None`` means no budget.
 
-    def __init__(self, seconds: float | None):
+    ``used`` seconds were spent before (by the run a resumed training continues).
+    """
+
+    def __init__(self, seconds: float | None, used: float = 0.0):
         self.seconds = seconds
-        self.start = time.monotonic()
+        self.start = time.monotonic() - used
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start

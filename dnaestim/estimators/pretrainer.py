@@ -341,7 +341,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             self._restore(checkpoint, optimizer)
             step_fn.step_count = self.n_iter_
             elapsed_before = float(checkpoint["elapsed"])
-        budget = TimeBudget(None if self.max_time is None else max(1e-9, self.max_time - elapsed_before))
+        budget = TimeBudget(self.max_time, used=elapsed_before)
         valid = source.validation_windows(self.max_length_ + 1, int(self.validation_windows))
         total = int(self.max_steps)
         progress_bar = None
@@ -361,7 +361,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             self.tokens_seen_ += tokens
             record = {"step": self.n_iter_, "loss": loss, "perplexity": math.exp(min(loss, 50.0)),
                       "tokens": self.tokens_seen_, "length": stage.length, "batch_size": stage.batch_size,
-                      "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed_before + budget.elapsed(),
+                      "lr": optimizer.param_groups[0]["lr"], "seconds": budget.elapsed(),
                       "valid_loss": None, "valid_bits_per_nt": None}
             last = self.n_iter_ >= total or budget.exhausted()
             if valid and (self.n_iter_ % int(self.eval_interval) == 0 or last):
@@ -377,7 +377,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
                 progress_bar.update(1)
             interval_start = time.perf_counter()
             if self.checkpoint_dir is not None and (self.n_iter_ % int(self.checkpoint_interval) == 0 or last):
-                self._write_checkpoint(optimizer, elapsed_before + budget.elapsed(), rank)
+                self._write_checkpoint(optimizer, budget.elapsed(), rank)
         if progress_bar is not None:
             progress_bar.close()
         model.eval()
