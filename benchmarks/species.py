@@ -4,9 +4,9 @@ Usage::
 
     python benchmarks/species.py GENOME_DIR [--lengths 1024,2048,4096,8192,16384,32768] [--minutes 3] [--json OUT]
 
-``GENOME_DIR`` holds one FASTA file per species (bgzip or plain, indexed), e.g. the genomes described in the
-shared data README; files listed with ``--exclude`` (default: mitochondrial collections) are skipped, and so are
-species with less than ``--min-bases`` of sequence. Every record is split by position: its first 80 % provides
+``GENOME_DIR`` holds FASTA files (bgzip or plain, indexed) named ``genus_species_...``; files of one species are
+pooled. Files matching ``--exclude`` (default: mitochondrial collections) are skipped, and so are species with
+less than ``--min-bases`` of sequence. Every record is split by position: its first 80 % provides
 training windows, its last 20 % test windows, so no test window overlaps a training one. For each context
 length a HyenaClassifier is trained from scratch for the same wall-clock budget, on fresh random training
 windows every epoch (``warm_start``), and scored on a fixed set of test windows.
@@ -27,13 +27,17 @@ from dnaestim.genome import GenomeSource, Region
 
 
 def species_sources(genome_dir: Path, exclude: list[str], min_bases: int):
-    sources = {}
+    """One GenomeSource per species; files are grouped by the first two words of their name (genus_species)."""
+    files: dict[str, list[str]] = {}
     for path in sorted(genome_dir.glob("*.fa*")):
         if path.suffix in (".fai", ".gzi") or any(token in path.name for token in exclude):
             continue
-        source = GenomeSource(fasta=[str(path)], validation_fraction=0.2, min_validation_length=1)
-        if source.n_train_bases >= min_bases:
-            sources[path.name.split(".fa")[0]] = source
+        files.setdefault("_".join(path.name.split("_")[:2]), []).append(str(path))
+    sources = {}
+    for species, paths in files.items():
+        source = GenomeSource(fasta=paths, validation_fraction=0.2, min_validation_length=1)
+        if sum(r.length for r in source.train_regions + source.valid_regions) >= min_bases:
+            sources[species] = source
     return sources
 
 
