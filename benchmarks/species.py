@@ -26,6 +26,9 @@ from dnaestim import HyenaClassifier
 from dnaestim.genome import GenomeSource, Region
 
 
+AMBIGUOUS_TO_N = str.maketrans({c: "N" for c in "BDHKMRSVWYU"})
+
+
 def species_sources(genome_dir: Path, exclude: list[str], min_bases: int):
     """One GenomeSource per species; files are grouped by the first two words of their name (genus_species)."""
     files: dict[str, list[str]] = {}
@@ -48,8 +51,9 @@ def windows(source: GenomeSource, regions: list[Region], length: int, count: int
     while len(out) < count:
         region = usable[rng.choice(len(usable), p=weights / weights.sum())]
         start = region.start + int(rng.integers(0, region.length - length + 1))
-        seq = source.read([Region(region.path, region.record, start, start + length)])[0]
-        if seq.upper().count("N") <= 0.1 * length:
+        seq = source.read([Region(region.path, region.record, start, start + length)])[0].upper()
+        seq = seq.translate(AMBIGUOUS_TO_N)  # assemblies may hold IUPAC codes (K, R, Y, ...)
+        if seq.count("N") <= 0.1 * length:
             out.append(seq)
     return out
 
