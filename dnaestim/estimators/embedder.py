@@ -72,8 +72,6 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
     (4, 16)
     """
 
-    _torch_attributes = ("model_",)
-
     def __init__(
         self,
         *,
