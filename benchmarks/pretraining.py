@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/pretraining.py FASTA [FASTA ...] [--minutes 10] [--max-length 1024] [--json OUT]
+    python benchmarks/pretraining.py FASTA [FASTA ...] [--minutes 10] [--max-length 1024] [--json OUT] [--save DIR]
 
 Both models see the same training regions (the first 90 % of every record) and are scored on the same held-out
 part (the last 10 %). The Markov models (k = 0..8, add-1/2 smoothing, counts from the training regions) are
@@ -70,6 +70,7 @@ def main():
     parser.add_argument("--validation-windows", type=int, default=256,
                         help="held-out windows of max_length scored at each evaluation (evenly spread)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--save", type=Path, help="write the trained model here (save_pretrained)")
     args = parser.parse_args()
 
     source = GenomeSource(fasta=[str(p) for p in args.fasta], validation_fraction=0.1)
@@ -102,6 +103,9 @@ def main():
           + (f"{crossing['seconds'] / 60:.1f} minutes" if crossing else "-- not within the budget"))
     if args.json:
         args.json.write_text(json.dumps({"markov_bits": markov, "history": pre.history_}, indent=2))
+    if args.save:
+        pre.save_pretrained(args.save)
+        print(f"model saved to {args.save} (use it with benchmarks/accuracy.py --pretrained)")
 
 
 if __name__ == "__main__":

@@ -5,12 +5,13 @@ The public API:
 * :class:`DNATokenizer` and :func:`reverse_complement` — single-nucleotide tokens with the published ids.
 * :class:`HyenaConfig` and :class:`HyenaLM` — the HyenaDNA backbone and language model (PyTorch).
 * :func:`load_pretrained` and :func:`save_pretrained` — published checkpoint layouts, local files only.
-* :class:`HyenaClassifier`, :class:`HyenaEmbedder` and :class:`HyenaPretrainer` — scikit-learn estimators.
+* :class:`HyenaClassifier`, :class:`HyenaEmbedder`, :class:`HyenaPretrainer` and :class:`SoftPromptClassifier` —
+  scikit-learn estimators.
 * :mod:`dnaestim.datasets` — bundled labelled DNA tasks and loaders for the common on-disk formats.
 """
 
 from .checkpoints import CheckpointError, load_pretrained, save_pretrained
-from .estimators import HyenaClassifier, HyenaEmbedder, HyenaPretrainer
+from .estimators import HyenaClassifier, HyenaEmbedder, HyenaPretrainer, SoftPromptClassifier
 from .nn import HyenaConfig, HyenaLM
 from .scoring import score_variants
 from .tokenizer import DNATokenizer, reverse_complement, reverse_complement_ids
@@ -30,4 +31,5 @@ __all__ = [
     "reverse_complement_ids",
     "save_pretrained",
     "score_variants",
+    "SoftPromptClassifier",
 ]

@@ -32,7 +32,7 @@ def _as_model(model) -> HyenaLM:
     )
 
 
-def token_log_probs(model, sequences, *, batch_size=16, tokenizer=_TOKENIZER):
+def token_log_probs(model, sequences, *, batch_size=16, tokenizer=_TOKENIZER, chunk_size=None):
     """``log p(x_t | x_<t)`` for every nucleotide but the first of each sequence (natural log).
 
     Parameters
@@ -44,6 +44,9 @@ def token_log_probs(model, sequences, *, batch_size=16, tokenizer=_TOKENIZER):
         Sequences per forward pass.
     tokenizer : DNATokenizer, optional
         Right-padding tokenizer (the default raises on characters other than A, C, G, T, N).
+    chunk_size : int, optional
+        Evaluate batches longer than this in chunks (bounded memory for very long sequences; see
+        :meth:`dnaestim.nn.HyenaBackbone.forward`).
 
     Returns
     -------
@@ -64,7 +67,8 @@ def token_log_probs(model, sequences, *, batch_size=16, tokenizer=_TOKENIZER):
             index = order[start:start + batch_size]
             width = int(lengths[index].max())
             batch_ids = torch.from_numpy(ids[index, :width]).to(device)
-            log_p = torch.log_softmax(model(batch_ids[:, :-1]).float(), dim=-1)
+            chunk = chunk_size if chunk_size is not None and width - 1 > chunk_size else None
+            log_p = torch.log_softmax(model(batch_ids[:, :-1], chunk_size=chunk).float(), dim=-1)
             picked = log_p.gather(-1, batch_ids[:, 1:, None])[..., 0].double().cpu().numpy()
             for row, i in enumerate(index):
                 out[i] = picked[row, : max(0, lengths[i] - 1)]

@@ -198,7 +198,8 @@ class EarlyStopping:
         """Record an epoch's validation loss; returns True when training should stop."""
         if loss < self.best_loss - self.tol:
             self.best_loss, self.best_epoch, self.bad_epochs = loss, epoch, 0
-            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            # Only what training changes: a frozen backbone is not copied at every improvement.
+            self.best_state = {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
         else:
             self.bad_epochs += 1
         return self.bad_epochs >= self.patience
@@ -206,4 +207,7 @@ class EarlyStopping:
     def restore(self, model):
         """Load the best weights seen back into ``model``."""
         if self.best_state is not None:
-            model.load_state_dict(self.best_state)
+            with torch.no_grad():
+                parameters = dict(model.named_parameters())
+                for name, value in self.best_state.items():
+                    parameters[name].copy_(value)

@@ -387,6 +387,14 @@ def test_embedder_batch_independence_and_rc_average():
     np.testing.assert_allclose(emb.transform(rc), alone, rtol=1e-5, atol=1e-6)
 
 
+def test_embedder_chunked_inference_matches_one_pass():
+    one_pass = HyenaEmbedder(**TINY, random_state=0).fit(SEQS)
+    chunked = HyenaEmbedder(**TINY, random_state=0, chunk_size=7).fit(SEQS)
+    np.testing.assert_allclose(chunked.transform(SEQS), one_pass.transform(SEQS), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="chunk_size must be an int >= 1"):
+        HyenaEmbedder(**TINY, chunk_size=0).fit(SEQS)
+
+
 def test_embedder_pickles(tmp_path):
     emb = HyenaEmbedder(**TINY, random_state=0).fit(SEQS)
     joblib.dump(emb, tmp_path / "emb.joblib")

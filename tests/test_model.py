@@ -279,3 +279,59 @@ def test_short_filter_equals_published_conv1d_and_has_correct_gradients(length):
         conv.bias.copy_(b)
     published = conv(z.transpose(1, 2))[..., :length].transpose(1, 2)
     torch.testing.assert_close(ShortCausalConv.apply(z, w, b), published, rtol=1e-12, atol=1e-12)
+
+
+# -- chunked inference ------------------------------------------------------------------------------------------
+
+
+@given(length=st.integers(1, 80), chunk=st.integers(1, 90), batch=st.integers(1, 3), seed=st.integers(0, 99))
+def test_chunked_forward_equals_one_pass(length, chunk, batch, seed):
+    model = small_model().double()
+    ids = torch.randint(7, 12, (batch, length), generator=torch.Generator().manual_seed(seed))
+    with torch.inference_mode():
+        expected = model.backbone(ids)
+        actual = model.backbone(ids, chunk_size=chunk)
+    torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_chunked_forward_with_channel_groups_and_uncached_filter(monkeypatch):
+    """Long inputs whose filter spectrum is too big to cache are convolved a few channels at a time."""
+    import dnaestim.nn.chunked as chunked
+    import dnaestim.nn.hyena as hyena
+
+    model = small_model(modulate=True).double()
+    ids = torch.randint(7, 12, (2, 77))
+    with torch.inference_mode():
+        expected = model(ids)
+    monkeypatch.setattr(hyena, "_SPECTRUM_CACHE_MAX_BYTES", 0)
+    monkeypatch.setattr(chunked, "_GROUP_BYTES", 3 * 2 * fft_length(77) * 4)  # 3 channels per group
+    spectra = list(model.backbone.layers[0].mixer.filter_fn.channel_spectra(77, torch.float64, 3))
+    assert [s.stop - s.start for s, _ in spectra] == [3, 3, 3, 3, 3, 1]  # 16 channels
+    with torch.inference_mode():
+        actual = model(ids, chunk_size=10)
+    torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_chunked_forward_float32_and_inputs_embeds_left_untouched():
+    model = small_model()
+    ids = torch.randint(7, 12, (1, 80))
+    with torch.inference_mode():
+        embeds = model.backbone.embeddings(ids)
+        kept = embeds.clone()
+        expected = model.backbone(ids)
+        actual = model.backbone(inputs_embeds=embeds, chunk_size=7)
+    assert (actual - expected).abs().max() / expected.abs().max() < 1e-6
+    assert torch.equal(embeds, kept)
+
+
+def test_chunked_forward_refuses_training_and_bad_chunk_sizes():
+    model = small_model()
+    ids = torch.randint(7, 12, (1, 20))
+    for bad in (0, -3, 2.5, True, "64"):
+        with pytest.raises(ValueError, match="chunk_size must be a positive int"), torch.no_grad():
+            model.backbone(ids, chunk_size=bad)
+    with pytest.raises(RuntimeError, match="model.eval"):
+        model.train().backbone(ids, chunk_size=8)
+    model.eval()
+    with pytest.raises(RuntimeError, match="inference"):
+        model.backbone(inputs_embeds=model.backbone.embeddings(ids), chunk_size=8)

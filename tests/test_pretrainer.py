@@ -148,6 +148,9 @@ def test_log_likelihood_and_score_match_the_model():
     with pytest.raises(ValueError, match=r"X\[0\] has 1 nucleotide"):
         pre.log_likelihood(["A"])
     assert pre.score(str(GENOME)) < 0
+    one_pass = pre.log_likelihood(seqs + [long])
+    chunked = pre.set_params(chunk_size=5).log_likelihood(seqs + [long])  # same numbers up to float rounding
+    np.testing.assert_allclose(chunked, one_pass, rtol=1e-5)
 
 
 def test_in_memory_sequences_and_pickling(tmp_path):

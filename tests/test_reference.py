@@ -146,3 +146,11 @@ def test_loader_copies_directory_contents_only(tiny_reference_dir, tmp_path):
     (folder / "README.md").write_text("downloaded weights")
     (folder / "tokenizer_config.json").write_text("{}")
     dnaestim.load_pretrained(folder)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64])
+def test_reference_outputs_through_chunked_inference(reference, chunk_size):
+    model = dnaestim.load_pretrained(reference["dir"]).eval()
+    with torch.inference_mode():
+        hidden = model.backbone(reference["input_ids"], chunk_size=chunk_size)
+    assert relative_error(hidden, reference["hidden_states"]) < 1e-5

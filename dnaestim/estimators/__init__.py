@@ -3,5 +3,6 @@
 from .classifier import HyenaClassifier
 from .embedder import HyenaEmbedder
 from .pretrainer import HyenaPretrainer
+from .soft_prompt import SoftPromptClassifier
 
-__all__ = ["HyenaClassifier", "HyenaEmbedder", "HyenaPretrainer"]
+__all__ = ["HyenaClassifier", "HyenaEmbedder", "HyenaPretrainer", "SoftPromptClassifier"]

@@ -33,6 +33,8 @@ logger = logging.getLogger("dnaestim")
 
 #: Right padding: see the module docstring.
 TOKENIZER = DNATokenizer(padding_side="right")
+#: The published layout, for estimators that read every sequence at one fixed length (soft prompts).
+LEFT_PADDING = DNATokenizer(padding_side="left")
 
 
 class _TorchPayload:
@@ -80,12 +82,16 @@ class HyenaEstimatorMixin(BaseEstimator):
 
     #: Attributes holding torch modules, pickled through :class:`_TorchPayload`.
     _torch_attributes = ("model_",)
+    #: Right padding to the longest sequence of each batch (see the module docstring). An estimator with a
+    #: fixed input layout (every sequence left-padded to ``max_length_``) sets ``_fixed_layout = True``.
+    _fixed_layout = False
 
     # -- parameters ------------------------------------------------------------------------------------------
 
     def _validate_common_params(self):
         _check_positive_int(self.batch_size, "batch_size")
         _check_positive_int(self.max_length, "max_length", allow_none=True)
+        _check_positive_int(getattr(self, "chunk_size", None), "chunk_size", allow_none=True)
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}; got {self.pooling!r}.")
         _check_positive_int(self.verbose, "verbose", minimum=0)
@@ -175,13 +181,15 @@ class HyenaEstimatorMixin(BaseEstimator):
                 "are used. Set max_length to choose the cut (and silence this warning).",
                 UserWarning, stacklevel=3,
             )
-        batch = TOKENIZER(list(sequences), max_length=self.max_length_, truncation=True)
+        if self._fixed_layout:
+            batch = LEFT_PADDING(list(sequences), max_length=self.max_length_, truncation=True, padding="max_length")
+        else:
+            batch = TOKENIZER(list(sequences), max_length=self.max_length_, truncation=True)
         return batch.input_ids, batch.attention_mask
 
-    @staticmethod
-    def _batch_tensors(ids, mask, index, device):
-        """Rows ``index`` of the token arrays, trimmed to their longest sequence, on ``device``."""
-        width = int(mask[index].sum(1).max())
+    def _batch_tensors(self, ids, mask, index, device):
+        """Rows ``index`` of the token arrays on ``device``, trimmed to their longest sequence (right padding)."""
+        width = ids.shape[1] if self._fixed_layout else int(mask[index].sum(1).max())
         batch_ids = torch.from_numpy(np.ascontiguousarray(ids[index, :width])).to(device, non_blocking=True)
         batch_mask = torch.from_numpy(np.ascontiguousarray(mask[index, :width])).to(device, non_blocking=True)
         return batch_ids, batch_mask
@@ -199,9 +207,14 @@ class HyenaEstimatorMixin(BaseEstimator):
         with torch.inference_mode(), self._autocast():
             for index in self._progress(self._inference_batches(mask.sum(1)), "embed"):
                 batch_ids, batch_mask = self._batch_tensors(ids, mask, index, self.device_)
-                pooled = pool(backbone(batch_ids), batch_mask, self.pooling)
+                pooled = pool(backbone(batch_ids, chunk_size=self._chunk_for(batch_ids)), batch_mask, self.pooling)
                 out[index] = pooled.float().cpu().numpy()
         return out
+
+    def _chunk_for(self, batch_ids):
+        """``chunk_size`` when the batch is longer than it (chunked inference), else None (one pass)."""
+        chunk_size = getattr(self, "chunk_size", None)
+        return chunk_size if chunk_size is not None and batch_ids.shape[1] > chunk_size else None
 
     def _autocast(self):
         dtype = getattr(self, "autocast_dtype_", None)

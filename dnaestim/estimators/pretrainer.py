@@ -86,6 +86,9 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         Split each optimiser step into this many micro-batches (less memory, same result up to rounding).
     gradient_checkpointing : bool, default=False
         Recompute activations in the backward pass (less memory for long windows).
+    chunk_size : int, default=None
+        ``score``, ``log_likelihood`` and validation evaluate sequences longer than this in chunks (bounded
+        memory; see :class:`HyenaEmbedder`). None evaluates in one pass.
     rc_augment : bool, default=False
         Reverse-complement each window with probability 1/2 (published pretraining: off).
     max_n_fraction : float, default=0.5
@@ -156,6 +159,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         lr_warmup_fraction=0.01,
         gradient_accumulation=1,
         gradient_checkpointing=False,
+        chunk_size=None,
         rc_augment=False,
         max_n_fraction=0.5,
         validation_fraction=0.1,
@@ -186,6 +190,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         self.lr_warmup_fraction = lr_warmup_fraction
         self.gradient_accumulation = gradient_accumulation
         self.gradient_checkpointing = gradient_checkpointing
+        self.chunk_size = chunk_size
         self.rc_augment = rc_augment
         self.max_n_fraction = max_n_fraction
         self.validation_fraction = validation_fraction
@@ -418,7 +423,8 @@ class HyenaPretrainer(HyenaEstimatorMixin):
     def _token_log_probs(self, sequences, tokenizer=TOKENIZER):
         """Per-sequence arrays of log p(x_t | x_<t) for t >= 1 (natural log), in input order."""
         with self._autocast():
-            return token_log_probs(self.model_, sequences, batch_size=int(self.batch_size), tokenizer=tokenizer)
+            return token_log_probs(self.model_, sequences, batch_size=int(self.batch_size), tokenizer=tokenizer,
+                                   chunk_size=self.chunk_size)
 
     def _mean_nll(self, windows):
         values = self._token_log_probs(windows, GENOME_TOKENIZER)

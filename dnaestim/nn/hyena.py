@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .chunked import chunked_forward
 from .config import HyenaConfig
-from .fftconv import fft_causal_conv, fft_length, filter_spectrum
+from .fftconv import compute_dtype, fft_causal_conv, fft_length, filter_spectrum
 
 __all__ = ["HyenaLM", "HyenaBackbone", "HyenaBlock", "HyenaOperator", "HyenaFilter", "initialize_weights"]
 
@@ -73,10 +74,11 @@ class ExponentialModulation(nn.Module):
         min_decay = math.log(target) / slow_decay_pct
         self.register_buffer("deltas", torch.linspace(min_decay, max_decay, d_model)[None, None])  # (1, 1, D)
 
-    def forward(self, t, h):
+    def forward(self, t, h, channels: slice = slice(None)):
+        """Window ``h`` (..., l, C) at times ``t`` (..., l, 1); ``channels`` selects C of the D decay rates."""
         if not self.modulate:
             return h
-        return h * (torch.exp(-t * self.deltas.abs()) + self.shift)
+        return h * (torch.exp(-t * self.deltas[..., channels].abs()) + self.shift)
 
 
 class HyenaFilter(nn.Module):
@@ -140,6 +142,30 @@ class HyenaFilter(nn.Module):
             while len(self._spectra) > _SPECTRUM_CACHE_ENTRIES:
                 self._spectra.popitem(last=False)
         return k_f
+
+    def channel_spectra(self, length: int, dtype: torch.dtype, group: int):
+        """Spectra of the filter for ``length`` tokens, ``group`` channels at a time, without gradients.
+
+        Yields ``(channels, k_f)`` with ``channels`` a slice of 0..D and ``k_f`` of shape (n_fft // 2 + 1, C). When
+        the whole spectrum is small enough to cache it is sliced; otherwise each group's taps are computed from
+        the filter MLP's last hidden layer, so that no (length, D) tensor is ever held (1M tokens, chunked
+        inference).
+        """
+        n_fft = fft_length(length)
+        d = self.bias.shape[0]
+        groups = [slice(start, min(start + group, d)) for start in range(0, d, group)]
+        if (n_fft // 2 + 1) * d * 2 * compute_dtype(dtype).itemsize <= _SPECTRUM_CACHE_MAX_BYTES:
+            k_f = self.spectrum(length, dtype)
+            for channels in groups:
+                yield channels, k_f[:, channels]
+            return
+        with torch.no_grad():
+            z, t = self.pos_emb(length)
+            hidden = self.implicit_filter[:-1](z)  # (1, l, H)
+            weight = self.implicit_filter[-1].weight  # (D, H)
+            for channels in groups:
+                taps = self.modulation(t, hidden @ weight[channels].T, channels)[0]  # (l, C)
+                yield channels, filter_spectrum(taps, n_fft)
 
     def clear_cache(self):
         """Drop the cached filter spectra."""
@@ -213,16 +239,23 @@ class HyenaOperator(nn.Module):
         self.short_filter = nn.Conv1d(3 * d, 3 * d, kernel_size=3, groups=3 * d, padding=2)
         self.filter_fn = HyenaFilter(config)
 
-    def _short_filter(self, z):
-        """Causal depthwise convolution with kernel 3: ``w2*z[t] + w1*z[t-1] + w0*z[t-2] + b``."""
-        weight = self.short_filter.weight[:, 0, :].to(z.dtype)  # (3D, 3)
-        return ShortCausalConv.apply(z, weight, self.short_filter.bias.to(z.dtype))  # (B, L, 3D)
+    def project(self, u, channels: slice = slice(None)):
+        """``short_filter(in_proj(u))``, optionally only for some of its 3D output ``channels``.
+
+        The short filter is a causal depthwise convolution with kernel 3: ``w2*z[t] + w1*z[t-1] + w0*z[t-2] + b``.
+        """
+        if channels == slice(None):
+            z = self.in_proj(u)
+        else:
+            z = F.linear(u, self.in_proj.weight[channels], self.in_proj.bias[channels])
+        weight = self.short_filter.weight[channels, 0, :].to(z.dtype)  # (C, 3)
+        return ShortCausalConv.apply(z, weight, self.short_filter.bias[channels].to(z.dtype))  # (B, L, C)
 
     def forward(self, u):
         length = u.shape[1]
         if length > self.l_max:
             raise ValueError(f"Input of {length} tokens is longer than this model's l_max={self.l_max}.")
-        z = self._short_filter(self.in_proj(u))  # (B, L, 3D)
+        z = self.project(u)  # (B, L, 3D)
         x0, x1, v = z.split(self.d_model, dim=-1)  # (B, L, D) each
         k_f = self.filter_fn.spectrum(length, u.dtype)
         v = fft_causal_conv(v * x1, k_f, self.filter_fn.bias)  # (B, L, D), float32 or float64
@@ -311,7 +344,7 @@ class HyenaBackbone(nn.Module):
         self.drop_f = nn.Dropout(config.resid_dropout)
         self.ln_f = nn.LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
 
-    def forward(self, input_ids=None, *, inputs_embeds=None):
+    def forward(self, input_ids=None, *, inputs_embeds=None, chunk_size=None):
         """Hidden states after the final LayerNorm.
 
         Parameters
@@ -320,6 +353,11 @@ class HyenaBackbone(nn.Module):
             Token ids.
         inputs_embeds : Tensor of shape (B, L, D), optional
             Embeddings to use instead of looking up ``input_ids`` (for soft prompts).
+        chunk_size : int, optional
+            Evaluate the position-wise parts ``chunk_size`` positions at a time and the long convolution a few
+            channels at a time (:mod:`dnaestim.nn.chunked`): memory becomes about two (B, L, D) float32 buffers
+            instead of a dozen, which is what lets 1M tokens run on a laptop. Inference only (eval mode, no
+            gradients); the result equals the one-pass output up to float rounding.
 
         Returns
         -------
@@ -338,11 +376,24 @@ class HyenaBackbone(nn.Module):
                 raise ValueError(
                     f"Input of {h.shape[1]} tokens is longer than this model's l_max={self.config.l_max}."
                 )
+        if chunk_size is not None:
+            return self._chunked(h, chunk_size, copy=inputs_embeds is not None)
         residual = None
         for layer in self.layers:
             h, residual = layer(h, residual)
         residual = self.drop_f(h) + residual
         return self.ln_f(residual.to(self.ln_f.weight.dtype))  # (B, L, D)
+
+
+    def _chunked(self, h, chunk_size, copy):
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}.")
+        if self.training or (torch.is_grad_enabled() and h.requires_grad):
+            raise RuntimeError(
+                "chunk_size is for inference: call model.eval() and run under torch.no_grad() or "
+                "torch.inference_mode(). To train on long inputs, enable checkpoint_mixer/checkpoint_mlp instead."
+            )
+        return chunked_forward(self, h.clone() if copy else h, chunk_size)
 
 
 def _check_input_ids(input_ids, config: HyenaConfig):
@@ -408,9 +459,9 @@ class HyenaLM(nn.Module):
         head = self.backbone.embeddings.word_embeddings if self.lm_head is None else self.lm_head
         return head.weight
 
-    def forward(self, input_ids=None, *, inputs_embeds=None):
-        """Next-token logits, shape (B, L, padded_vocab_size)."""
-        hidden = self.backbone(input_ids, inputs_embeds=inputs_embeds)  # (B, L, D)
+    def forward(self, input_ids=None, *, inputs_embeds=None, chunk_size=None):
+        """Next-token logits, shape (B, L, padded_vocab_size); arguments as :meth:`HyenaBackbone.forward`."""
+        hidden = self.backbone(input_ids, inputs_embeds=inputs_embeds, chunk_size=chunk_size)  # (B, L, D)
         return hidden @ self.output_weight.T.to(hidden.dtype)  # (B, L, V)
 
     def filter_parameters(self):

@@ -1,0 +1,310 @@
+"""Speed and memory of the Hyena backbone against a plain transcription of the model and causal attention.
+
+Usage::
+
+    python benchmarks/backbone.py [--lengths 1024,4096,16384,65536,262144,1048576] [--reference-max 262144]
+                                  [--attention-max 16384] [--chunk-size 65536] [--json OUT] [--plot OUT.png]
+
+Forward (inference, batch 1, float32) of the large-1m shape (d_model 256, 8 layers, d_inner 1024) at each length,
+for three implementations, each measured in its own subprocess so that its peak memory (``ru_maxrss``, the whole
+process) is its own:
+
+* ``ours``: dnaestim's backbone (cached filter spectrum, (B, L, D) layout, 5-smooth FFT length); inputs longer
+  than ``--chunk-size`` run through its chunked path (``forward(..., chunk_size=...)``);
+* ``plain``: ``benchmarks/reference_hyena.py``, SPEC.md transcribed the way the published code is built;
+* ``attention``: a causal-attention transformer of the same width, depth and MLP
+  (``scaled_dot_product_attention``), up to ``--attention-max``.
+
+Time is the median of several calls after one warm-up call. The relative error of ours against the plain
+transcription (same weights) is checked at every length both run. Then training throughput (forward, backward
+and AdamW step of the language model) of ours against the plain transcription for the tiny-1k (8 x 1024) and
+small-32k (1 x 32,768) shapes. Ratios > 1 mean dnaestim is faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SHAPES = {
+    "tiny-1k": dict(d_model=128, n_layer=2, d_inner=512),
+    "small-32k": dict(d_model=256, n_layer=4, d_inner=1024),
+    "large-1m": dict(d_model=256, n_layer=8, d_inner=1024),
+}
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
+
+
+def config_for(shape: str, length: int):
+    from dnaestim.nn import HyenaConfig
+
+    return HyenaConfig(**SHAPES[shape], l_max=length, embed_dropout=0.0, resid_dropout=0.0)
+
+
+def build(kind: str, shape: str, length: int):
+    """A model of ``kind`` in eval mode with seed-0 weights (shared by ours and plain)."""
+    from dnaestim.nn import HyenaLM
+
+    torch.manual_seed(0)
+    config = config_for(shape, length)
+    ours = HyenaLM(config)
+    if kind == "ours":
+        return ours
+    if kind == "plain":
+        from reference_hyena import ReferenceLM
+
+        plain = ReferenceLM(config)
+        plain.load_state_dict(ours.state_dict())
+        return plain
+    if kind == "attention":
+        return AttentionLM(config)
+    raise ValueError(kind)
+
+
+class AttentionBlock(torch.nn.Module):
+    def __init__(self, d_model, d_inner, n_heads):
+        super().__init__()
+        self.n_heads = n_heads
+        self.norm1, self.norm2 = torch.nn.LayerNorm(d_model), torch.nn.LayerNorm(d_model)
+        self.qkv, self.out = torch.nn.Linear(d_model, 3 * d_model), torch.nn.Linear(d_model, d_model)
+        self.fc1, self.fc2 = torch.nn.Linear(d_model, d_inner), torch.nn.Linear(d_inner, d_model)
+
+    def forward(self, x):
+        b, length, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, length, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.out(a.transpose(1, 2).reshape(b, length, d))
+        return x + self.fc2(torch.nn.functional.gelu(self.fc1(self.norm2(x)), approximate="tanh"))
+
+
+class AttentionLM(torch.nn.Module):
+    """Causal transformer with the Hyena model's width, depth and MLP (64-dimensional heads)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.embeddings = torch.nn.Embedding(config.padded_vocab_size, config.d_model)
+        self.layers = torch.nn.ModuleList(
+            AttentionBlock(config.d_model, config.d_inner, config.d_model // 64) for _ in range(config.n_layer)
+        )
+        self.ln_f = torch.nn.LayerNorm(config.d_model)
+
+    def backbone(self, ids):
+        x = self.embeddings(ids)
+        for layer in self.layers:
+            x = layer(x)
+        return self.ln_f(x)
+
+
+def forward_fn(kind, model, chunk_size):
+    if kind == "ours":
+        return lambda ids: model.backbone(ids, chunk_size=chunk_size)
+    return model.backbone
+
+
+def time_calls(fn, repeats):
+    fn()  # warm-up (caches, allocator)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def child_forward(kind, shape, length, chunk_size, repeats):
+    model = build(kind, shape, length).eval()
+    ids = torch.randint(7, 11, (1, length), generator=torch.Generator().manual_seed(1))
+    chunk = chunk_size if length > chunk_size else None
+    fn = forward_fn(kind, model, chunk)
+    with torch.inference_mode():
+        seconds = time_calls(lambda: fn(ids), repeats)
+    return {"seconds": seconds, "peak_gib": peak_rss_gib()}
+
+
+def child_error(shape, length, chunk_size):
+    ours, plain = build("ours", shape, length).eval(), build("plain", shape, length).eval()
+    ids = torch.randint(7, 11, (1, length), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        expected = plain.backbone(ids)
+        errors = {"full": rel_error(ours.backbone(ids), expected)}
+        if length > chunk_size:
+            errors["chunked"] = rel_error(ours.backbone(ids, chunk_size=chunk_size), expected)
+    return errors
+
+
+def rel_error(actual, expected):
+    return float((actual - expected).abs().max() / expected.abs().max())
+
+
+def child_training(kind, shape, batch, length, seconds):
+    model = build(kind, shape, length).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    generator = torch.Generator().manual_seed(2)
+
+    def step():
+        ids = torch.randint(7, 11, (batch, length + 1), generator=generator)
+        logits = model(ids[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()
+    times = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(times) < 3:
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return {"tokens_per_s": batch * length / statistics.median(times), "peak_gib": peak_rss_gib()}
+
+
+def run_child(job: dict, timeout: float) -> dict | None:
+    """Run one measurement in a fresh interpreter; None when it failed or ran out of time."""
+    try:
+        out = subprocess.run([sys.executable, __file__, "--child", json.dumps(job)], capture_output=True, text=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    if out.returncode != 0:
+        print(f"  ({job['task']} {job.get('kind', '')} {job.get('length', '')} failed: "
+              f"{out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})", flush=True)
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def repeats_for(length):
+    return 5 if length <= 16384 else 3 if length <= 262144 else 1
+
+
+def scaling_exponent(lengths, seconds):
+    """Least-squares slope of log(time) against log(length)."""
+    xs, ys = [math.log(x) for x in lengths], [math.log(y) for y in seconds]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def fmt(value, spec):
+    return format(value, spec) if value is not None else "-"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--child")
+    parser.add_argument("--shape", default="large-1m", choices=sorted(SHAPES))
+    parser.add_argument("--lengths", default="1024,4096,16384,65536,262144,1048576")
+    parser.add_argument("--reference-max", type=int, default=262144, help="longest input for the plain model")
+    parser.add_argument("--attention-max", type=int, default=16384, help="longest input for attention")
+    parser.add_argument("--error-max", type=int, default=262144, help="longest input for the error check")
+    parser.add_argument("--chunk-size", type=int, default=65536, help="ours: chunked path above this length")
+    parser.add_argument("--train-seconds", type=float, default=20.0, help="per training measurement")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="per measurement, seconds")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--plot", type=Path)
+    args = parser.parse_args()
+
+    if args.child:
+        job = json.loads(args.child)
+        task = job.pop("task")
+        result = {"forward": child_forward, "error": child_error, "training": child_training}[task](**job)
+        print(json.dumps(result))
+        return
+
+    torch_threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {torch_threads} threads; shape {args.shape}; batch 1; float32")
+    lengths = [int(x) for x in args.lengths.split(",")]
+    limits = {"ours": max(lengths), "plain": args.reference_max, "attention": args.attention_max}
+    forward = {kind: {} for kind in limits}
+    errors = {}
+    header = (f"{'length':>8} {'ours s':>8} {'GiB':>5} {'plain s':>8} {'GiB':>5} {'attn s':>8} {'GiB':>5} "
+              f"{'x plain':>8} {'x attn':>7} {'rel err':>8}")
+    print(header)
+    for length in lengths:
+        row = {}
+        for kind, limit in limits.items():
+            if length <= limit:
+                row[kind] = run_child({"task": "forward", "kind": kind, "shape": args.shape, "length": length,
+                                       "chunk_size": args.chunk_size, "repeats": repeats_for(length)}, args.timeout)
+                if row[kind] is not None:
+                    forward[kind][length] = row[kind]
+        if length <= min(args.error_max, args.reference_max):
+            errors[length] = run_child({"task": "error", "shape": args.shape, "length": length,
+                                        "chunk_size": args.chunk_size}, args.timeout)
+        ours, plain, attn = (row.get(k) for k in ("ours", "plain", "attention"))
+        err = errors.get(length)
+        print(f"{length:8d} {fmt(ours and ours['seconds'], '8.3f')} {fmt(ours and ours['peak_gib'], '5.2f')} "
+              f"{fmt(plain and plain['seconds'], '8.3f')} {fmt(plain and plain['peak_gib'], '5.2f')} "
+              f"{fmt(attn and attn['seconds'], '8.3f')} {fmt(attn and attn['peak_gib'], '5.2f')} "
+              f"{fmt(plain and ours and plain['seconds'] / ours['seconds'], '8.2f')} "
+              f"{fmt(attn and ours and attn['seconds'] / ours['seconds'], '7.2f')} "
+              f"{fmt(err and max(err.values()), '8.1e')}", flush=True)
+
+    summary = {}
+    for kind, results in forward.items():
+        long = [n for n in sorted(results) if n >= 16384]
+        if len(long) >= 2:
+            summary[f"exponent_{kind}"] = scaling_exponent(long, [results[n]["seconds"] for n in long])
+    if 65536 in forward["ours"] and max(forward["ours"]) > 65536:
+        top = max(forward["ours"])
+        summary[f"time_{top}_over_65536"] = forward["ours"][top]["seconds"] / forward["ours"][65536]["seconds"]
+    for key, value in summary.items():
+        print(f"{key}: {value:.2f}")
+
+    training = {}
+    if not args.skip_training:
+        print(f"\n{'training':>20} {'ours tok/s':>11} {'plain tok/s':>12} {'ratio':>6}")
+        for shape, batch, length in (("tiny-1k", 8, 1024), ("small-32k", 1, 32768)):
+            result = {kind: run_child({"task": "training", "kind": kind, "shape": shape, "batch": batch,
+                                       "length": length, "seconds": args.train_seconds}, args.timeout)
+                      for kind in ("ours", "plain")}
+            training[f"{shape} {batch}x{length}"] = result
+            ours, plain = result["ours"], result["plain"]
+            print(f"{shape + f' {batch}x{length}':>20} {fmt(ours and ours['tokens_per_s'], '11,.0f')} "
+                  f"{fmt(plain and plain['tokens_per_s'], '12,.0f')} "
+                  f"{fmt(ours and plain and ours['tokens_per_s'] / plain['tokens_per_s'], '6.2f')}", flush=True)
+
+    results = {"shape": args.shape, "threads": torch_threads, "torch": torch.__version__, "forward": forward,
+               "relative_error": errors, "summary": summary, "training": training}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    if args.plot:
+        plot(results, args.plot)
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = {"ours": "dnaestim", "plain": "plain transcription (published style)", "attention": "causal attention"}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for kind, series in results["forward"].items():
+        if series:
+            lengths = sorted(int(n) for n in series)
+            ax.loglog(lengths, [series[n]["seconds"] for n in lengths], "o-", label=labels[kind])
+    ax.set_xlabel("tokens (batch 1)")
+    ax.set_ylabel("forward time (s)")
+    ax.set_title(f"{results['shape']} shape, float32, CPU ({results['threads']} threads)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()

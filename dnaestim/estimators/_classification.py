@@ -1,0 +1,268 @@
+"""What every dnaestim classifier shares: label handling, the training loop with early stopping and a time
+budget, and the scikit-learn prediction API. Subclasses build ``model_`` (a module mapping token ids and a mask
+to class logits) and say which parameters the optimiser trains."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+
+from ..tokenizer import reverse_complement_ids
+from ..training import EarlyStopping, Optimization, TimeBudget, cosine_with_warmup
+from ._base import HyenaEstimatorMixin
+
+logger = logging.getLogger("dnaestim")
+
+
+class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
+    """Shared plumbing of the classifiers; not an estimator by itself.
+
+    Subclasses define ``__init__``, ``fit`` and ``_make_optimizer(model)``, and set ``classes_``, ``model_``,
+    ``device_`` and ``autocast_dtype_``. The parameters used here: ``batch_size``, ``max_iter``,
+    ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``, ``tol``, ``max_time``, ``class_weight``,
+    ``rc_augment``, ``rc_average`` (optional) and ``verbose``.
+    """
+
+    def _encode_labels(self, y, warm):
+        """Set ``classes_`` (unless warm-starting) and return ``y`` as indices into it."""
+        if warm:
+            unseen = sorted(set(np.unique(y).tolist()) - set(self.classes_.tolist()), key=str)
+            if unseen:
+                raise ValueError(
+                    f"y holds label(s) {unseen} that the fitted model does not know (classes_: {list(self.classes_)}); "
+                    "with warm_start=True the classes must stay the same. Refit with warm_start=False."
+                )
+            return np.searchsorted(self.classes_, y)
+        encoder = LabelEncoder().fit(y)
+        if len(encoder.classes_) < 2:
+            raise ValueError(
+                f"y has only one class ({encoder.classes_.tolist()[0]!r}); a classifier needs at least two."
+            )
+        self.classes_ = encoder.classes_
+        return encoder.transform(y)
+
+    def _labels(self, y, n_samples):
+        y = column_or_1d(y, warn=True) if not hasattr(y, "to_numpy") else column_or_1d(y.to_numpy(), warn=True)
+        if len(y) != n_samples:
+            raise ValueError(f"X has {n_samples} sequences but y has {len(y)} labels; give one label per sequence.")
+        missing = [i for i, label in enumerate(y) if label is None or (isinstance(label, float) and np.isnan(label))]
+        if missing:
+            raise ValueError(f"y[{missing[0]}] is missing ({y[missing[0]]!r}); every sequence needs a label.")
+        kind = type_of_target(y, input_name="y")
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(
+                f"y must hold class labels for classification; got a {kind!r} target. Use integer or string labels."
+            )
+        return y
+
+    def _sample_weights(self, sample_weight, y_index):
+        n_classes = len(self.classes_)
+        weights = np.ones(len(y_index), dtype=np.float64)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            check_consistent_length(y_index, sample_weight)
+            if sample_weight.ndim != 1 or not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
+                raise ValueError("sample_weight must be a 1-D array of finite, non-negative numbers.")
+            if sample_weight.sum() <= 0:
+                raise ValueError("sample_weight sums to zero; at least one sequence needs a positive weight.")
+            weights *= sample_weight
+        if self.class_weight is not None:
+            if isinstance(self.class_weight, dict):
+                unknown = [k for k in self.class_weight if k not in set(self.classes_.tolist())]
+                if unknown:
+                    raise ValueError(f"class_weight names label(s) {unknown} not in y (classes: {list(self.classes_)}).")
+            present = np.unique(y_index)
+            per_class = np.ones(n_classes)
+            per_class[present] = compute_class_weight(self.class_weight, classes=self.classes_[present],
+                                                      y=self.classes_[y_index])
+            weights *= per_class[y_index]
+        return weights
+
+    def _split(self, y_index, rng):
+        n = len(y_index)
+        all_index = np.arange(n)
+        if not self.early_stopping:
+            return all_index, None
+        n_valid = int(np.floor(self.validation_fraction * n))
+        if n_valid < 1 or n - n_valid < 1:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} of {n} sequences leaves no validation or no "
+                "training data; raise validation_fraction, add data, or set early_stopping=False."
+            )
+        counts = np.bincount(y_index)
+        stratify = y_index if counts[counts > 0].min() >= 2 and n_valid >= len(counts[counts > 0]) else None
+        train, valid = train_test_split(all_index, test_size=n_valid, stratify=stratify,
+                                        random_state=rng.randint(np.iinfo(np.int32).max))
+        return np.sort(train), np.sort(valid)
+
+    def _loss(self, logits, targets, weights):
+        losses = F.cross_entropy(logits.float(), targets, reduction="none")
+        return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
+
+    def _train(self, ids, mask, y_index, weights, rng, warm):
+        model, device = self.model_, self.device_
+        train_index, valid_index = self._split(y_index, rng)
+        optimizer = self._make_optimizer(model)
+        step = Optimization(model, optimizer, device, self.autocast_dtype_)
+        budget = TimeBudget(self.max_time)
+        stopper = EarlyStopping(int(self.n_iter_no_change), float(self.tol)) if valid_index is not None else None
+        batch = int(self.batch_size)
+        steps_per_epoch = int(np.ceil(len(train_index) / batch))
+        total_steps = steps_per_epoch * int(self.max_iter)
+        y_tensor = torch.as_tensor(y_index, dtype=torch.long)
+        w_tensor = torch.as_tensor(weights, dtype=torch.float32)
+        epochs = self._progress(range(int(self.max_iter)), "epochs")
+        out_of_time = False
+        for epoch in epochs:
+            model.train()
+            order = train_index[rng.permutation(len(train_index))]
+            total, seen = 0.0, 0.0
+            for start in range(0, len(order), batch):
+                index = order[start: start + batch]
+                batch_ids, batch_mask = self._batch_tensors(ids, mask, index, device)
+                if self.rc_augment:
+                    flip = torch.from_numpy(rng.random_sample(len(index)) < 0.5).to(device)
+                    batch_ids = torch.where(flip[:, None], reverse_complement_ids(batch_ids, batch_mask), batch_ids)
+                step.set_lr(cosine_with_warmup(max(step.step_count / total_steps, budget.fraction())))
+                with step.autocast():
+                    logits = model(batch_ids, batch_mask)
+                batch_w = w_tensor[index].to(device)
+                loss = self._loss(logits, y_tensor[index].to(device), batch_w)
+                value = step.step(loss)
+                total += value * float(batch_w.sum())
+                seen += float(batch_w.sum())
+                if budget.exhausted():
+                    out_of_time = True
+                    break
+            record = {"epoch": self.n_iter_ + 1, "train_loss": total / max(seen, 1e-12),
+                      "valid_loss": None, "valid_accuracy": None,
+                      "lr": optimizer.param_groups[0]["lr"], "seconds": budget.elapsed()}
+            stop = False
+            if stopper is not None:
+                valid_loss, valid_accuracy = self._evaluate(ids, mask, y_index, weights, valid_index)
+                record.update(valid_loss=valid_loss, valid_accuracy=valid_accuracy)
+                self.validation_loss_curve_.append(valid_loss)
+                stop = stopper.update(valid_loss, self.n_iter_ + 1, model)
+            self.n_iter_ += 1
+            self.history_.append(record)
+            self.loss_curve_.append(record["train_loss"])
+            if self.verbose:
+                logger.info("epoch %(epoch)d: train loss %(train_loss).4f, valid loss %(valid_loss)s, "
+                            "valid accuracy %(valid_accuracy)s", record)
+            if stop or out_of_time:
+                break
+        if stopper is not None and stopper.best_state is not None:
+            stopper.restore(model)
+            self.best_iter_ = stopper.best_epoch
+        else:
+            self.best_iter_ = self.n_iter_
+        model.eval()
+
+    def _evaluate(self, ids, mask, y_index, weights, index):
+        log_proba = self._log_proba(ids[index], mask[index])
+        targets = torch.as_tensor(y_index[index])
+        losses = F.nll_loss(torch.from_numpy(log_proba), targets, reduction="none").numpy()
+        w = weights[index]
+        accuracy = float(np.average(log_proba.argmax(1) == y_index[index], weights=w))
+        return float(np.sum(losses * w) / w.sum()), accuracy
+
+    # -- prediction ----------------------------------------------------------------------------------------------
+
+    def _log_proba(self, ids, mask):
+        """Log-probabilities (n, n_classes) float64 for tokenized sequences, in input order."""
+        model = self.model_
+        was_training = model.training
+        model.eval()
+        lengths = mask.sum(1)
+        out = np.empty((len(ids), len(self.classes_)), dtype=np.float64)
+        with torch.inference_mode(), self._autocast():
+            for index in self._inference_batches(lengths):
+                batch_ids, batch_mask = self._batch_tensors(ids, mask, index, self.device_)
+                log_p = torch.log_softmax(model(batch_ids, batch_mask).double(), dim=-1)
+                if getattr(self, "rc_average", False):
+                    rc_ids = reverse_complement_ids(batch_ids, batch_mask)
+                    rc_log_p = torch.log_softmax(model(rc_ids, batch_mask).double(), dim=-1)
+                    log_p = torch.logaddexp(log_p, rc_log_p) - np.log(2.0)
+                out[index] = log_p.cpu().numpy()
+        model.train(was_training)
+        return out
+
+    def predict_log_proba(self, X):
+        """Log of the class probabilities.
+
+        Parameters
+        ----------
+        X : list, 1-D array or pandas Series of str
+            DNA sequences.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        sequences, lengths = self._sequences(X)
+        ids, mask = self._tokenize(sequences, lengths)
+        return self._log_proba(ids, mask)
+
+    def predict_proba(self, X):
+        """Class probabilities; rows sum to one.
+
+        Parameters
+        ----------
+        X : list, 1-D array or pandas Series of str
+            DNA sequences.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        return np.exp(self.predict_log_proba(X))
+
+    def decision_function(self, X):
+        """Confidence scores: the log-odds of ``classes_[1]`` for two classes, log-probabilities otherwise.
+
+        Parameters
+        ----------
+        X : list, 1-D array or pandas Series of str
+            DNA sequences.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        log_proba = self.predict_log_proba(X)
+        if log_proba.shape[1] == 2:
+            return log_proba[:, 1] - log_proba[:, 0]
+        return log_proba
+
+    def predict(self, X):
+        """Most probable class of each sequence.
+
+        Parameters
+        ----------
+        X : list, 1-D array or pandas Series of str
+            DNA sequences.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        log_proba = self.predict_log_proba(X)
+        return self.classes_[log_proba.argmax(axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags
