@@ -32,7 +32,7 @@ def _as_model(model) -> HyenaLM:
     )
 
 
-def token_log_probs(model, sequences, *, batch_size=16, tokenizer=_TOKENIZER, chunk_size=None):
+def token_log_probs(model, sequences, *, batch_size=16, tokenizer=_TOKENIZER, chunk_size="auto"):
     """``log p(x_t | x_<t)`` for every nucleotide but the first of each sequence (natural log).
 
     Parameters
@@ -44,9 +44,9 @@ def token_log_probs(model, sequences, *, batch_size=16, tokenizer=_TOKENIZER, ch
         Sequences per forward pass.
     tokenizer : DNATokenizer, optional
         Right-padding tokenizer (the default raises on characters other than A, C, G, T, N).
-    chunk_size : int, optional
-        Evaluate batches longer than this in chunks (bounded memory for very long sequences; see
-        :meth:`dnaestim.nn.HyenaBackbone.forward`).
+    chunk_size : int, "auto" or None, default="auto"
+        Evaluate batches longer than this in chunks (bounded memory for very long sequences); see
+        :meth:`dnaestim.nn.HyenaBackbone.forward`.
 
     Returns
     -------
@@ -67,7 +67,7 @@ def token_log_probs(model, sequences, *, batch_size=16, tokenizer=_TOKENIZER, ch
             index = order[start:start + batch_size]
             width = int(lengths[index].max())
             batch_ids = torch.from_numpy(ids[index, :width]).to(device)
-            chunk = chunk_size if chunk_size is not None and width - 1 > chunk_size else None
+            chunk = None if isinstance(chunk_size, int) and width - 1 <= chunk_size else chunk_size
             log_p = torch.log_softmax(model(batch_ids[:, :-1], chunk_size=chunk).float(), dim=-1)
             picked = log_p.gather(-1, batch_ids[:, 1:, None])[..., 0].double().cpu().numpy()
             for row, i in enumerate(index):

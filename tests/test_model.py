@@ -335,3 +335,26 @@ def test_chunked_forward_refuses_training_and_bad_chunk_sizes():
     model.eval()
     with pytest.raises(RuntimeError, match="inference"):
         model.backbone(inputs_embeds=model.backbone.embeddings(ids), chunk_size=8)
+
+
+def test_auto_chunking_applies_to_long_inference_only(monkeypatch):
+    import dnaestim.nn.hyena as hyena
+
+    calls = []
+    real = hyena.chunked_forward
+    monkeypatch.setattr(hyena, "chunked_forward", lambda *a: calls.append(a[2]) or real(*a))
+    monkeypatch.setattr(hyena, "AUTO_CHUNK_SIZE", 8)
+    model = small_model().double()
+    ids = torch.randint(7, 12, (2, 40))
+    with torch.inference_mode():
+        one_pass = model.backbone(ids, chunk_size=None)
+        short = model.backbone(ids[:, :16])  # not longer than 2 * 8: one pass
+        auto = model.backbone(ids)
+    assert calls == [8]
+    torch.testing.assert_close(auto, one_pass, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(short, one_pass[:, :16], rtol=1e-10, atol=1e-10)
+    model.backbone(ids).sum().backward()  # with gradients: always one pass
+    model.train()
+    with torch.no_grad():
+        model.backbone(ids)  # training mode: one pass
+    assert calls == [8]

@@ -91,7 +91,9 @@ class HyenaEstimatorMixin(BaseEstimator):
     def _validate_common_params(self):
         _check_positive_int(self.batch_size, "batch_size")
         _check_positive_int(self.max_length, "max_length", allow_none=True)
-        _check_positive_int(getattr(self, "chunk_size", None), "chunk_size", allow_none=True)
+        chunk_size = getattr(self, "chunk_size", None)
+        if not (isinstance(chunk_size, str) and chunk_size == "auto"):
+            _check_positive_int(chunk_size, "chunk_size", allow_none=True)
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}; got {self.pooling!r}.")
         _check_positive_int(self.verbose, "verbose", minimum=0)
@@ -212,9 +214,9 @@ class HyenaEstimatorMixin(BaseEstimator):
         return out
 
     def _chunk_for(self, batch_ids):
-        """``chunk_size`` when the batch is longer than it (chunked inference), else None (one pass)."""
-        chunk_size = getattr(self, "chunk_size", None)
-        return chunk_size if chunk_size is not None and batch_ids.shape[1] > chunk_size else None
+        """The backbone's ``chunk_size`` argument: one pass for a batch no longer than an int ``chunk_size``."""
+        chunk_size = getattr(self, "chunk_size", "auto")
+        return None if isinstance(chunk_size, int) and batch_ids.shape[1] <= chunk_size else chunk_size
 
     def _autocast(self):
         dtype = getattr(self, "autocast_dtype_", None)

@@ -86,7 +86,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         Split each optimiser step into this many micro-batches (less memory, same result up to rounding).
     gradient_checkpointing : bool, default=False
         Recompute activations in the backward pass (less memory for long windows).
-    chunk_size : int, default=None
+    chunk_size : int, "auto" or None, default="auto"
         ``score``, ``log_likelihood`` and validation evaluate sequences longer than this in chunks (bounded
         memory; see :class:`HyenaEmbedder`). None evaluates in one pass.
     rc_augment : bool, default=False
@@ -159,7 +159,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         lr_warmup_fraction=0.01,
         gradient_accumulation=1,
         gradient_checkpointing=False,
-        chunk_size=None,
+        chunk_size="auto",
         rc_augment=False,
         max_n_fraction=0.5,
         validation_fraction=0.1,

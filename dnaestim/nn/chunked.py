@@ -27,7 +27,8 @@ from .fftconv import compute_dtype, fft_causal_conv, fft_length
 __all__ = ["chunked_forward"]
 
 #: Bytes of float32 signal per channel group in the long convolution (its FFT temporaries are a few times this).
-_GROUP_BYTES = 64 * 2**20
+#: Kept small so that the temporaries are recycled by the allocator instead of being fresh pages every time.
+_GROUP_BYTES = 16 * 2**20
 
 
 def _chunks(length, chunk_size):

@@ -54,7 +54,7 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def filter_spectrum(k: torch.Tensor, n_fft: int) -> torch.Tensor:
-    """Real FFT of a filter, with the inverse transform's ``1/n_fft`` folded in.
+    """Real FFT of a filter, channels first, with the inverse transform's ``1/n_fft`` folded in.
 
     Parameters
     ----------
@@ -65,9 +65,9 @@ def filter_spectrum(k: torch.Tensor, n_fft: int) -> torch.Tensor:
 
     Returns
     -------
-    Tensor of shape (n_fft // 2 + 1, D), complex
+    Tensor of shape (D, n_fft // 2 + 1), complex, contiguous
     """
-    return torch.fft.rfft(k.to(compute_dtype(k.dtype)), n=n_fft, dim=0, norm="forward")
+    return torch.fft.rfft(k.to(compute_dtype(k.dtype)).T, n=n_fft, dim=-1, norm="forward")
 
 
 def fft_causal_conv(u: torch.Tensor, k_f: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -77,7 +77,7 @@ def fft_causal_conv(u: torch.Tensor, k_f: torch.Tensor, bias: torch.Tensor) -> t
     ----------
     u : Tensor of shape (B, L, D)
         Input signal.
-    k_f : Tensor of shape (n_fft // 2 + 1, D)
+    k_f : Tensor of shape (D, n_fft // 2 + 1)
         Filter spectrum from :func:`filter_spectrum` for a filter of length ``L`` (``n_fft = fft_length(L)``).
     bias : Tensor of shape (D,)
         Skip-connection weight per channel.
@@ -86,18 +86,26 @@ def fft_causal_conv(u: torch.Tensor, k_f: torch.Tensor, bias: torch.Tensor) -> t
     -------
     Tensor of shape (B, L, D), in the computation dtype (float32, or float64 for float64 input).
     """
-    length = u.shape[1]
+    batch, length, channels = u.shape
     n_fft = fft_length(length)
-    if k_f.shape[0] != n_fft // 2 + 1:
-        raise ValueError(f"k_f has {k_f.shape[0]} frequencies; a length-{length} input needs {n_fft // 2 + 1}.")
+    if k_f.shape[-1] != n_fft // 2 + 1:
+        raise ValueError(f"k_f has {k_f.shape[-1]} frequencies; a length-{length} input needs {n_fft // 2 + 1}.")
     dtype = compute_dtype(u.dtype)
     with torch.autocast(device_type=u.device.type, enabled=False):
-        # FFTs along a contiguous last axis are much faster than along the strided time axis of (B, L, D), so the
-        # signal is transposed once here (the rest of the model stays in (B, L, D)).
-        u_t = u.to(dtype).transpose(1, 2)  # (B, D, L)
-        u_f = torch.fft.rfft(u_t, n=n_fft, dim=-1)  # (B, D, n_fft/2+1)
-        y = torch.fft.irfft(u_f * k_f.T, n=n_fft, dim=-1, norm="forward")[..., :length]  # (B, D, L)
-        return (y + u_t * bias.to(dtype)[:, None]).transpose(1, 2)  # (B, L, D)
+        u = u.to(dtype)
+        # FFTs along a contiguous axis are much faster than along the strided time axis of (B, L, D): the signal
+        # is transposed once into a zero-padded (B, D, n_fft) buffer, and the result once back.
+        padded = u.new_zeros(batch, channels, n_fft)
+        padded[..., :length] = u.transpose(1, 2)
+        u_f = torch.fft.rfft(padded, dim=-1)  # (B, D, n_fft/2+1)
+        if torch.is_grad_enabled() and (u.requires_grad or k_f.requires_grad):
+            u_f = u_f * k_f
+        else:
+            u_f.mul_(k_f)  # in place: no autograd graph needs the spectrum
+        y = torch.fft.irfft(u_f, n=n_fft, dim=-1, norm="forward")[..., :length]  # (B, D, L)
+        out = torch.empty_like(u)
+        out.copy_(y.transpose(1, 2))
+        return out.addcmul_(u, bias.to(dtype))  # (B, L, D)
 
 
 def causal_conv_direct(u: torch.Tensor, k: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,8 @@ from .fftconv import compute_dtype, fft_causal_conv, fft_length, filter_spectrum
 
 __all__ = ["HyenaLM", "HyenaBackbone", "HyenaBlock", "HyenaOperator", "HyenaFilter", "initialize_weights"]
 
+#: Chunk size of ``chunk_size="auto"`` (inputs longer than twice this are evaluated in chunks at inference).
+AUTO_CHUNK_SIZE = 4096
 _SPECTRUM_CACHE_ENTRIES = 4
 _SPECTRUM_CACHE_MAX_BYTES = 256 * 2**20
 
@@ -121,7 +123,7 @@ class HyenaFilter(nn.Module):
         return [*self.parameters(), *self.buffers()]
 
     def spectrum(self, length: int, dtype: torch.dtype) -> torch.Tensor:
-        """Filter spectrum for ``length`` tokens (``1/n_fft`` folded in), shape (n_fft // 2 + 1, D)."""
+        """Filter spectrum for ``length`` tokens (``1/n_fft`` folded in), shape (D, n_fft // 2 + 1)."""
         n_fft = fft_length(length)
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
         if needs_grad:
@@ -146,7 +148,7 @@ class HyenaFilter(nn.Module):
     def channel_spectra(self, length: int, dtype: torch.dtype, group: int):
         """Spectra of the filter for ``length`` tokens, ``group`` channels at a time, without gradients.
 
-        Yields ``(channels, k_f)`` with ``channels`` a slice of 0..D and ``k_f`` of shape (n_fft // 2 + 1, C). When
+        Yields ``(channels, k_f)`` with ``channels`` a slice of 0..D and ``k_f`` of shape (C, n_fft // 2 + 1). When
         the whole spectrum is small enough to cache it is sliced; otherwise each group's taps are computed from
         the filter MLP's last hidden layer, so that no (length, D) tensor is ever held (1M tokens, chunked
         inference).
@@ -157,7 +159,7 @@ class HyenaFilter(nn.Module):
         if (n_fft // 2 + 1) * d * 2 * compute_dtype(dtype).itemsize <= _SPECTRUM_CACHE_MAX_BYTES:
             k_f = self.spectrum(length, dtype)
             for channels in groups:
-                yield channels, k_f[:, channels]
+                yield channels, k_f[channels]
             return
         with torch.no_grad():
             z, t = self.pos_emb(length)
@@ -255,8 +257,11 @@ class HyenaOperator(nn.Module):
         length = u.shape[1]
         if length > self.l_max:
             raise ValueError(f"Input of {length} tokens is longer than this model's l_max={self.l_max}.")
-        z = self.project(u)  # (B, L, 3D)
-        x0, x1, v = z.split(self.d_model, dim=-1)  # (B, L, D) each
+        d = self.d_model
+        # Three projections of D channels each rather than one of 3D split afterwards: the same arithmetic, but
+        # x0, x1 and v come out contiguous, and elementwise products of contiguous tensors are several times
+        # faster than of interleaved column blocks.
+        x0, x1, v = (self.project(u, slice(i * d, (i + 1) * d)) for i in range(3))  # (B, L, D) each
         k_f = self.filter_fn.spectrum(length, u.dtype)
         v = fft_causal_conv(v * x1, k_f, self.filter_fn.bias)  # (B, L, D), float32 or float64
         return self.out_proj((v * x0).to(u.dtype))
@@ -344,7 +349,7 @@ class HyenaBackbone(nn.Module):
         self.drop_f = nn.Dropout(config.resid_dropout)
         self.ln_f = nn.LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
 
-    def forward(self, input_ids=None, *, inputs_embeds=None, chunk_size=None):
+    def forward(self, input_ids=None, *, inputs_embeds=None, chunk_size="auto"):
         """Hidden states after the final LayerNorm.
 
         Parameters
@@ -353,11 +358,14 @@ class HyenaBackbone(nn.Module):
             Token ids.
         inputs_embeds : Tensor of shape (B, L, D), optional
             Embeddings to use instead of looking up ``input_ids`` (for soft prompts).
-        chunk_size : int, optional
+        chunk_size : int, "auto" or None, default="auto"
             Evaluate the position-wise parts ``chunk_size`` positions at a time and the long convolution a few
             channels at a time (:mod:`dnaestim.nn.chunked`): memory becomes about two (B, L, D) float32 buffers
-            instead of a dozen, which is what lets 1M tokens run on a laptop. Inference only (eval mode, no
-            gradients); the result equals the one-pass output up to float rounding.
+            instead of a dozen, which is what lets 1M tokens run on a laptop, and it is also faster for long
+            inputs (small buffers are reused instead of fresh full-length ones). Inference only (eval mode, no
+            gradients); the result equals the one-pass output up to float rounding. ``"auto"`` chunks at
+            ``AUTO_CHUNK_SIZE`` (4096) inputs longer than twice that when evaluating without gradients in eval
+            mode, and runs everything else in one pass; None always runs in one pass.
 
         Returns
         -------
@@ -376,6 +384,9 @@ class HyenaBackbone(nn.Module):
                 raise ValueError(
                     f"Input of {h.shape[1]} tokens is longer than this model's l_max={self.config.l_max}."
                 )
+        if isinstance(chunk_size, str) and chunk_size == "auto":
+            inference = not self.training and not (torch.is_grad_enabled() and h.requires_grad)
+            chunk_size = AUTO_CHUNK_SIZE if inference and h.shape[1] > 2 * AUTO_CHUNK_SIZE else None
         if chunk_size is not None:
             return self._chunked(h, chunk_size, copy=inputs_embeds is not None)
         residual = None
@@ -387,7 +398,7 @@ class HyenaBackbone(nn.Module):
 
     def _chunked(self, h, chunk_size, copy):
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}.")
+            raise ValueError(f"chunk_size must be a positive int, 'auto' or None; got {chunk_size!r}.")
         if self.training or (torch.is_grad_enabled() and h.requires_grad):
             raise RuntimeError(
                 "chunk_size is for inference: call model.eval() and run under torch.no_grad() or "
@@ -459,7 +470,7 @@ class HyenaLM(nn.Module):
         head = self.backbone.embeddings.word_embeddings if self.lm_head is None else self.lm_head
         return head.weight
 
-    def forward(self, input_ids=None, *, inputs_embeds=None, chunk_size=None):
+    def forward(self, input_ids=None, *, inputs_embeds=None, chunk_size="auto"):
         """Next-token logits, shape (B, L, padded_vocab_size); arguments as :meth:`HyenaBackbone.forward`."""
         hidden = self.backbone(input_ids, inputs_embeds=inputs_embeds, chunk_size=chunk_size)  # (B, L, D)
         return hidden @ self.output_weight.T.to(hidden.dtype)  # (B, L, V)
