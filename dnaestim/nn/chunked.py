@@ -49,8 +49,8 @@ def _mixer(layer, residual, buffer, chunk_size):
     length = residual.shape[1]
     for start, stop in _chunks(length, chunk_size):
         x, back = _mixer_input(layer, residual, start, stop)
-        z = mixer.project(x, slice(d, 3 * d))[:, back:]
-        x1, v = z.split(d, dim=-1)
+        x1 = mixer.project(x, slice(d, 2 * d))[:, back:]
+        v = mixer.project(x, slice(2 * d, 3 * d))[:, back:]
         buffer[:, start:stop] = v * x1
 
     group = max(1, _GROUP_BYTES // (fft_length(length) * buffer.shape[0] * 4))
