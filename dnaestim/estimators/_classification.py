@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 
 from ..tokenizer import reverse_complement_ids
 from ..training import EarlyStopping, Optimization, TimeBudget, cosine_with_warmup
-from ._base import HyenaEstimatorMixin
+from ._base import HyenaEstimatorMixin, _check_float, _check_positive_int
 
 logger = logging.getLogger("dnaestim")
 
@@ -31,6 +31,18 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
     ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``, ``tol``, ``max_time``, ``class_weight``,
     ``rc_augment``, ``rc_average`` (optional) and ``verbose``.
     """
+
+    def _validate_training_params(self):
+        """Check the parameters of the shared training loop; raises ValueError naming the first bad one."""
+        _check_positive_int(self.max_iter, "max_iter")
+        _check_positive_int(self.n_iter_no_change, "n_iter_no_change")
+        _check_float(self.learning_rate_init, "learning_rate_init", 0, np.inf, low_open=True)
+        _check_float(self.weight_decay, "weight_decay", 0, np.inf)
+        _check_float(self.validation_fraction, "validation_fraction", 0, 1, low_open=True, high_open=True)
+        _check_float(self.tol, "tol", 0, np.inf)
+        _check_float(self.max_time, "max_time", 0, np.inf, low_open=True, allow_none=True)
+        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict; got {self.class_weight!r}.")
 
     def _encode_labels(self, y, warm):
         """Set ``classes_`` (unless warm-starting) and return ``y`` as indices into it."""

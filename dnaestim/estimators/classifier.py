@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..nn.heads import HyenaSequenceClassifier
 from ..training import build_optimizer
-from ._base import _check_float, _check_positive_int
+from ._base import _check_float
 from ._classification import HyenaClassifierBase
 
 __all__ = ["HyenaClassifier"]
@@ -184,17 +183,9 @@ class HyenaClassifier(HyenaClassifierBase):
 
     def _validate_params(self):
         device, dtype, autocast = self._validate_common_params()
-        _check_positive_int(self.max_iter, "max_iter")
-        _check_positive_int(self.n_iter_no_change, "n_iter_no_change")
-        _check_float(self.learning_rate_init, "learning_rate_init", 0, np.inf, low_open=True)
-        _check_float(self.weight_decay, "weight_decay", 0, np.inf)
-        _check_float(self.validation_fraction, "validation_fraction", 0, 1, low_open=True, high_open=True)
-        _check_float(self.tol, "tol", 0, np.inf)
-        _check_float(self.max_time, "max_time", 0, np.inf, low_open=True, allow_none=True)
+        self._validate_training_params()
         for name in ("embed_dropout", "resid_dropout", "head_dropout"):
             _check_float(getattr(self, name), name, 0, 1, high_open=True)
-        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
-            raise ValueError(f"class_weight must be None, 'balanced' or a dict; got {self.class_weight!r}.")
         return device, dtype, autocast
 
     def fit(self, X, y, sample_weight=None):

@@ -242,18 +242,10 @@ class SoftPromptClassifier(HyenaClassifierBase):
         device, dtype, autocast = self._validate_common_params()
         _check_positive_int(self.n_prompt_tokens, "n_prompt_tokens", minimum=0)
         _check_positive_int(self.n_shots, "n_shots", minimum=0)
-        _check_positive_int(self.max_iter, "max_iter")
-        _check_positive_int(self.n_iter_no_change, "n_iter_no_change")
-        _check_float(self.learning_rate_init, "learning_rate_init", 0, np.inf, low_open=True)
-        _check_float(self.weight_decay, "weight_decay", 0, np.inf)
-        _check_float(self.validation_fraction, "validation_fraction", 0, 1, low_open=True, high_open=True)
-        _check_float(self.tol, "tol", 0, np.inf)
-        _check_float(self.max_time, "max_time", 0, np.inf, low_open=True, allow_none=True)
+        self._validate_training_params()
         _check_float(self.prompt_dropout, "prompt_dropout", 0, 1, high_open=True)
         if self.head not in PROMPT_HEADS:
             raise ValueError(f"head must be one of {PROMPT_HEADS}; got {self.head!r}.")
-        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
-            raise ValueError(f"class_weight must be None, 'balanced' or a dict; got {self.class_weight!r}.")
         if not self.keep_backbone and not isinstance(self.pretrained, (str, os.PathLike)):
             raise ValueError(
                 "keep_backbone=False pickles only the checkpoint's path, so pretrained must be a checkpoint "
