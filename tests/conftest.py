@@ -60,3 +60,18 @@ def relative_error(actual, expected):
     return max(
         np.linalg.norm(a - e) / np.linalg.norm(e) for a, e in zip(actual, expected)
     )
+
+
+#: scikit-learn estimator checks that need no data (our estimators take DNA strings, not numeric arrays).
+DATA_FREE_CHECKS = [
+    "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_estimator_cloneable",
+    "check_estimator_repr",
+    "check_estimator_tags_renamed",
+    "check_valid_tag_types",
+    "check_mixin_order",
+    "check_do_not_raise_errors_in_init_or_set_params",
+]

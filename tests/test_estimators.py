@@ -16,6 +16,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import estimator_checks
 
+from conftest import DATA_FREE_CHECKS
 from dnaestim import HyenaClassifier, HyenaEmbedder, HyenaLM, HyenaConfig, reverse_complement, save_pretrained
 from dnaestim.datasets import load_gue_prom_core_tata
 
@@ -42,18 +43,6 @@ def tata():
 
 # -- scikit-learn's data-free checks, called by name ------------------------------------------------------------
 
-DATA_FREE_CHECKS = [
-    "check_no_attributes_set_in_init",
-    "check_parameters_default_constructible",
-    "check_get_params_invariance",
-    "check_set_params",
-    "check_estimator_cloneable",
-    "check_estimator_repr",
-    "check_estimator_tags_renamed",
-    "check_valid_tag_types",
-    "check_mixin_order",
-    "check_do_not_raise_errors_in_init_or_set_params",
-]
 
 
 @pytest.mark.parametrize("check", DATA_FREE_CHECKS)

@@ -10,6 +10,7 @@ import torch
 from sklearn.metrics import accuracy_score
 from sklearn.utils import estimator_checks
 
+from conftest import DATA_FREE_CHECKS
 from dnaestim import HyenaConfig, HyenaLM, SoftPromptClassifier, save_pretrained
 from dnaestim.datasets import load_gue_prom_core_tata
 from dnaestim.tokenizer import VOCAB
@@ -36,20 +37,6 @@ def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "tiny"
     save_pretrained(tiny_lm(), path)
     return path
-
-
-DATA_FREE_CHECKS = [
-    "check_no_attributes_set_in_init",
-    "check_parameters_default_constructible",
-    "check_get_params_invariance",
-    "check_set_params",
-    "check_estimator_cloneable",
-    "check_estimator_repr",
-    "check_estimator_tags_renamed",
-    "check_valid_tag_types",
-    "check_mixin_order",
-    "check_do_not_raise_errors_in_init_or_set_params",
-]
 
 
 @pytest.mark.parametrize("check", DATA_FREE_CHECKS)

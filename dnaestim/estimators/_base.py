@@ -37,6 +37,16 @@ TOKENIZER = DNATokenizer(padding_side="right")
 LEFT_PADDING = DNATokenizer(padding_side="left")
 
 
+def restore_device(device: str, owner: str) -> torch.device:
+    """The device a pickled model goes back to: where it was fitted, or the CPU (with a warning) without CUDA."""
+    target = torch.device(device)
+    if target.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(f"{owner} was fitted on {device}, which is not available here; its model is loaded on the CPU.",
+                      UserWarning, stacklevel=5)
+        target = torch.device("cpu")
+    return target
+
+
 class _TorchPayload:
     """A module serialised with ``torch.save`` for pickling, restored on the best available device."""
 
@@ -47,13 +57,7 @@ class _TorchPayload:
         self.device = str(device)
 
     def restore(self, owner):
-        target = torch.device(self.device)
-        if target.type == "cuda" and not torch.cuda.is_available():
-            warnings.warn(
-                f"{type(owner).__name__} was fitted on {self.device}, which is not available here; "
-                "its model is loaded on the CPU.", UserWarning, stacklevel=4,
-            )
-            target = torch.device("cpu")
+        target = restore_device(self.device, type(owner).__name__)
         module = torch.load(io.BytesIO(self.data), map_location=target, weights_only=False)
         return module, target
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 
 import numpy as np
 import torch
@@ -13,7 +12,7 @@ from ..checkpoints import load_pretrained
 from ..nn.prompting import PROMPT_HEADS, SoftPromptModel
 from ..tokenizer import VOCAB
 from ..training import build_optimizer
-from ._base import LEFT_PADDING, _check_float, _check_positive_int
+from ._base import LEFT_PADDING, _check_float, _check_positive_int, restore_device
 from ._classification import HyenaClassifierBase
 
 __all__ = ["SoftPromptClassifier"]
@@ -56,11 +55,7 @@ class _PromptOnly:
             )
         model = SoftPromptModel(lm, **self.spec)
         model.load_state_dict(self.state, strict=False)
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            warnings.warn(f"SoftPromptClassifier was fitted on {self.device}, which is not available here; its "
-                          "model is loaded on the CPU.", UserWarning, stacklevel=3)
-            device = torch.device("cpu")
+        device = restore_device(self.device, "SoftPromptClassifier")
         dtype = self.state["prompt"].dtype
         return model.to(device=device, dtype=dtype), device
 
