@@ -3,9 +3,10 @@
 Usage::
 
     python benchmarks/backbone.py [--lengths 1024,4096,16384,65536,262144,1048576] [--reference-max 262144]
-                                  [--attention-max 16384] [--chunk-size auto] [--json OUT] [--plot OUT.png]
+                                  [--attention-max 16384] [--chunk-size auto] [--device cpu|cuda]
+                                  [--precision 32|bf16|16] [--compile] [--json OUT] [--plot OUT.png]
 
-Forward (inference, batch 1, float32) of the large-1m shape (d_model 256, 8 layers, d_inner 1024) at each length,
+Forward (inference, batch 1; float32, or autocast with ``--precision``) of the large-1m shape (d_model 256, 8 layers, d_inner 1024) at each length,
 for three implementations, each measured in its own subprocess so that its peak memory (``ru_maxrss``, the whole
 process) is its own:
 
@@ -15,7 +16,9 @@ process) is its own:
 * ``attention``: a causal-attention transformer of the same width, depth and MLP
   (``scaled_dot_product_attention``), up to ``--attention-max``.
 
-Time is the median of several calls after one warm-up call. The relative error of ours (one pass, and chunked)
+Time is the median of several calls after one warm-up call (on CUDA each call ends with a synchronize, and
+the peak is ``torch.cuda.max_memory_allocated``). ``--compile`` adds ``torch.compile``-d variants of ours and
+plain to the training measurement. The relative error of ours (one pass, and chunked)
 against the plain transcription (same weights) is checked at every length up to ``--error-max``. Then training throughput (forward, backward
 and AdamW step of the language model) of ours against the plain transcription for the tiny-1k (8 x 1024) and
 small-32k (1 x 32,768) shapes. Ratios > 1 mean dnaestim is faster.
@@ -46,6 +49,22 @@ SHAPES = {
 
 def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
+
+
+def peak_gib(device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return peak_rss_gib()
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def autocast(device, precision):
+    dtype = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}[precision]
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 def config_for(shape: str, length: int):
@@ -114,28 +133,32 @@ def forward_fn(kind, model, chunk_size):
     return model.backbone
 
 
-def time_calls(fn, repeats):
+def time_calls(fn, repeats, device):
     fn()  # warm-up (caches, allocator)
+    synchronize(device)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def child_forward(kind, shape, length, chunk_size, repeats):
-    model = build(kind, shape, length).eval()
-    ids = torch.randint(7, 11, (1, length), generator=torch.Generator().manual_seed(1))
+def child_forward(kind, shape, length, chunk_size, repeats, device="cpu", precision="32"):
+    device = torch.device(device)
+    model = build(kind, shape, length).eval().to(device)
+    ids = torch.randint(7, 11, (1, length), generator=torch.Generator().manual_seed(1)).to(device)
     fn = forward_fn(kind, model, chunk_size)
-    with torch.inference_mode():
-        seconds = time_calls(lambda: fn(ids), repeats)
-    return {"seconds": seconds, "peak_gib": peak_rss_gib()}
+    with torch.inference_mode(), autocast(device, precision):
+        seconds = time_calls(lambda: fn(ids), repeats, device)
+    return {"seconds": seconds, "peak_gib": peak_gib(device)}
 
 
-def child_error(shape, length, chunk_size):
-    ours, plain = build("ours", shape, length).eval(), build("plain", shape, length).eval()
-    ids = torch.randint(7, 11, (1, length), generator=torch.Generator().manual_seed(1))
+def child_error(shape, length, chunk_size, device="cpu"):
+    device = torch.device(device)
+    ours, plain = build("ours", shape, length).eval().to(device), build("plain", shape, length).eval().to(device)
+    ids = torch.randint(7, 11, (1, length), generator=torch.Generator().manual_seed(1)).to(device)
     with torch.inference_mode():
         expected = plain.backbone(ids)
         errors = {"one pass": rel_error(ours.backbone(ids, chunk_size=None), expected),
@@ -147,27 +170,34 @@ def rel_error(actual, expected):
     return float((actual - expected).abs().max() / expected.abs().max())
 
 
-def child_training(kind, shape, batch, length, seconds):
-    model = build(kind, shape, length).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+def child_training(kind, shape, batch, length, seconds, device="cpu", precision="32", compile=False):
+    device = torch.device(device)
+    model = build(kind, shape, length).train().to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
+    forward = torch.compile(model) if compile else model
     generator = torch.Generator().manual_seed(2)
+    batches = [torch.randint(7, 11, (batch, length + 1), generator=generator).to(device) for _ in range(4)]
 
-    def step():
-        ids = torch.randint(7, 11, (batch, length + 1), generator=generator)
-        logits = model(ids[:, :-1])
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+    def step(ids):
+        with autocast(device, precision):
+            logits = forward(ids[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                                                 ids[:, 1:].reshape(-1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-    step()
+    for ids in batches[:2]:  # warm-up (and compilation)
+        step(ids)
+    synchronize(device)
     times = []
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline or len(times) < 3:
         start = time.perf_counter()
-        step()
+        step(batches[len(times) % len(batches)])
+        synchronize(device)
         times.append(time.perf_counter() - start)
-    return {"tokens_per_s": batch * length / statistics.median(times), "peak_gib": peak_rss_gib()}
+    return {"tokens_per_s": batch * length / statistics.median(times), "peak_gib": peak_gib(device)}
 
 
 def run_child(job: dict, timeout: float) -> dict | None:
@@ -212,6 +242,10 @@ def main():
     parser.add_argument("--train-seconds", type=float, default=20.0, help="per training measurement")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per measurement, seconds")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    parser.add_argument("--precision", default="32", choices=["32", "bf16", "16"],
+                        help="autocast dtype of the forward passes (the long convolution stays float32)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile-d training steps")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args()
@@ -226,7 +260,10 @@ def main():
         return
 
     torch_threads = torch.get_num_threads()
-    print(f"torch {torch.__version__}, {torch_threads} threads; shape {args.shape}; batch 1; float32")
+    device_name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
+    print(f"torch {torch.__version__}, {device_name}, {torch_threads} threads; shape {args.shape}; batch 1; "
+          f"precision {args.precision}")
+    on = {"device": args.device}
     lengths = [int(x) for x in args.lengths.split(",")]
     limits = {"ours": max(lengths), "plain": args.reference_max, "attention": args.attention_max}
     forward = {kind: {} for kind in limits}
@@ -239,12 +276,13 @@ def main():
         for kind, limit in limits.items():
             if length <= limit:
                 row[kind] = run_child({"task": "forward", "kind": kind, "shape": args.shape, "length": length,
-                                       "chunk_size": args.chunk_size, "repeats": repeats_for(length)}, args.timeout)
+                                       "chunk_size": args.chunk_size, "repeats": repeats_for(length),
+                                       "precision": args.precision, **on}, args.timeout)
                 if row[kind] is not None:
                     forward[kind][length] = row[kind]
         if length <= min(args.error_max, args.reference_max):
             errors[length] = run_child({"task": "error", "shape": args.shape, "length": length,
-                                        "chunk_size": args.chunk_size}, args.timeout)
+                                        "chunk_size": args.chunk_size, **on}, args.timeout)
         ours, plain, attn = (row.get(k) for k in ("ours", "plain", "attention"))
         err = errors.get(length)
         print(f"{length:8d} {fmt(ours and ours['seconds'], '8.3f')} {fmt(ours and ours['peak_gib'], '5.2f')} "
@@ -269,16 +307,20 @@ def main():
     if not args.skip_training:
         print(f"\n{'training':>20} {'ours tok/s':>11} {'plain tok/s':>12} {'ratio':>6}")
         for shape, batch, length in (("tiny-1k", 8, 1024), ("small-32k", 1, 32768)):
-            result = {kind: run_child({"task": "training", "kind": kind, "shape": shape, "batch": batch,
-                                       "length": length, "seconds": args.train_seconds}, args.timeout)
-                      for kind in ("ours", "plain")}
-            training[f"{shape} {batch}x{length}"] = result
-            ours, plain = result["ours"], result["plain"]
-            print(f"{shape + f' {batch}x{length}':>20} {fmt(ours and ours['tokens_per_s'], '11,.0f')} "
-                  f"{fmt(plain and plain['tokens_per_s'], '12,.0f')} "
-                  f"{fmt(ours and plain and ours['tokens_per_s'] / plain['tokens_per_s'], '6.2f')}", flush=True)
+            for compiled in (False, True) if args.compile else (False,):
+                result = {kind: run_child({"task": "training", "kind": kind, "shape": shape, "batch": batch,
+                                           "length": length, "seconds": args.train_seconds,
+                                           "precision": args.precision, "compile": compiled, **on}, args.timeout)
+                          for kind in ("ours", "plain")}
+                label = f"{shape} {batch}x{length}" + (" compiled" if compiled else "")
+                training[label] = result
+                ours, plain = result["ours"], result["plain"]
+                print(f"{label:>20} {fmt(ours and ours['tokens_per_s'], '11,.0f')} "
+                      f"{fmt(plain and plain['tokens_per_s'], '12,.0f')} "
+                      f"{fmt(ours and plain and ours['tokens_per_s'] / plain['tokens_per_s'], '6.2f')}", flush=True)
 
-    results = {"shape": args.shape, "threads": torch_threads, "torch": torch.__version__, "forward": forward,
+    results = {"shape": args.shape, "threads": torch_threads, "torch": torch.__version__, "device": device_name,
+               "precision": args.precision, "forward": forward,
                "relative_error": errors, "summary": summary, "training": training}
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
@@ -300,7 +342,10 @@ def plot(results, path):
             ax.loglog(lengths, [series[n]["seconds"] for n in lengths], "o-", label=labels[kind])
     ax.set_xlabel("tokens (batch 1)")
     ax.set_ylabel("forward time (s)")
-    ax.set_title(f"{results['shape']} shape, float32, CPU ({results['threads']} threads)")
+    device = results.get("device", "CPU")
+    where = f"CPU ({results['threads']} threads)" if device == "CPU" else device
+    precision = {"32": "float32", "bf16": "bf16 autocast", "16": "fp16 autocast"}[results.get("precision", "32")]
+    ax.set_title(f"{results['shape']} shape, {precision}, {where}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -167,7 +167,7 @@ def test_history_and_fitted_attributes(fitted):
     assert fitted.n_iter_ == 2 == len(fitted.history_) == len(fitted.loss_curve_)
     assert fitted.max_length_ == max(map(len, SEQS))
     assert set(fitted.history_[0]) == {"epoch", "train_loss", "valid_loss", "valid_accuracy", "lr", "seconds"}
-    assert fitted.device_.type == "cpu"
+    assert fitted.device_.type == ("cuda" if torch.cuda.is_available() else "cpu")  # device="auto"
 
 
 def test_early_stopping_keeps_the_best_epoch():
