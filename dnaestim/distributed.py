@@ -39,6 +39,12 @@ def init_from_environment(device: str = "auto"):
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and device in ("auto", "cuda")
     if use_cuda:
+        if local_rank >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"This process has LOCAL_RANK={local_rank} but the machine has only {torch.cuda.device_count()} CUDA "
+                "device(s). Start at most that many processes per node (torchrun --nproc_per_node), or pass "
+                "--device cpu to run every process on the CPU (gloo)."
+            )
         device = f"cuda:{local_rank}"
         torch.cuda.set_device(local_rank)
     if world > 1 and not torch.distributed.is_initialized():

@@ -337,6 +337,17 @@ def test_chunked_forward_refuses_training_and_bad_chunk_sizes():
         model.backbone(inputs_embeds=model.backbone.embeddings(ids), chunk_size=8)
 
 
+def test_auto_chunk_size_policy():
+    from dnaestim.nn.hyena import AUTO_CHUNK_SIZE, auto_chunk_size
+
+    assert auto_chunk_size(2 * AUTO_CHUNK_SIZE, "cpu") is None
+    assert auto_chunk_size(2 * AUTO_CHUNK_SIZE + 1, "cpu") == AUTO_CHUNK_SIZE
+    assert auto_chunk_size(2**20, "mps", one_pass_bytes=1) == AUTO_CHUNK_SIZE
+    # CUDA: one pass (fewer, larger kernels) unless its activations would take over half the free memory.
+    assert auto_chunk_size(2**20, "cuda", one_pass_bytes=10 * 2**30, free_bytes=70 * 2**30) is None
+    assert auto_chunk_size(2**20, "cuda", one_pass_bytes=10 * 2**30, free_bytes=16 * 2**30) == AUTO_CHUNK_SIZE
+
+
 def test_auto_chunking_applies_to_long_inference_only(monkeypatch):
     import dnaestim.nn.hyena as hyena
 

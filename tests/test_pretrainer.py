@@ -79,7 +79,8 @@ def test_bad_warmup_schedules(warmup, message):
 
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, monkeypatch):
     """Kill (simulated) after step 6 with checkpoints every 4 steps: resuming reaches the same weights."""
-    params = dict(max_steps=10, checkpoint_interval=4, embed_dropout=0.1, warmup=[(32, 3), (64, 7)])
+    # On the CPU: CUDA's atomic-add kernels (embedding backward) are not bitwise reproducible.
+    params = dict(max_steps=10, checkpoint_interval=4, embed_dropout=0.1, warmup=[(32, 3), (64, 7)], device="cpu")
     full = tiny(**params, checkpoint_dir=tmp_path / "full").fit(GENOME)
 
     original = HyenaPretrainer._optimizer_step
@@ -119,7 +120,7 @@ def test_resume_errors(tmp_path):
 
 
 def test_save_pretrained_round_trip_and_classifier_from_pretrainer(tmp_path):
-    pre = tiny().fit(GENOME)
+    pre = tiny(device="cpu").fit(GENOME)
     pre.save_pretrained(tmp_path / "model")
     loaded = load_pretrained(tmp_path / "model")
     ids = torch.randint(7, 12, (2, 40))
@@ -134,7 +135,7 @@ def test_save_pretrained_round_trip_and_classifier_from_pretrainer(tmp_path):
 
 
 def test_log_likelihood_and_score_match_the_model():
-    pre = tiny().fit(GENOME)
+    pre = tiny(device="cpu").fit(GENOME)  # float32 (on CUDA "auto" precision is bf16)
     seqs = ["ACGTTGCAACGT", "GGGCCCAAATTTGGG"]
     ll = pre.log_likelihood(seqs)
     ids = torch.tensor([[7, 8, 9, 10, 10, 9, 8, 7, 7, 8, 9, 10]])
@@ -235,7 +236,7 @@ def _run(args, env_threads="1"):
 
 def test_two_process_gloo_run_equals_one_process(tmp_path):
     """torchrun with 2 CPU processes (gloo) ends with the same weights as 1 process with the same global batch."""
-    common = ["pretrain", str(GENOME), "--d-model", "16", "--n-layer", "1", "--max-length", "64",
+    common = ["pretrain", str(GENOME), "--device", "cpu", "--d-model", "16", "--n-layer", "1", "--max-length", "64",
               "--batch-size", "4", "--max-steps", "6", "--embed-dropout", "0", "--eval-interval", "3",
               "--seed", "0"]
     single = _run([sys.executable, "-m", "dnaestim", *common, "--output", str(tmp_path / "one")])
@@ -258,7 +259,7 @@ def test_genome_job_sharded_over_two_processes_equals_one(tmp_path, job):
 
     torch.manual_seed(0)
     save_pretrained(HyenaLM(HyenaConfig(d_model=16, n_layer=1, l_max=256)), tmp_path / "ckpt")
-    common = [f"{job}-genome", str(GENOME), "--checkpoint", str(tmp_path / "ckpt"), "--window", "256",
+    common = [f"{job}-genome", str(GENOME), "--device", "cpu", "--checkpoint", str(tmp_path / "ckpt"), "--window", "256",
               "--intervals", str(_bed(tmp_path))]
     one = _run([sys.executable, "-m", "dnaestim", *common, "--output", str(tmp_path / "one.npz")])
     assert one.returncode == 0, one.stderr[-3000:]
@@ -280,3 +281,14 @@ def _bed(tmp_path):
     bed = tmp_path / "regions.bed"
     bed.write_text("Homo_sapiens_MT\t0\t1000\nPongo_MT\t200\t800\n")
     return bed
+
+
+def test_more_processes_than_gpus_is_a_clear_error(monkeypatch):
+    from dnaestim.distributed import init_from_environment
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError, match=r"LOCAL_RANK=1 .* only 1 CUDA device.*--nproc_per_node.*--device cpu"):
+        init_from_environment("auto")

@@ -47,7 +47,7 @@ def test_sklearn_data_free_checks(check):
 def test_backbone_is_bitwise_unchanged_and_only_the_prompt_trains():
     lm = tiny_lm()
     before = {k: v.clone() for k, v in lm.state_dict().items()}
-    clf = fast(lm, head="linear", max_iter=3).fit(SEQS, LABELS)
+    clf = fast(lm, head="linear", max_iter=3, device="cpu").fit(SEQS, LABELS)
     after = clf.model_.lm.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     barely_trained = fast(lm, head="linear", max_iter=1, learning_rate_init=1e-12).fit(SEQS, LABELS).model_.prompt
@@ -75,7 +75,7 @@ def test_prompt_changes_in_training_and_probabilities_sum_to_one():
 def test_lm_head_reads_label_tokens_at_the_final_sep():
     """Zero-shot with no prompt: the class scores are the LM's next-token logits after ``query [SEP]``."""
     lm = tiny_lm().eval()
-    clf = SoftPromptClassifier(pretrained=lm, n_prompt_tokens=0, max_length=30).fit(SEQS, LABELS)
+    clf = SoftPromptClassifier(pretrained=lm, n_prompt_tokens=0, max_length=30, device="cpu").fit(SEQS, LABELS)
     assert clf.n_iter_ == 0 and clf.label_token_ids_.tolist() == [VOCAB["A"], VOCAB["N"]]
     query = "ACGTTGCA"
     ids = [VOCAB["[PAD]"]] * (30 - len(query)) + [VOCAB[c] for c in query] + [VOCAB["[SEP]"]]
@@ -87,7 +87,7 @@ def test_lm_head_reads_label_tokens_at_the_final_sep():
 
 def test_in_context_demonstrations_layout():
     clf = SoftPromptClassifier(pretrained=tiny_lm(), n_prompt_tokens=0, n_shots=2, max_length=30,
-                               random_state=1).fit(SEQS, LABELS)
+                               random_state=1, device="cpu").fit(SEQS, LABELS)
     assert clf.n_iter_ == 0
     assert len(clf.demonstrations_) == 4
     assert sorted(label for _, label in clf.demonstrations_) == ["x", "x", "y", "y"]
@@ -99,7 +99,7 @@ def test_in_context_demonstrations_layout():
         assert "".join("ACGTN"[i - 7] for i in row[:30] if i >= 7) == seq[:30]
     # Same seed, same demonstrations; in-context prediction is deterministic.
     again = SoftPromptClassifier(pretrained=tiny_lm(), n_prompt_tokens=0, n_shots=2, max_length=30,
-                                 random_state=1).fit(SEQS, LABELS)
+                                 random_state=1, device="cpu").fit(SEQS, LABELS)
     np.testing.assert_array_equal(again.predict_proba(SEQS), clf.predict_proba(SEQS))
 
 

@@ -335,6 +335,34 @@ class Embeddings(nn.Module):
         return self.word_embeddings(input_ids)
 
 
+def auto_chunk_size(length, device_type, one_pass_bytes=0, free_bytes=None):
+    """The chunk size ``chunk_size="auto"`` picks for an inference pass over ``length`` tokens.
+
+    Parameters
+    ----------
+    length : int
+        Tokens per sequence.
+    device_type : str
+        ``"cpu"``, ``"cuda"``, ...
+    one_pass_bytes : int, default=0
+        Estimated peak memory of the one-pass forward.
+    free_bytes : int or None, default=None
+        Free memory of the CUDA device (ignored elsewhere).
+
+    Returns
+    -------
+    int or None
+        ``AUTO_CHUNK_SIZE`` or None (one pass). Inputs up to ``2 * AUTO_CHUNK_SIZE`` always run in one pass;
+        longer ones are chunked on the CPU (and other non-CUDA devices), and on CUDA only when the one pass would
+        take more than half the free memory: there many small kernels cost more than they save.
+    """
+    if length <= 2 * AUTO_CHUNK_SIZE:
+        return None
+    if device_type != "cuda":
+        return AUTO_CHUNK_SIZE
+    return AUTO_CHUNK_SIZE if one_pass_bytes > free_bytes // 2 else None
+
+
 class HyenaBackbone(nn.Module):
     """Embedding, ``n_layer`` Hyena blocks and a final LayerNorm.
 
@@ -361,11 +389,13 @@ class HyenaBackbone(nn.Module):
         chunk_size : int, "auto" or None, default="auto"
             Evaluate the position-wise parts ``chunk_size`` positions at a time and the long convolution a few
             channels at a time (:mod:`dnaestim.nn.chunked`): memory becomes about two (B, L, D) float32 buffers
-            instead of a dozen, which is what lets 1M tokens run on a laptop, and it is also faster for long
-            inputs (small buffers are reused instead of fresh full-length ones). Inference only (eval mode, no
-            gradients); the result equals the one-pass output up to float rounding. ``"auto"`` chunks at
-            ``AUTO_CHUNK_SIZE`` (4096) inputs longer than twice that when evaluating without gradients in eval
-            mode, and runs everything else in one pass; None always runs in one pass.
+            instead of a dozen, which is what lets 1M tokens run on a laptop; on the CPU it is also faster for
+            long inputs (small buffers are reused instead of fresh full-length ones), on a GPU it is slower (many
+            small kernels). Inference only (eval mode, no gradients); the result equals the one-pass output up to
+            float rounding. ``"auto"``, for inputs longer than ``2 * AUTO_CHUNK_SIZE`` evaluated without
+            gradients in eval mode: chunks of ``AUTO_CHUNK_SIZE`` (4096) on the CPU, and on a CUDA device only
+            when the one-pass activations would not fit in half its free memory; everything else runs in one
+            pass. None always runs in one pass.
 
         Returns
         -------
@@ -385,8 +415,7 @@ class HyenaBackbone(nn.Module):
                     f"Input of {h.shape[1]} tokens is longer than this model's l_max={self.config.l_max}."
                 )
         if isinstance(chunk_size, str) and chunk_size == "auto":
-            inference = not self.training and not (torch.is_grad_enabled() and h.requires_grad)
-            chunk_size = AUTO_CHUNK_SIZE if inference and h.shape[1] > 2 * AUTO_CHUNK_SIZE else None
+            chunk_size = self._auto_chunk_size(h)
         if chunk_size is not None:
             return self._chunked(h, chunk_size, copy=inputs_embeds is not None)
         residual = None
@@ -395,6 +424,16 @@ class HyenaBackbone(nn.Module):
         residual = self.drop_f(h) + residual
         return self.ln_f(residual.to(self.ln_f.weight.dtype))  # (B, L, D)
 
+
+    def _auto_chunk_size(self, h):
+        inference = not self.training and not (torch.is_grad_enabled() and h.requires_grad)
+        if not inference:
+            return None
+        batch, length, width = h.shape
+        # Rough peak of one pass: a dozen-odd (B, L, D) float32 intermediates plus the MLP's two (B, L, d_inner).
+        one_pass_bytes = 4 * batch * length * (16 * width + 2 * self.config.d_inner)
+        free_bytes = torch.cuda.mem_get_info(h.device)[0] if h.device.type == "cuda" else None
+        return auto_chunk_size(length, h.device.type, one_pass_bytes, free_bytes)
 
     def _chunked(self, h, chunk_size, copy):
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
