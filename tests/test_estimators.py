@@ -227,7 +227,7 @@ def test_pretrained_checkpoint_directory(tmp_path, tiny_reference_dir):
     save_pretrained(model, tmp_path / "ckpt")
     from_dir = fast_classifier(pretrained=tmp_path / "ckpt", max_iter=1, learning_rate_init=1e-12).fit(SEQS, LABELS)
     for key, value in model.backbone.state_dict().items():
-        torch.testing.assert_close(from_dir.model_.backbone.state_dict()[key], value, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(from_dir.model_.backbone.state_dict()[key].cpu(), value, rtol=1e-6, atol=1e-7)
     emb = HyenaEmbedder(pretrained=model).fit()
     assert emb.max_length_ == 64
     with pytest.warns(UserWarning, match="longer than the 64"):

@@ -50,7 +50,7 @@ def test_backbone_is_bitwise_unchanged_and_only_the_prompt_trains():
     clf = fast(lm, head="linear", max_iter=3, device="cpu").fit(SEQS, LABELS)
     after = clf.model_.lm.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
-    barely_trained = fast(lm, head="linear", max_iter=1, learning_rate_init=1e-12).fit(SEQS, LABELS).model_.prompt
+    barely_trained = fast(lm, head="linear", max_iter=1, learning_rate_init=1e-12, device="cpu").fit(SEQS, LABELS).model_.prompt
     assert (clf.model_.prompt - barely_trained).abs().max() > 1e-4  # the prompt did train
     # One more backward pass by hand: gradients reach the prompt and the head, never the language model.
     model = clf.model_.train()

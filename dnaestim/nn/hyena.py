@@ -458,7 +458,10 @@ def _check_input_ids(input_ids, config: HyenaConfig):
             f"Input of {input_ids.shape[1]} tokens is longer than this model's l_max={config.l_max}. "
             "Truncate or window the sequence, or use a checkpoint with a longer l_max."
         )
-    if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= config.padded_vocab_size):
+    # Range-checked on the CPU only: on an accelerator the check would stall the pipeline at every step (the
+    # estimators check their sequences before any token reaches the device).
+    if input_ids.device.type == "cpu" and input_ids.numel() and (
+            int(input_ids.min()) < 0 or int(input_ids.max()) >= config.padded_vocab_size):
         bad = input_ids[(input_ids < 0) | (input_ids >= config.padded_vocab_size)][0]
         raise ValueError(f"Token id {int(bad)} is outside the vocabulary (0..{config.padded_vocab_size - 1}).")
     return input_ids.long()
