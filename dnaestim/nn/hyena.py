@@ -257,11 +257,10 @@ class HyenaOperator(nn.Module):
         length = u.shape[1]
         if length > self.l_max:
             raise ValueError(f"Input of {length} tokens is longer than this model's l_max={self.l_max}.")
-        d = self.d_model
-        # Three projections of D channels each rather than one of 3D split afterwards: the same arithmetic, but
-        # x0, x1 and v come out contiguous, and elementwise products of contiguous tensors are several times
-        # faster than of interleaved column blocks.
-        x0, x1, v = (self.project(u, slice(i * d, (i + 1) * d)) for i in range(3))  # (B, L, D) each
+        # One projection of 3D channels and one short filter, then views: fewest kernels (what a GPU wants); on
+        # the CPU this is as fast as three contiguous projections for training. Long inputs at inference take
+        # the chunked path, which projects each third separately.
+        x0, x1, v = self.project(u).split(self.d_model, dim=-1)  # (B, L, D) each
         k_f = self.filter_fn.spectrum(length, u.dtype)
         v = fft_causal_conv(v * x1, k_f, self.filter_fn.bias)  # (B, L, D), float32 or float64
         return self.out_proj((v * x0).to(u.dtype))
