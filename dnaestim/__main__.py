@@ -226,9 +226,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    import torch
+
+    # The library's own errors carry messages written for users; anything else keeps its traceback (a bug).
+    user_errors = (ValueError, OSError, KeyError, TypeError, ImportError, FloatingPointError, torch.OutOfMemoryError)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError, TypeError) as err:
+    except user_errors as err:
         print(f"dnaestim {args.command}: error: {err}", file=sys.stderr)
         return 2
 

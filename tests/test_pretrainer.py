@@ -186,6 +186,33 @@ def test_non_finite_loss_is_reported_with_the_step(monkeypatch):
         tiny().fit(GENOME)
 
 
+def test_batched_loss_check_names_the_first_bad_step():
+    """On accelerators losses are read back every ``check_every`` steps; a NaN is still caught, by step number,
+    before the step that checks it updates the weights."""
+    from dnaestim.training import Optimization, build_optimizer
+
+    model = torch.nn.Linear(3, 1)
+    step = Optimization(model, build_optimizer(model, lr=0.1, weight_decay=0.0), torch.device("cpu"), check_every=3)
+    x = torch.ones(4, 3)
+    assert step.step(model(x).pow(2).mean()) == {}  # step 1: not read back yet
+    assert step.step(model(x).mean() * float("nan")) == {}  # step 2: NaN, not read back yet
+    with pytest.raises(NonFiniteLossError, match="optimiser step 2"):
+        step.step(model(x).pow(2).mean())  # step 3: the check is due
+    assert step.step_count == 2  # step 3 took no optimiser step
+
+    model = torch.nn.Linear(3, 1)
+    good = Optimization(model, build_optimizer(model, lr=0.1, weight_decay=0.0), torch.device("cpu"), check_every=2)
+    assert good.step(model(x).pow(2).mean()) == {}
+    checked = good.step(model(x).pow(2).mean())
+    assert sorted(checked) == [1, 2] and all(np.isfinite(list(checked.values())))
+
+
+def test_pretrainer_history_has_every_loss():
+    pre = tiny().fit(GENOME)
+    assert [r["step"] for r in pre.history_] == list(range(1, pre.n_iter_ + 1))
+    assert all(np.isfinite(r["loss"]) and r["perplexity"] == pytest.approx(np.exp(r["loss"])) for r in pre.history_)
+
+
 def _fasta(path, records):
     with open(path, "w") as fh:
         for name, seq in records.items():

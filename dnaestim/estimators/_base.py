@@ -23,6 +23,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
+from .._resources import advises_on_out_of_memory
 from .._validation import check_sequences, resolve_device, resolve_precision
 from ..checkpoints import load_pretrained
 from ..nn import HyenaConfig, HyenaLM
@@ -206,6 +207,7 @@ class HyenaEstimatorMixin(BaseEstimator):
         size = int(self.batch_size)
         return [order[i: i + size] for i in range(0, len(order), size)]
 
+    @advises_on_out_of_memory("inference")
     def _pooled_embeddings(self, backbone, ids, mask):
         """Masked-pooled backbone outputs, (n, d_model) float32 numpy, in input order."""
         out = np.empty((len(ids), backbone.config.d_model), dtype=np.float32)

@@ -16,6 +16,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
+from .._resources import advises_on_out_of_memory
 from ..tokenizer import reverse_complement_ids
 from ..training import EarlyStopping, Optimization, TimeBudget, cosine_with_warmup
 from ._base import HyenaEstimatorMixin, _check_float, _check_positive_int
@@ -120,6 +121,7 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
         losses = F.cross_entropy(logits.float(), targets, reduction="none")
         return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
 
+    @advises_on_out_of_memory("training")
     def _train(self, ids, mask, y_index, weights, rng, warm):
         model, device = self.model_, self.device_
         train_index, valid_index = self._split(y_index, rng)
@@ -137,7 +139,7 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
         for epoch in epochs:
             model.train()
             order = train_index[rng.permutation(len(train_index))]
-            total, seen = 0.0, 0.0
+            total, seen = torch.zeros((), device=device), 0.0  # weighted loss sum stays on the device
             for start in range(0, len(order), batch):
                 index = order[start: start + batch]
                 batch_ids, batch_mask = self._batch_tensors(ids, mask, index, device)
@@ -147,15 +149,17 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
                 step.set_lr(cosine_with_warmup(max(step.step_count / total_steps, budget.fraction())))
                 with step.autocast():
                     logits = model(batch_ids, batch_mask)
-                batch_w = w_tensor[index].to(device)
-                loss = self._loss(logits, y_tensor[index].to(device), batch_w)
-                value = step.step(loss)
-                total += value * float(batch_w.sum())
-                seen += float(batch_w.sum())
+                batch_w = w_tensor[index]
+                loss = self._loss(logits, y_tensor[index].to(device), batch_w.to(device))
+                step.step(loss)
+                batch_weight = float(batch_w.sum())  # a CPU tensor: no wait for the device
+                total += loss.detach() * batch_weight
+                seen += batch_weight
                 if budget.exhausted():
                     out_of_time = True
                     break
-            record = {"epoch": self.n_iter_ + 1, "train_loss": total / max(seen, 1e-12),
+            step.losses()  # check the steps not yet checked (raises on a non-finite loss)
+            record = {"epoch": self.n_iter_ + 1, "train_loss": float(total) / max(seen, 1e-12),
                       "valid_loss": None, "valid_accuracy": None,
                       "lr": optimizer.param_groups[0]["lr"], "seconds": budget.elapsed()}
             stop = False
@@ -189,6 +193,7 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
 
     # -- prediction ----------------------------------------------------------------------------------------------
 
+    @advises_on_out_of_memory("inference")
     def _log_proba(self, ids, mask):
         """Log-probabilities (n, n_classes) float64 for tokenized sequences, in input order."""
         model = self.model_

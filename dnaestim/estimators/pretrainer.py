@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
 from .._atomic import atomic_write
+from .._resources import advises_on_out_of_memory
 from ..checkpoints import save_pretrained as _save_pretrained
 from ..distributed import rank_and_world
 from ..genome import GenomeSource
@@ -330,6 +331,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         targets = np.where(mask[:, 1:], ids[:, 1:], _IGNORE)
         return ids[:, :-1], targets
 
+    @advises_on_out_of_memory("training")
     def _train(self, source, seed, rank, world, checkpoint):
         model, device = self.model_, self.device_
         train_model = model
@@ -360,28 +362,35 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             progress = max(step / total, budget.fraction())
             stage = self.schedule_.stage(max(step, int(progress * total)))
             step_fn.set_lr(cosine_with_warmup(progress, warmup=float(self.lr_warmup_fraction)))
-            loss = self._optimizer_step(train_model, step_fn, source, seed, step, stage, rank, world)
+            checked = self._optimizer_step(train_model, step_fn, source, seed, step, stage, rank, world)
             self.n_iter_ += 1
             tokens = stage.length * stage.batch_size
             self.tokens_seen_ += tokens
-            record = {"step": self.n_iter_, "loss": loss, "perplexity": math.exp(min(loss, 50.0)),
-                      "tokens": self.tokens_seen_, "length": stage.length, "batch_size": stage.batch_size,
-                      "lr": optimizer.param_groups[0]["lr"], "seconds": budget.elapsed(),
-                      "valid_loss": None, "valid_bits_per_nt": None}
+            # The loss is filled in when Optimization checks it (every step on the CPU, in batches on a GPU).
+            self.history_.append({"step": self.n_iter_, "loss": None, "perplexity": None,
+                                  "tokens": self.tokens_seen_, "length": stage.length,
+                                  "batch_size": stage.batch_size, "lr": optimizer.param_groups[0]["lr"],
+                                  "seconds": budget.elapsed(), "valid_loss": None, "valid_bits_per_nt": None})
             last = self.n_iter_ >= total or budget.exhausted()
-            if valid and (self.n_iter_ % int(self.eval_interval) == 0 or last):
+            evaluate = valid and (self.n_iter_ % int(self.eval_interval) == 0 or last)
+            save = self.checkpoint_dir is not None and (self.n_iter_ % int(self.checkpoint_interval) == 0 or last)
+            if evaluate or save or last:
+                checked.update(step_fn.losses())
+            self._record_losses(checked)
+            record = self.history_[-1]
+            if evaluate:
                 valid_loss = self._mean_nll(valid)
                 record.update(valid_loss=valid_loss, valid_bits_per_nt=valid_loss / math.log(2))
                 if self.verbose:
                     logger.info("step %d: train loss %.4f, valid %.4f bits/nt, %d tokens",
-                                self.n_iter_, loss, record["valid_bits_per_nt"], self.tokens_seen_)
-            self.history_.append(record)
+                                self.n_iter_, record["loss"], record["valid_bits_per_nt"], self.tokens_seen_)
             if progress_bar is not None:
                 rate = tokens / max(1e-9, time.perf_counter() - interval_start)
-                progress_bar.set_postfix(loss=f"{loss:.3f}", length=stage.length, tok_s=f"{rate:,.0f}")
+                shown = {"loss": f"{record['loss']:.3f}"} if record["loss"] is not None else {}
+                progress_bar.set_postfix(**shown, length=stage.length, tok_s=f"{rate:,.0f}")
                 progress_bar.update(1)
             interval_start = time.perf_counter()
-            if self.checkpoint_dir is not None and (self.n_iter_ % int(self.checkpoint_interval) == 0 or last):
+            if save:
                 self._write_checkpoint(optimizer, budget.elapsed(), rank)
         if progress_bar is not None:
             progress_bar.close()
@@ -399,7 +408,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         train_model.train()
         micro = np.array_split(np.arange(len(ids)), min(len(ids), int(self.gradient_accumulation)))
         step_fn.optimizer.zero_grad(set_to_none=True)
-        total = 0.0
+        total = torch.zeros((), device=device)
         for i, index in enumerate(micro):
             batch_ids = torch.from_numpy(ids[index]).to(device)
             batch_targets = torch.from_numpy(targets[index]).to(device)
@@ -410,16 +419,21 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), batch_targets.reshape(-1),
                                    ignore_index=_IGNORE, reduction="sum") * scale
             with context:
-                step_fn.backward(loss)
-            total += float(loss.detach())
-        step_fn.finish_step()
-        summed = torch.tensor(total / world, device=device)
+                total += step_fn.backward(loss)
+        summed = total / world
         if world > 1:
             torch.distributed.all_reduce(summed)
-        return float(summed)
+        return step_fn.finish_step(summed)
+
+    def _record_losses(self, checked):
+        """Write checked training losses ``{step: loss}`` into ``history_``."""
+        for step, loss in checked.items():
+            record = self.history_[step - self.history_[0]["step"]]
+            record.update(loss=loss, perplexity=math.exp(min(loss, 50.0)))
 
     # -- evaluation --------------------------------------------------------------------------------------------
 
+    @advises_on_out_of_memory("inference")
     def _token_log_probs(self, sequences, tokenizer=TOKENIZER):
         """Per-sequence arrays of log p(x_t | x_<t) for t >= 1 (natural log), in input order."""
         with self._autocast():

@@ -1,0 +1,135 @@
+"""Faults: a pretraining run killed with SIGKILL at random moments loses at most one checkpoint interval and,
+resumed, ends exactly where an uninterrupted run ends; out-of-memory errors say which settings to lower.
+
+The kill trials run the real command line in a subprocess. A few run in the default suite; the slow marker runs
+twenty more (``pytest -m slow tests/test_faults.py``).
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dnaestim import HyenaClassifier, HyenaEmbedder, load_pretrained
+from dnaestim.io import bundled_genome_path
+
+ROOT = Path(__file__).resolve().parent.parent
+GENOME = bundled_genome_path()
+MAX_STEPS, INTERVAL = 30, 4
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def pretrain_command(tmp_path, *extra):
+    return [sys.executable, "-m", "dnaestim", "-v", "pretrain", str(GENOME), "--device", "cpu", "--d-model", "16",
+            "--n-layer", "1", "--max-length", "64", "--batch-size", "4", "--max-steps", str(MAX_STEPS),
+            "--embed-dropout", "0.1", "--eval-interval", "1", "--seed", "0", "--progress",
+            "--checkpoint-dir", str(tmp_path / "ckpt"), "--checkpoint-interval", str(INTERVAL),
+            "--output", str(tmp_path / "out"), *extra]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """Final weights of the run no one kills, and how long its training took."""
+    tmp_path = tmp_path_factory.mktemp("full")
+    start = time.perf_counter()
+    result = subprocess.run(pretrain_command(tmp_path), capture_output=True, text=True, cwd=ROOT, env=ENV,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return load_pretrained(tmp_path / "out").state_dict(), time.perf_counter() - start
+
+
+def steps_logged(text):
+    return [int(m) for m in re.findall(r"step (\d+): train loss", text)]
+
+
+def kill_at_random_moment(tmp_path, seconds):
+    """Start a run, SIGKILL it ``seconds`` after its first logged step; returns the last step it logged."""
+    process = subprocess.Popen(pretrain_command(tmp_path), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               text=True, cwd=ROOT, env=ENV)
+    lines, started = [], threading.Event()
+
+    def read():
+        for line in process.stderr:
+            lines.append(line)
+            if steps_logged(line):
+                started.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert started.wait(timeout=120), "".join(lines)[-3000:]
+    time.sleep(seconds)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    reader.join(timeout=60)
+    logged = steps_logged("".join(lines))
+    return max(logged) if logged else 0, process.returncode
+
+
+def run_trial(tmp_path, seconds, reference):
+    last_step, returncode = kill_at_random_moment(tmp_path, seconds)
+    checkpoint = tmp_path / "ckpt" / "checkpoint.pt"
+    if returncode == 0:  # the run finished before the kill: nothing to recover
+        return "finished"
+    # Every checkpoint on disk loads, and it is at most one interval behind the last step the run reported.
+    saved_step = 0
+    if checkpoint.exists():
+        saved = torch.load(checkpoint, weights_only=True)
+        saved_step = saved["step"]
+        assert saved_step % INTERVAL == 0 or saved_step == MAX_STEPS
+    assert last_step - saved_step <= INTERVAL, (last_step, saved_step)
+    resume = ["--resume"] if checkpoint.exists() else []
+    result = subprocess.run(pretrain_command(tmp_path, *resume), capture_output=True, text=True, cwd=ROOT,
+                            env=ENV, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = load_pretrained(tmp_path / "out").state_dict()
+    for key, value in reference.items():
+        assert torch.equal(state[key], value), key
+    return "resumed"
+
+
+def _moments(n, seed, training_seconds):
+    return np.random.default_rng(seed).uniform(0.0, training_seconds, size=n)
+
+
+def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, uninterrupted):
+    reference, seconds = uninterrupted
+    outcomes = [run_trial(tmp_path / f"trial{i}", moment, reference)
+                for i, moment in enumerate(_moments(2, 0, 0.6 * seconds))]
+    assert "resumed" in outcomes
+
+
+@pytest.mark.slow
+def test_twenty_random_kills(tmp_path, uninterrupted):
+    reference, seconds = uninterrupted
+    outcomes = [run_trial(tmp_path / f"trial{i}", moment, reference)
+                for i, moment in enumerate(_moments(20, 1, seconds))]
+    assert outcomes.count("resumed") >= 15, outcomes
+
+
+# --- out of memory -----------------------------------------------------------------------------------------------
+
+def _raise_out_of_memory(*args, **kwargs):
+    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+def test_out_of_memory_in_training_suggests_smaller_settings(monkeypatch):
+    monkeypatch.setattr("dnaestim.nn.hyena.HyenaBackbone.forward", _raise_out_of_memory)
+    clf = HyenaClassifier(d_model=16, n_layer=1, max_iter=1, batch_size=8, device="cpu", early_stopping=False)
+    with pytest.raises(torch.OutOfMemoryError, match=r"HyenaClassifier ran out of memory on cpu during training "
+                                                     r"\(batch_size=8, max_length=8\)\. Try a smaller batch_size"):
+        clf.fit(["ACGTACGT"] * 4, [0, 1] * 2)
+
+
+def test_out_of_memory_in_inference_suggests_chunk_size(monkeypatch):
+    emb = HyenaEmbedder(d_model=16, n_layer=1, max_length=64, device="cpu").fit()
+    monkeypatch.setattr("dnaestim.nn.hyena.HyenaBackbone.forward", _raise_out_of_memory)
+    with pytest.raises(torch.OutOfMemoryError, match=r"during inference .*chunk_size='auto'.*int chunk_size"):
+        emb.transform(["ACGT"])
