@@ -170,6 +170,16 @@ def rel_error(actual, expected):
     return float((actual - expected).abs().max() / expected.abs().max())
 
 
+def training_step(forward, optimizer, ids, device, precision):
+    """One next-token training step (forward, cross-entropy, backward, optimiser) on ``ids`` (B, L + 1)."""
+    with autocast(device, precision):
+        logits = forward(ids[:, :-1])
+    loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def child_training(kind, shape, batch, length, seconds, device="cpu", precision="32", compile=False):
     device = torch.device(device)
     model = build(kind, shape, length).train().to(device)
@@ -179,13 +189,7 @@ def child_training(kind, shape, batch, length, seconds, device="cpu", precision=
     batches = [torch.randint(7, 11, (batch, length + 1), generator=generator).to(device) for _ in range(4)]
 
     def step(ids):
-        with autocast(device, precision):
-            logits = forward(ids[:, :-1])
-        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
-                                                 ids[:, 1:].reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        training_step(forward, optimizer, ids, device, precision)
 
     for ids in batches[:2]:  # warm-up (and compilation)
         step(ids)

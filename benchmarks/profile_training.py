@@ -17,7 +17,7 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from backbone import SHAPES, autocast, build, synchronize
+from backbone import SHAPES, build, synchronize, training_step
 
 
 def main():
@@ -38,13 +38,7 @@ def main():
         ids = ids.to(device)
 
         def step():
-            with autocast(device, args.precision):
-                logits = model(ids[:, :-1])
-            loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
-                                                     ids[:, 1:].reshape(-1))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            training_step(model, optimizer, ids, device, args.precision)
 
         for _ in range(3):
             step()
