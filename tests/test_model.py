@@ -304,7 +304,9 @@ def test_chunked_forward_with_channel_groups_and_uncached_filter(monkeypatch):
     with torch.inference_mode():
         expected = model(ids)
     monkeypatch.setattr(hyena, "_SPECTRUM_CACHE_MAX_BYTES", 0)
-    monkeypatch.setattr(chunked, "_GROUP_BYTES", 3 * 2 * fft_length(77) * 4)  # 3 channels per group
+    monkeypatch.setattr(hyena, "_TAPS_BLOCK_CHANNELS", 4)  # taps for 6 channels (two groups) per product
+    monkeypatch.setattr(hyena, "_FILTER_BLOCK_POSITIONS", 16)  # the filter MLP in 5 blocks of positions
+    monkeypatch.setattr(chunked, "_GROUP_BYTES", 3 * 2 * fft_length(77) * 8)  # 3 channels per group (float64)
     spectra = list(model.backbone.layers[0].mixer.filter_fn.channel_spectra(77, torch.float64, 3))
     assert [s.stop - s.start for s, _ in spectra] == [3, 3, 3, 3, 3, 1]  # 16 channels
     with torch.inference_mode():
