@@ -13,7 +13,7 @@ Per layer:
    before the chunk so that the short filter sees the same inputs as in one pass, stored channels first;
 2. for each group of channels: the long convolution of ``u``, in place. Channels first, a group is a block of
    contiguous rows: no strided gathers over the whole sequence, and the FFT buffer is reused by every group;
-3. for each chunk: ``x0`` (the last third of ``in_proj``), ``residual += out_proj(u * x0)``, then
+3. for each chunk: ``x0`` (the first third of ``in_proj``), ``residual += out_proj(u * x0)``, then
    ``residual += mlp(norm2(residual))``. The two look-back positions of the next chunk are kept from before
    the update.
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 
 from .fftconv import compute_dtype, fft_length
+from .fused import linear
 
 __all__ = ["chunked_forward"]
 
@@ -89,7 +90,7 @@ def _mixer_and_mlp(layer, residual, signal, chunk_size):
         look_back = inputs[:, -_LOOK_BACK:].clone()
         x0 = mixer.project(_normed(layer.norm1, inputs), slice(0, mixer.d_model))[:, inputs.shape[1] - rows.shape[1]:]
         y = x0 * signal[:, :, start:stop].transpose(1, 2)  # x0 first: the product is laid out like x0, rows contiguous
-        rows += mixer.out_proj(y.to(x0.dtype))
+        rows += linear(y.to(x0.dtype), mixer.out_proj.weight, mixer.out_proj.bias)
         rows += layer.mlp(_normed(layer.norm2, rows))
 
 

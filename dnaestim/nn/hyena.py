@@ -12,13 +12,13 @@ import math
 from collections import OrderedDict
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .chunked import chunked_forward
 from .config import HyenaConfig
 from .fftconv import compute_dtype, fft_causal_conv, fft_length, filter_spectrum
+from .fused import linear, linear_gelu
 
 __all__ = ["HyenaLM", "HyenaBackbone", "HyenaBlock", "HyenaOperator", "HyenaFilter", "initialize_weights"]
 
@@ -275,10 +275,7 @@ class HyenaOperator(nn.Module):
 
         The short filter is a causal depthwise convolution with kernel 3: ``w2*z[t] + w1*z[t-1] + w0*z[t-2] + b``.
         """
-        if channels == slice(None):
-            z = self.in_proj(u)
-        else:
-            z = F.linear(u, self.in_proj.weight[channels], self.in_proj.bias[channels])
+        z = linear(u, self.in_proj.weight[channels], self.in_proj.bias[channels])
         weight = self.short_filter.weight[channels, 0, :].to(z.dtype)  # (C, 3)
         return ShortCausalConv.apply(z, weight, self.short_filter.bias[channels].to(z.dtype))  # (B, L, C)
 
@@ -292,7 +289,7 @@ class HyenaOperator(nn.Module):
         x0, x1, v = self.project(u).split(self.d_model, dim=-1)  # (B, L, D) each
         k_f = self.filter_fn.spectrum(length, u.dtype)
         v = fft_causal_conv(v * x1, k_f, self.filter_fn.bias)  # (B, L, D), float32 or float64
-        return self.out_proj((v * x0).to(u.dtype))
+        return linear((v * x0).to(u.dtype), self.out_proj.weight, self.out_proj.bias)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -309,7 +306,8 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(d_inner, d_model)
 
     def forward(self, x):
-        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+        hidden = linear_gelu(x, self.fc1.weight, self.fc1.bias)  # fused on the CPU at inference (see .fused)
+        return linear(hidden, self.fc2.weight, self.fc2.bias)
 
 
 def _at_least_fp32(x):
