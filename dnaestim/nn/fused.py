@@ -14,6 +14,7 @@ plain ones up to float rounding (a different summation order).
 from __future__ import annotations
 
 import functools
+import platform
 
 import torch
 import torch.nn.functional as F
@@ -30,12 +31,16 @@ def _autocast_enabled() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def onednn_available() -> bool:
-    """Whether the oneDNN path is present and agrees with ``F.linear`` on a small check (computed once).
+    """Whether the oneDNN path is used (computed once).
+
+    It is on an x86 CPU whose PyTorch has the operator and where it agrees with ``F.linear`` on a small check.
 
     Returns
     -------
     bool
     """
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False  # measured on x86 only; elsewhere (e.g. Apple silicon) F.linear has its own fast library
     op = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
     if op is None or not torch.backends.mkldnn.is_available():
         return False
