@@ -22,13 +22,6 @@ import torch.nn.functional as F
 __all__ = ["linear", "linear_gelu", "onednn_available"]
 
 
-def _autocast_enabled() -> bool:
-    try:
-        return torch.is_autocast_enabled("cpu")
-    except TypeError:  # torch < 2.4 spelling
-        return torch.is_autocast_cpu_enabled()
-
-
 @functools.lru_cache(maxsize=1)
 def onednn_available() -> bool:
     """Whether the oneDNN path is used (computed once).
@@ -62,7 +55,7 @@ def onednn_available() -> bool:
 def _use_onednn(x: torch.Tensor, weight: torch.Tensor) -> bool:
     needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
     return (x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
-            and not needs_grad and not _autocast_enabled() and onednn_available())
+            and not needs_grad and not torch.is_autocast_enabled("cpu") and onednn_available())
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
