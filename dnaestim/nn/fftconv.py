@@ -70,8 +70,69 @@ def filter_spectrum(k: torch.Tensor, n_fft: int) -> torch.Tensor:
     return torch.fft.rfft(k.to(compute_dtype(k.dtype)).T, n=n_fft, dim=-1, norm="forward")
 
 
+def _padded_channels_first(x: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """(B, L, D) -> zero-padded (B, D, n_fft): FFTs along a contiguous axis are much faster than along the
+    strided time axis of (B, L, D). Only the tail is zeroed, not the whole buffer."""
+    batch, length, channels = x.shape
+    padded = x.new_empty(batch, channels, n_fft)
+    padded[..., :length] = x.transpose(1, 2)
+    padded[..., length:].zero_()
+    return padded
+
+
+def _time_last_to_first(y: torch.Tensor, length: int) -> torch.Tensor:
+    """(B, D, n) -> contiguous (B, L, D) from the first ``length`` positions."""
+    out = y.new_empty(y.shape[0], length, y.shape[1])
+    out.copy_(y[..., :length].transpose(1, 2))
+    return out
+
+
+class _CausalFFTConv(torch.autograd.Function):
+    """``y = irfft(rfft(u) * k_f)[:L] + bias * u`` with the backward pass written out in FFTs.
+
+    Autograd's own backward of ``rfft`` runs a complex FFT over a zero-filled full-length complex buffer (twice
+    the size of the real one) for every (batch, channel) row; here the gradients are real FFTs of the same sizes
+    as the forward pass:
+
+    * ``grad_u = irfft(G * conj(k_f))[:L] + bias * g``, the cross-correlation of ``g`` with the filter;
+    * ``grad_k_f = sum over the batch of G * conj(U)``, the bins between 0 and the Nyquist bin doubled (each
+      stands for itself and its mirror image), as ``torch.fft.irfft``'s own gradient does;
+    * ``grad_bias = sum(g * u)``;
+
+    with ``G = rfft(g)`` and ``U = rfft(u)`` (saved from the forward pass).
+    """
+
+    @staticmethod
+    def forward(ctx, u, k_f, bias):  # u (B, L, D), k_f (D, n_fft // 2 + 1), bias (D,)
+        length = u.shape[1]
+        n_fft = fft_length(length)
+        u_f = torch.fft.rfft(_padded_channels_first(u, n_fft), dim=-1)  # (B, D, n_fft/2+1)
+        y = torch.fft.irfft(u_f * k_f, n=n_fft, dim=-1, norm="forward")  # (B, D, n_fft)
+        ctx.save_for_backward(u, k_f, bias, u_f if ctx.needs_input_grad[1] else None)
+        return _time_last_to_first(y, length).addcmul_(u, bias)  # (B, L, D)
+
+    @staticmethod
+    def backward(ctx, grad):
+        u, k_f, bias, u_f = ctx.saved_tensors
+        length = u.shape[1]
+        n_fft = fft_length(length)
+        grad_u = grad_k_f = grad_bias = None
+        g_f = torch.fft.rfft(_padded_channels_first(grad, n_fft), dim=-1)  # (B, D, n_fft/2+1)
+        if ctx.needs_input_grad[1]:
+            grad_k_f = (g_f * u_f.conj()).sum(0)  # (D, n_fft/2+1)
+            grad_k_f[:, 1:n_fft - grad_k_f.shape[-1] + 1].mul_(2)
+        if ctx.needs_input_grad[0]:
+            correlation = torch.fft.irfft(g_f.mul_(k_f.conj()), n=n_fft, dim=-1, norm="forward")
+            grad_u = _time_last_to_first(correlation, length).addcmul_(grad, bias)
+        if ctx.needs_input_grad[2]:
+            grad_bias = (grad * u).sum((0, 1))
+        return grad_u, grad_k_f, grad_bias
+
+
 def fft_causal_conv(u: torch.Tensor, k_f: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Causal convolution of ``u`` with a filter given by its spectrum, plus a per-channel skip term.
+
+    Differentiable in all three arguments, with a backward pass made of real FFTs (see ``_CausalFFTConv``).
 
     Parameters
     ----------
@@ -92,20 +153,12 @@ def fft_causal_conv(u: torch.Tensor, k_f: torch.Tensor, bias: torch.Tensor) -> t
         raise ValueError(f"k_f has {k_f.shape[-1]} frequencies; a length-{length} input needs {n_fft // 2 + 1}.")
     dtype = compute_dtype(u.dtype)
     with torch.autocast(device_type=u.device.type, enabled=False):
-        u = u.to(dtype)
-        # FFTs along a contiguous axis are much faster than along the strided time axis of (B, L, D): the signal
-        # is transposed once into a zero-padded (B, D, n_fft) buffer, and the result once back.
-        padded = u.new_zeros(batch, channels, n_fft)
-        padded[..., :length] = u.transpose(1, 2)
-        u_f = torch.fft.rfft(padded, dim=-1)  # (B, D, n_fft/2+1)
-        if torch.is_grad_enabled() and (u.requires_grad or k_f.requires_grad):
-            u_f = u_f * k_f
-        else:
-            u_f.mul_(k_f)  # in place: no autograd graph needs the spectrum
-        y = torch.fft.irfft(u_f, n=n_fft, dim=-1, norm="forward")[..., :length]  # (B, D, L)
-        out = torch.empty_like(u)
-        out.copy_(y.transpose(1, 2))
-        return out.addcmul_(u, bias.to(dtype))  # (B, L, D)
+        u, bias = u.to(dtype), bias.to(dtype)
+        if torch.is_grad_enabled() and (u.requires_grad or k_f.requires_grad or bias.requires_grad):
+            return _CausalFFTConv.apply(u, k_f, bias)
+        u_f = torch.fft.rfft(_padded_channels_first(u, n_fft), dim=-1).mul_(k_f)  # in place: no graph to keep
+        y = torch.fft.irfft(u_f, n=n_fft, dim=-1, norm="forward")
+        return _time_last_to_first(y, length).addcmul_(u, bias)  # (B, L, D)
 
 
 def causal_conv_direct(u: torch.Tensor, k: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
