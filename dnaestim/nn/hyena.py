@@ -87,12 +87,15 @@ class ExponentialModulation(nn.Module):
             return h
         return h * (torch.exp(-t * self.deltas[..., channels].abs()) + self.shift)
 
-    def channels_first(self, t, h, channels: slice = slice(None)):
-        """:meth:`forward` for ``h`` (C, l) and ``t`` (l,), channels first; ``h`` is windowed in place."""
+    def window_channels_first(self, t, channels: slice, out):
+        """Write the window of ``channels`` at times ``t`` (l,) into ``out`` (C, l), channels first, and return it.
+
+        The same values as :meth:`forward` uses; with ``modulate=False`` the window is 1.
+        """
         if not self.modulate:
-            return h
-        window = torch.exp(-t * self.deltas[0, 0, channels, None].abs()).add_(self.shift)  # (C, l)
-        return h.mul_(window)
+            return out.fill_(1.0)
+        torch.mul(t, -self.deltas[0, 0, channels, None].abs(), out=out)
+        return out.exp_().add_(self.shift)
 
 
 class HyenaFilter(nn.Module):
@@ -175,18 +178,25 @@ class HyenaFilter(nn.Module):
             return
         with torch.no_grad():
             z, t = self.pos_emb(length)
-            hidden = self._hidden_channels_first(z)  # (H, l): taps come out channels first
-            weight = self.implicit_filter[-1].weight  # (D, H)
-            # Taps for several groups per matrix product: a product with a handful of output rows runs far below
-            # the machine's speed.
+            hidden = self._hidden_channels_first(z).to(compute_dtype(dtype))  # (H, l): taps come out channels first
+            t = t[0, :, 0].to(hidden.dtype)
+            weight = self.implicit_filter[-1].weight.to(hidden.dtype)  # (D, H)
+            # Taps for several groups per matrix product (one with a handful of output rows runs far below the
+            # machine's speed), into buffers reused by every block and group: fresh buffers of this size would be
+            # page-faulted in again on every allocation.
             block = group * -(-_TAPS_BLOCK_CHANNELS // group)
+            taps = hidden.new_empty(min(block, d), length)
+            window = hidden.new_empty(min(group, d), length)
+            padded = hidden.new_zeros(min(group, d), n_fft)  # the tail past ``length`` stays zero
             for first in range(0, d, block):
                 rows = slice(first, min(first + block, d))
-                taps = self.modulation.channels_first(t[0, :, 0], weight[rows] @ hidden, rows)  # (C, l)
-                taps = taps.to(compute_dtype(dtype))
+                torch.mm(weight[rows], hidden, out=taps[:rows.stop - first])  # (C, l)
                 for channels in groups[first // group:(rows.stop + group - 1) // group]:
-                    k = taps[channels.start - first:channels.stop - first]
-                    yield channels, torch.fft.rfft(k, n=n_fft, dim=-1, norm="forward")
+                    width = channels.stop - channels.start
+                    self.modulation.window_channels_first(t, channels, window[:width])
+                    torch.mul(taps[channels.start - first:channels.stop - first], window[:width],
+                              out=padded[:width, :length])
+                    yield channels, torch.fft.rfft(padded[:width], dim=-1, norm="forward")
 
     def _hidden_channels_first(self, z):
         """The filter MLP's last hidden layer on positions ``z`` (1, l, E), as (H, l), in cache-sized blocks."""
