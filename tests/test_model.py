@@ -340,6 +340,39 @@ def test_chunked_forward_with_channel_groups_and_uncached_filter(monkeypatch):
     torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("parts, length", [(4, 8), (4, 9), (16, 32), (3, 10), (1, 12)])
+def test_polyphase_rfft_is_the_dft_in_part_order(parts, length):
+    """Bin (q, k) of the polyphase spectrum is frequency k + M q of the signal's DFT, and the inverse undoes it."""
+    from dnaestim.nn.fftconv import polyphase_irfft, polyphase_rfft
+
+    g = torch.Generator().manual_seed(parts * length)
+    signal = torch.randn(2, parts * length, generator=g, dtype=torch.float64)
+    split = signal.view(2, length, parts).transpose(1, 2).contiguous()  # split[:, r, m] = signal[:, r + R m]
+    frequencies = torch.arange(length // 2 + 1)[None] + length * torch.arange(parts)[:, None]
+    spectrum = polyphase_rfft(split)
+    torch.testing.assert_close(spectrum, torch.fft.fft(signal)[:, frequencies], rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(polyphase_irfft(spectrum, length), split, rtol=1e-10, atol=1e-10)
+    scaled = polyphase_rfft(split, norm="forward")
+    torch.testing.assert_close(polyphase_irfft(scaled, length, norm="forward"), split, rtol=1e-10, atol=1e-10)
+
+
+@given(length=st.integers(1, 80), chunk=st.integers(1, 90), batch=st.integers(1, 2), parts=st.sampled_from([2, 4, 5]))
+def test_chunked_forward_in_polyphase_parts_equals_one_pass(length, chunk, batch, parts):
+    """Very long inputs run their FFTs in polyphase parts; here every FFT length divisible by ``parts`` does,
+    with lengths and chunk sizes that are not multiples of it."""
+    import dnaestim.nn.fftconv as fftconv
+
+    model = small_model().double()
+    ids = torch.randint(7, 12, (batch, length), generator=torch.Generator().manual_seed(length))
+    with torch.inference_mode():
+        expected = model.backbone(ids)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(fftconv, "POLYPHASE_PARTS", parts)
+            patch.setattr(fftconv, "POLYPHASE_MIN_FFT_LENGTH", 1)
+            actual = model.backbone(ids, chunk_size=chunk)
+    torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-10)
+
+
 def test_chunked_forward_float32_and_inputs_embeds_left_untouched():
     model = small_model()
     ids = torch.randint(7, 12, (1, 80))

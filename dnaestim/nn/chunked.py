@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from .fftconv import compute_dtype, fft_length
+from .fftconv import compute_dtype, fft_length, polyphase_irfft, polyphase_parts, polyphase_rfft
 from .fused import linear
 
 __all__ = ["chunked_forward"]
@@ -35,9 +35,9 @@ __all__ = ["chunked_forward"]
 _GROUP_BYTES = 16 * 2**20
 #: Positions before a chunk that the short filter (kernel 3) reads.
 _LOOK_BACK = 2
-#: Floats of padding after each channel's row of the channels-first signal. Rows a power of two apart map to the
-#: same cache sets, and reading a chunk across all rows then runs up to 8x slower (measured at 64k-1M tokens); an
-#: odd number of cache lines (21) spreads them.
+#: Floats of padding after each row of the channels-first signal. Rows a power of two apart map to the same cache
+#: sets, and reading a chunk across all rows then runs up to 8x slower (measured at 64k-1M tokens); an odd number
+#: of cache lines (21) spreads them.
 _ROW_PADDING = 336
 
 
@@ -50,8 +50,40 @@ def _normed(norm, rows):
     return norm(rows.to(norm.weight.dtype))
 
 
+class _ChannelsFirstSignal:
+    """The long convolution's input and output for every position, channels first and in polyphase order.
+
+    Position ``p`` of channel ``d`` is ``data[:, d, p % R, p // R]`` with R = ``polyphase_parts(fft_length(L))``
+    (R = 1, a plain (B, D, L) layout, below 256k tokens): a group of channels is a block of contiguous rows, and
+    the FFTs of very long inputs run on R parts that fit in the caches (:func:`polyphase_rfft`). Chunks are read
+    and written at multiples of R; positions past L in the last column are written as zeros.
+    """
+
+    def __init__(self, batch, width, length, dtype, device):
+        self.length = length
+        self.parts = polyphase_parts(fft_length(length))
+        self.columns = -(-length // self.parts)
+        self.data = torch.empty(batch, width, self.parts, self.columns + _ROW_PADDING, dtype=dtype,
+                                device=device)[..., :self.columns]  # (B, D, R, L / R)
+
+    def write(self, start, values):
+        """Store ``values`` (B, n, D) at positions ``start`` (a multiple of R) to ``start + n``."""
+        batch, n, width = values.shape
+        if n % self.parts:
+            values = torch.cat([values, values.new_zeros(batch, self.parts - n % self.parts, width)], dim=1)
+        first = start // self.parts
+        parts = values.view(batch, -1, self.parts, width).permute(0, 3, 2, 1)  # (B, D, R, n / R)
+        self.data[..., first:first + parts.shape[-1]] = parts
+
+    def read(self, start, stop):
+        """Positions ``start`` (a multiple of R) to ``stop`` as (B, n, D); a view when R = 1."""
+        first, last = start // self.parts, -(-stop // self.parts)
+        rows = self.data[..., first:last].permute(0, 3, 2, 1)  # (B, n / R, R, D)
+        return rows.reshape(rows.shape[0], -1, rows.shape[-1])[:, :stop - start]
+
+
 def _gated_input(layer, residual, signal, chunk_size):
-    """Step 1: write ``x1 * v`` for every position into ``signal`` (B, D, L)."""
+    """Step 1: write ``x1 * v`` for every position into ``signal``."""
     mixer = layer.mixer
     d = mixer.d_model
     for start, stop in _chunks(residual.shape[1], chunk_size):
@@ -59,25 +91,25 @@ def _gated_input(layer, residual, signal, chunk_size):
         x = _normed(layer.norm1, residual[:, lo:stop])
         x1 = mixer.project(x, slice(d, 2 * d))[:, start - lo:]
         v = mixer.project(x, slice(2 * d, 3 * d))[:, start - lo:]
-        signal[:, :, start:stop] = (v * x1).transpose(1, 2)
+        signal.write(start, v * x1)
 
 
 def _long_convolution(filter_fn, signal):
-    """Step 2: ``signal`` (B, D, L) <- its causal convolution with the filter plus the skip term, in place."""
-    batch, width, length = signal.shape
-    n_fft = fft_length(length)
-    group = max(1, _GROUP_BYTES // (n_fft * batch * signal.element_size()))
-    padded = convolved = None
-    for channels, k_f in filter_fn.channel_spectra(length, signal.dtype, group):
-        u = signal[:, channels]  # (B, C, L), rows contiguous
+    """Step 2: ``signal`` <- its causal convolution with the filter plus the skip term, in place."""
+    data = signal.data  # (B, D, R, L / R)
+    batch, parts, columns = data.shape[0], signal.parts, signal.columns
+    n_fft = fft_length(signal.length)
+    part_length = n_fft // parts
+    group = max(1, _GROUP_BYTES // (n_fft * batch * data.element_size()))
+    padded = None
+    for channels, k_f in filter_fn.channel_spectra(signal.length, data.dtype, group):
+        u = data[:, channels]  # (B, C, R, L / R), rows contiguous
         if padded is None or padded.shape[1] != u.shape[1]:
-            padded = signal.new_zeros(batch, u.shape[1], n_fft)  # the tail past L stays zero for every group
-            convolved = torch.empty_like(padded)
-        padded[..., :length] = u
-        spectrum = torch.fft.rfft(padded, dim=-1)
-        spectrum.mul_(k_f)
-        torch.fft.irfft(spectrum, n=n_fft, dim=-1, norm="forward", out=convolved)
-        u.mul_(filter_fn.bias[channels, None].to(u.dtype)).add_(convolved[..., :length])
+            padded = data.new_zeros(batch, u.shape[1], parts, part_length)  # the tail stays zero for every group
+        padded[..., :columns] = u
+        spectrum = polyphase_rfft(padded).mul_(k_f)
+        convolved = polyphase_irfft(spectrum, part_length, norm="forward")
+        u.mul_(filter_fn.bias[channels, None, None].to(u.dtype)).add_(convolved[..., :columns])
 
 
 def _mixer_and_mlp(layer, residual, signal, chunk_size):
@@ -89,7 +121,7 @@ def _mixer_and_mlp(layer, residual, signal, chunk_size):
         inputs = torch.cat([look_back, rows], dim=1)
         look_back = inputs[:, -_LOOK_BACK:].clone()
         x0 = mixer.project(_normed(layer.norm1, inputs), slice(0, mixer.d_model))[:, inputs.shape[1] - rows.shape[1]:]
-        y = x0 * signal[:, :, start:stop].transpose(1, 2)  # x0 first: the product is laid out like x0, rows contiguous
+        y = x0 * signal.read(start, stop)  # x0 first: the product is laid out like x0, rows contiguous
         rows += linear(y.to(x0.dtype), mixer.out_proj.weight, mixer.out_proj.bias)
         rows += layer.mlp(_normed(layer.norm2, rows))
 
@@ -105,7 +137,7 @@ def chunked_forward(backbone, hidden, chunk_size):
     hidden : Tensor of shape (B, L, D)
         Token embeddings; used as the residual stream and overwritten (pass a copy to keep it).
     chunk_size : int
-        Positions per chunk for the position-wise parts.
+        Positions per chunk for the position-wise parts (rounded up to a multiple of the polyphase parts).
 
     Returns
     -------
@@ -116,8 +148,8 @@ def chunked_forward(backbone, hidden, chunk_size):
     if backbone.config.residual_in_fp32 and residual.dtype in (torch.float16, torch.bfloat16):
         residual = residual.float()
     batch, length, width = residual.shape
-    signal = torch.empty(batch, width, length + _ROW_PADDING, dtype=compute_dtype(residual.dtype),
-                         device=residual.device)[..., :length]
+    signal = _ChannelsFirstSignal(batch, width, length, compute_dtype(residual.dtype), residual.device)
+    chunk_size = -(-chunk_size // signal.parts) * signal.parts
     for layer in backbone.layers:
         _gated_input(layer, residual, signal, chunk_size)
         _long_convolution(layer.mixer.filter_fn, signal)

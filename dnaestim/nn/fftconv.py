@@ -8,6 +8,7 @@ Always evaluated in at least float32, also under autocast.
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 
@@ -68,6 +69,92 @@ def filter_spectrum(k: torch.Tensor, n_fft: int) -> torch.Tensor:
     Tensor of shape (D, n_fft // 2 + 1), complex, contiguous
     """
     return torch.fft.rfft(k.to(compute_dtype(k.dtype)).T, n=n_fft, dim=-1, norm="forward")
+
+
+# -- Polyphase transforms for very long FFTs ---------------------------------------------------------------------
+#
+# A real FFT of 2M points runs out of the CPU's caches: per point it costs 2-3 times what one of 128k points does.
+# Split the signal into R interleaved parts x_r[m] = x[r + R m] of M = N / R points each. Their FFTs X_r give the
+# whole spectrum as X[k + M q] = sum_r W_N^(r k) W_R^(r q) X_r[k] (W_n = exp(-2 pi i / n)): R real FFTs of M points
+# (in cache), one twiddle multiply and FFTs of R points across the parts. For real x, k = 0..M/2 and q = 0..R-1
+# cover every frequency once up to conjugate symmetry, and the inverse runs the three steps backwards. The bins come
+# out in (q, k) order instead of frequency order, which a convolution does not mind: filter and signal spectra are
+# multiplied bin by bin in the same order.
+
+#: Parts of a polyphase transform.
+POLYPHASE_PARTS = 16
+#: Shortest FFT length that is transformed in polyphase parts (shorter ones stay within the caches).
+POLYPHASE_MIN_FFT_LENGTH = 2**20
+
+
+def polyphase_parts(n_fft: int) -> int:
+    """Number of interleaved parts an FFT of length ``n_fft`` is split into by the chunked path (1: not split).
+
+    Parameters
+    ----------
+    n_fft : int
+
+    Returns
+    -------
+    int
+    """
+    split = n_fft >= POLYPHASE_MIN_FFT_LENGTH and n_fft % POLYPHASE_PARTS == 0
+    return POLYPHASE_PARTS if split else 1
+
+
+@functools.lru_cache(maxsize=4)
+def _twiddles(n_fft: int, parts: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``W_N^(r k)`` for r < parts, k <= M/2, as (parts, M/2 + 1) complex (computed in float64)."""
+    half = n_fft // parts // 2 + 1
+    phase = torch.outer(torch.arange(parts, dtype=torch.float64), torch.arange(half, dtype=torch.float64))
+    phase.mul_(-2 * math.pi / n_fft)
+    return torch.polar(torch.ones_like(phase), phase).to(dtype=dtype, device=device)
+
+
+def polyphase_rfft(x: torch.Tensor, norm: str = "backward") -> torch.Tensor:
+    """Spectrum of real signals given as their polyphase parts.
+
+    Parameters
+    ----------
+    x : Tensor of shape (..., R, M)
+        ``x[..., r, m]`` is sample ``r + R m`` of a signal of ``N = R M`` samples (M even when R > 1).
+    norm : {"backward", "forward"}
+        As :func:`torch.fft.rfft`: ``"forward"`` scales by ``1 / N``.
+
+    Returns
+    -------
+    Tensor of shape (..., R, M // 2 + 1), complex
+        ``out[..., q, k]`` is frequency ``k + M q`` of the signal's DFT. With R = 1 this is ``torch.fft.rfft``.
+    """
+    parts, length = x.shape[-2:]
+    spectra = torch.fft.rfft(x, dim=-1, norm=norm)  # (..., R, M/2+1)
+    if parts == 1:
+        return spectra
+    spectra.mul_(_twiddles(parts * length, parts, spectra.dtype, spectra.device))
+    return torch.fft.fft(spectra, dim=-2, norm=norm)
+
+
+def polyphase_irfft(spectrum: torch.Tensor, length: int, norm: str = "backward") -> torch.Tensor:
+    """Inverse of :func:`polyphase_rfft`: polyphase parts (..., R, ``length``) of the real signal.
+
+    Parameters
+    ----------
+    spectrum : Tensor of shape (..., R, length // 2 + 1), complex
+        In the order :func:`polyphase_rfft` returns; overwritten when R > 1.
+    length : int
+        M, the number of samples per part.
+    norm : {"backward", "forward"}
+        As :func:`torch.fft.irfft`: ``"backward"`` scales by ``1 / N``.
+
+    Returns
+    -------
+    Tensor of shape (..., R, length)
+    """
+    parts = spectrum.shape[-2]
+    if parts > 1:
+        spectrum = torch.fft.ifft(spectrum, dim=-2, norm=norm)
+        spectrum.mul_(_twiddles(parts * length, parts, spectrum.dtype, spectrum.device).conj())
+    return torch.fft.irfft(spectrum, n=length, dim=-1, norm=norm)
 
 
 def _padded_channels_first(x: torch.Tensor, n_fft: int) -> torch.Tensor:

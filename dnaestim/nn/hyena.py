@@ -17,7 +17,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .chunked import chunked_forward
 from .config import HyenaConfig
-from .fftconv import compute_dtype, fft_causal_conv, fft_length, filter_spectrum
+from .fftconv import compute_dtype, fft_causal_conv, fft_length, filter_spectrum, polyphase_parts, polyphase_rfft
 from .fused import linear, linear_gelu
 
 __all__ = ["HyenaLM", "HyenaBackbone", "HyenaBlock", "HyenaOperator", "HyenaFilter", "initialize_weights"]
@@ -88,13 +88,13 @@ class ExponentialModulation(nn.Module):
         return h * (torch.exp(-t * self.deltas[..., channels].abs()) + self.shift)
 
     def window_channels_first(self, t, channels: slice, out):
-        """Write the window of ``channels`` at times ``t`` (l,) into ``out`` (C, l), channels first, and return it.
+        """Write the window of ``channels`` at times ``t`` (any shape) into ``out`` (C, *t.shape) and return it.
 
         The same values as :meth:`forward` uses; with ``modulate=False`` the window is 1.
         """
         if not self.modulate:
             return out.fill_(1.0)
-        torch.mul(t, -self.deltas[0, 0, channels, None].abs(), out=out)
+        torch.mul(t, -self.deltas[0, 0, channels].abs().view(-1, *[1] * t.ndim), out=out)
         return out.exp_().add_(self.shift)
 
 
@@ -163,40 +163,49 @@ class HyenaFilter(nn.Module):
     def channel_spectra(self, length: int, dtype: torch.dtype, group: int):
         """Spectra of the filter for ``length`` tokens, ``group`` channels at a time, without gradients.
 
-        Yields ``(channels, k_f)`` with ``channels`` a slice of 0..D and ``k_f`` of shape (C, n_fft // 2 + 1). When
-        the whole spectrum is small enough to cache it is sliced; otherwise each group's taps are computed from
-        the filter MLP's last hidden layer, so that no (length, D) tensor is ever held (1M tokens, chunked
-        inference).
+        Yields ``(channels, k_f)`` with ``channels`` a slice of 0..D and ``k_f`` of shape (C, R, M // 2 + 1): the
+        :func:`~dnaestim.nn.fftconv.polyphase_rfft` of the taps in R = ``polyphase_parts(n_fft)`` parts of M =
+        ``n_fft / R`` points (R = 1: the plain spectrum), with ``1 / n_fft`` folded in. When R = 1 and the whole
+        spectrum is small enough to cache it is sliced; otherwise each group's taps are computed from the filter
+        MLP's last hidden layer, so that no (length, D) tensor is ever held (1M tokens, chunked inference).
         """
         n_fft = fft_length(length)
+        parts = polyphase_parts(n_fft)
         d = self.bias.shape[0]
         groups = [slice(start, min(start + group, d)) for start in range(0, d, group)]
-        if (n_fft // 2 + 1) * d * 2 * compute_dtype(dtype).itemsize <= _SPECTRUM_CACHE_MAX_BYTES:
+        if parts == 1 and (n_fft // 2 + 1) * d * 2 * compute_dtype(dtype).itemsize <= _SPECTRUM_CACHE_MAX_BYTES:
             k_f = self.spectrum(length, dtype)
             for channels in groups:
-                yield channels, k_f[channels]
+                yield channels, k_f[channels, None]
             return
         with torch.no_grad():
+            # Positions in polyphase order (p = r + R m as (R, L / R)); past the end, the last position's inputs,
+            # whose taps are then zeroed.
+            columns = -(-length // parts)
+            positions = torch.arange(parts * columns, device=self.bias.device).view(columns, parts).T
             z, t = self.pos_emb(length)
-            hidden = self._hidden_channels_first(z).to(compute_dtype(dtype))  # (H, l): taps come out channels first
-            t = t[0, :, 0].to(hidden.dtype)
+            hidden = self._hidden_channels_first(z[:, positions.clamp(max=length - 1).flatten()])
+            hidden = hidden.to(compute_dtype(dtype)).view(-1, parts, columns)  # (H, R, L / R)
+            hidden[:, positions >= length] = 0
+            t = t[0, positions.clamp(max=length - 1), 0].to(hidden.dtype)  # (R, L / R)
             weight = self.implicit_filter[-1].weight.to(hidden.dtype)  # (D, H)
             # Taps for several groups per matrix product (one with a handful of output rows runs far below the
             # machine's speed), into buffers reused by every block and group: fresh buffers of this size would be
             # page-faulted in again on every allocation.
             block = group * -(-_TAPS_BLOCK_CHANNELS // group)
-            taps = hidden.new_empty(min(block, d), length)
-            window = hidden.new_empty(min(group, d), length)
-            padded = hidden.new_zeros(min(group, d), n_fft)  # the tail past ``length`` stays zero
+            taps = hidden.new_empty(min(block, d), parts, columns)
+            window = hidden.new_empty(min(group, d), parts, columns)
+            padded = hidden.new_zeros(min(group, d), parts, n_fft // parts)  # the tail past L / R stays zero
             for first in range(0, d, block):
                 rows = slice(first, min(first + block, d))
-                torch.mm(weight[rows], hidden, out=taps[:rows.stop - first])  # (C, l)
+                torch.mm(weight[rows], hidden.view(hidden.shape[0], -1), out=taps[:rows.stop - first].view(
+                    rows.stop - first, -1))  # (C, R, L / R)
                 for channels in groups[first // group:(rows.stop + group - 1) // group]:
                     width = channels.stop - channels.start
                     self.modulation.window_channels_first(t, channels, window[:width])
                     torch.mul(taps[channels.start - first:channels.stop - first], window[:width],
-                              out=padded[:width, :length])
-                    yield channels, torch.fft.rfft(padded[:width], dim=-1, norm="forward")
+                              out=padded[:width, :, :columns])
+                    yield channels, polyphase_rfft(padded[:width], norm="forward")
 
     def _hidden_channels_first(self, z):
         """The filter MLP's last hidden layer on positions ``z`` (1, l, E), as (H, l), in cache-sized blocks."""
