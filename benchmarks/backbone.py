@@ -21,7 +21,8 @@ the peak is ``torch.cuda.max_memory_allocated``). ``--compile`` adds ``torch.com
 plain to the training measurement. The relative error of ours (one pass, and chunked)
 against the plain transcription (same weights) is checked at every length up to ``--error-max``. Then training throughput (forward, backward
 and AdamW step of the language model) of ours against the plain transcription for the tiny-1k (8 x 1024) and
-small-32k (1 x 32,768) shapes. Ratios > 1 mean dnaestim is faster.
+small-32k (1 x 32,768) shapes, each also with ``retain_freed_memory()`` called in both processes ("retained":
+large freed blocks stay in the process, see ``dnaestim.memory``). Ratios > 1 mean dnaestim is faster.
 """
 
 from __future__ import annotations
@@ -180,7 +181,12 @@ def training_step(forward, optimizer, ids, device, precision):
     optimizer.step()
 
 
-def child_training(kind, shape, batch, length, seconds, device="cpu", precision="32", compile=False):
+def child_training(kind, shape, batch, length, seconds, device="cpu", precision="32", compile=False,
+                   retain_memory=False):
+    if retain_memory:
+        from dnaestim import retain_freed_memory
+
+        retain_freed_memory()
     device = torch.device(device)
     model = build(kind, shape, length).train().to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
@@ -309,17 +315,19 @@ def main():
 
     training = {}
     if not args.skip_training:
-        print(f"\n{'training':>20} {'ours tok/s':>11} {'plain tok/s':>12} {'ratio':>6}")
+        print(f"\n{'training':>29} {'ours tok/s':>11} {'plain tok/s':>12} {'ratio':>6}")
+        variants = [(False, False), (False, True)] + ([(True, False)] if args.compile else [])
         for shape, batch, length in (("tiny-1k", 8, 1024), ("small-32k", 1, 32768)):
-            for compiled in (False, True) if args.compile else (False,):
+            for compiled, retain in variants:
                 result = {kind: run_child({"task": "training", "kind": kind, "shape": shape, "batch": batch,
                                            "length": length, "seconds": args.train_seconds,
-                                           "precision": args.precision, "compile": compiled, **on}, args.timeout)
+                                           "precision": args.precision, "compile": compiled,
+                                           "retain_memory": retain, **on}, args.timeout)
                           for kind in ("ours", "plain")}
-                label = f"{shape} {batch}x{length}" + (" compiled" if compiled else "")
+                label = f"{shape} {batch}x{length}" + " compiled" * compiled + " retained" * retain
                 training[label] = result
                 ours, plain = result["ours"], result["plain"]
-                print(f"{label:>20} {fmt(ours and ours['tokens_per_s'], '11,.0f')} "
+                print(f"{label:>29} {fmt(ours and ours['tokens_per_s'], '11,.0f')} "
                       f"{fmt(plain and plain['tokens_per_s'], '12,.0f')} "
                       f"{fmt(ours and plain and ours['tokens_per_s'] / plain['tokens_per_s'], '6.2f')}", flush=True)
 

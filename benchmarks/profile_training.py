@@ -3,11 +3,11 @@
 Usage::
 
     python benchmarks/profile_training.py [--shape tiny-1k] [--batch 8] [--length 1024] [--device cpu|cuda]
-                                          [--precision 32|bf16] [--rows 15]
+                                          [--precision 32|bf16] [--rows 15] [--retain-memory]
 
 Runs a few warm-up steps, then profiles five (forward, cross-entropy, backward, AdamW) with ``torch.profiler``
-and prints, for each implementation, the operators with the most self time (CUDA time on a GPU) and the number
-of kernel launches per step.
+(after ``dnaestim.retain_freed_memory()`` with ``--retain-memory``) and prints, for each implementation, the
+operators with the most self time (CUDA time on a GPU) and the number of kernel launches per step.
 """
 
 from __future__ import annotations
@@ -28,7 +28,12 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="32", choices=["32", "bf16", "16"])
     parser.add_argument("--rows", type=int, default=15)
+    parser.add_argument("--retain-memory", action="store_true", help="call dnaestim.retain_freed_memory() first")
     args = parser.parse_args()
+    if args.retain_memory:
+        from dnaestim import retain_freed_memory
+
+        retain_freed_memory()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     for kind in ("ours", "plain"):

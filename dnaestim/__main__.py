@@ -113,7 +113,9 @@ def _pretrain(args) -> int:
 
     from .distributed import distributed_session, rank_and_world
     from .estimators.pretrainer import HyenaPretrainer
+    from .memory import retain_freed_memory
 
+    retain_freed_memory()  # this process is dnaestim's own: keep large freed blocks for the next step (see .memory)
     with distributed_session(args.device) as device:
         pretrainer = HyenaPretrainer(
             pretrained=args.pretrained, d_model=args.d_model, n_layer=args.n_layer, max_length=args.max_length,
