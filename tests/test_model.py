@@ -80,12 +80,15 @@ def test_fft_conv_gradients_equal_direct_convolution(length, batch, seed):
 
 @pytest.mark.parametrize("length", [1, 4, 5, 12])
 def test_fft_conv_gradcheck_with_any_spectrum(length):
-    """Also for a spectrum that is no real filter's (complex leaf, nonzero imaginary Nyquist bin)."""
+    """Also for a spectrum that is no real filter's (complex leaf, nonzero imaginary Nyquist bin); and the
+    spectrum's own backward pass (an inverse real FFT)."""
     g = torch.Generator().manual_seed(length)
     u = torch.randn(2, length, 2, generator=g, dtype=torch.float64, requires_grad=True)
     k_f = torch.randn(2, fft_length(length) // 2 + 1, generator=g, dtype=torch.complex128, requires_grad=True)
     bias = torch.randn(2, generator=g, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(fft_causal_conv, (u, k_f, bias))
+    taps = torch.randn(length, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda k: filter_spectrum(k, fft_length(length)), (taps,))
 
 
 def test_fft_conv_checks_spectrum_length():

@@ -54,6 +54,36 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+class _FilterSpectrum(torch.autograd.Function):
+    """``rfft(k.T, n_fft, norm="forward")`` with a backward pass that is one inverse real FFT.
+
+    Autograd's own backward of ``rfft`` runs a complex FFT over a zero-filled full-length complex buffer. For the
+    spectrum's gradient ``g`` (in PyTorch's convention for complex tensors) the taps' gradient is
+    ``Re(sum_f g_f exp(2 pi i f t / n)) / n`` over the one-sided bins: ``irfft`` of ``g`` with the bins that stand
+    for themselves and their mirror image halved.
+    """
+
+    @staticmethod
+    def forward(ctx, k, n_fft):  # k (L, D)
+        ctx.n_fft, ctx.length = n_fft, k.shape[0]
+        padded = k.new_empty(k.shape[1], n_fft)  # (D, n_fft): transposed and zero-padded in one copy
+        padded[:, :ctx.length] = k.T
+        padded[:, ctx.length:].zero_()
+        return torch.fft.rfft(padded, dim=-1, norm="forward")
+
+    @staticmethod
+    def backward(ctx, grad):  # grad (D, n_fft // 2 + 1)
+        grad = grad.clone()
+        grad[:, _interior_bins(ctx.n_fft)].mul_(0.5)
+        taps = torch.fft.irfft(grad, n=ctx.n_fft, dim=-1)  # (D, n_fft)
+        return taps[:, :ctx.length].T, None
+
+
+def _interior_bins(n_fft: int) -> slice:
+    """Bins of a one-sided spectrum of length ``n_fft`` that stand for themselves and their mirror image."""
+    return slice(1, n_fft - (n_fft // 2 + 1) + 1)
+
+
 def filter_spectrum(k: torch.Tensor, n_fft: int) -> torch.Tensor:
     """Real FFT of a filter, channels first, with the inverse transform's ``1/n_fft`` folded in.
 
@@ -68,7 +98,7 @@ def filter_spectrum(k: torch.Tensor, n_fft: int) -> torch.Tensor:
     -------
     Tensor of shape (D, n_fft // 2 + 1), complex, contiguous
     """
-    return torch.fft.rfft(k.to(compute_dtype(k.dtype)).T, n=n_fft, dim=-1, norm="forward")
+    return _FilterSpectrum.apply(k.to(compute_dtype(k.dtype)), n_fft)
 
 
 # -- Polyphase transforms for very long FFTs ---------------------------------------------------------------------
@@ -221,7 +251,7 @@ class _CausalFFTConv(torch.autograd.Function):
         g_f = torch.fft.rfft(_padded_channels_first(grad, n_fft), dim=-1)  # (B, D, n_fft/2+1)
         if ctx.needs_input_grad[1]:
             grad_k_f = (g_f * u_f.conj()).sum(0)  # (D, n_fft/2+1)
-            grad_k_f[:, 1:n_fft - grad_k_f.shape[-1] + 1].mul_(2)
+            grad_k_f[:, _interior_bins(n_fft)].mul_(2)
         if ctx.needs_input_grad[0]:
             correlation = torch.fft.irfft(g_f.mul_(k_f.conj()), n=n_fft, dim=-1, norm="forward")
             grad_u = _time_last_to_first(correlation, length).addcmul_(grad, bias)
