@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dnaestim import HyenaConfig, HyenaLM
@@ -438,51 +438,70 @@ def test_auto_chunking_applies_to_long_inference_only(monkeypatch):
 # -- oneDNN dense layers at inference -----------------------------------------------------------------------------
 
 
-@given(rows=st.integers(1, 40), fan_in=st.integers(1, 24), fan_out=st.integers(1, 24), bias=st.booleans(),
-       strided=st.booleans(), seed=st.integers(0, 99))
-def test_fused_linear_equals_plain(rows, fan_in, fan_out, bias, strided, seed):
+@pytest.fixture
+def onednn(monkeypatch):
+    """The oneDNN path forced on, whatever this CPU's vector extensions (the CPU build of torch ships it)."""
     from dnaestim.nn import fused
 
+    assert fused.onednn_agrees()
+    monkeypatch.setattr(fused, "onednn_available", lambda: True)
+    return fused
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # the fixture only patches a function
+@given(rows=st.integers(1, 40), fan_in=st.integers(1, 24), fan_out=st.integers(1, 24), bias=st.booleans(),
+       strided=st.booleans(), seed=st.integers(0, 99))
+def test_fused_linear_equals_plain(onednn, rows, fan_in, fan_out, bias, strided, seed):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(2, rows, 2 * fan_in, generator=g)
     x = x[..., fan_in:] if strided else x[..., :fan_in].contiguous()
     weight = torch.randn(fan_out + 3, fan_in, generator=g)[1:fan_out + 1]  # a row slice, as project() passes
     b = torch.randn(fan_out, generator=g) if bias else None
     with torch.no_grad():
+        assert onednn._use_onednn(x, weight)
         plain = torch.nn.functional.linear(x, weight, b)
-        torch.testing.assert_close(fused.linear(x, weight, b), plain, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(fused.linear_gelu(x, weight, b),
+        torch.testing.assert_close(onednn.linear(x, weight, b), plain, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(onednn.linear_gelu(x, weight, b),
                                    torch.nn.functional.gelu(plain, approximate="tanh"), rtol=1e-5, atol=1e-5)
 
 
-def test_fused_linear_takes_onednn_only_where_nothing_needs_gradients(monkeypatch):
-    from dnaestim.nn import fused
-
+def test_fused_linear_takes_onednn_only_where_nothing_needs_gradients(onednn, monkeypatch):
     x, weight = torch.randn(3, 8), torch.nn.Parameter(torch.randn(4, 8))
-    assert fused.onednn_available()  # the CPU build this project tests on ships oneDNN
     with torch.no_grad():
-        assert fused._use_onednn(x, weight)
-        assert not fused._use_onednn(x.double(), weight.double())
+        assert onednn._use_onednn(x, weight)
+        assert not onednn._use_onednn(x.double(), weight.double())
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            assert not fused._use_onednn(x, weight)
-            assert fused.linear(x, weight).dtype == torch.bfloat16
-    assert not fused._use_onednn(x, weight)  # weight requires grad
-    out = fused.linear_gelu(x, weight)
+            assert not onednn._use_onednn(x, weight)
+            assert onednn.linear(x, weight).dtype == torch.bfloat16
+    assert not onednn._use_onednn(x, weight)  # weight requires grad
+    out = onednn.linear_gelu(x, weight)
     out.sum().backward()
     assert weight.grad is not None and weight.grad.abs().sum() > 0
-    monkeypatch.setattr(fused, "onednn_available", lambda: False)
+    monkeypatch.setattr(onednn, "onednn_available", lambda: False)
     with torch.no_grad():
-        assert torch.equal(fused.linear(x, weight), torch.nn.functional.linear(x, weight))
+        assert not onednn._use_onednn(x, weight)
+        assert torch.equal(onednn.linear(x, weight), torch.nn.functional.linear(x, weight))
 
 
-def test_inference_through_onednn_equals_plain_layers(monkeypatch):
+@pytest.mark.parametrize("capability, expected", [("AVX512", True), ("AVX2", False), ("DEFAULT", False)])
+def test_onednn_is_used_on_avx512_cpus_only(monkeypatch, capability, expected):
     from dnaestim.nn import fused
 
+    monkeypatch.setattr(fused.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    fused.onednn_available.cache_clear()
+    try:
+        assert fused.onednn_available() is (expected and fused.onednn_agrees())
+    finally:
+        fused.onednn_available.cache_clear()
+
+
+def test_inference_through_onednn_equals_plain_layers(onednn, monkeypatch):
     model = small_model()
     ids = torch.randint(7, 12, (2, 80), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         fast, fast_chunked = model(ids), model(ids, chunk_size=16)
-        monkeypatch.setattr(fused, "onednn_available", lambda: False)
+        monkeypatch.setattr(onednn, "onednn_available", lambda: False)
         plain = model(ids)
     torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(fast_chunked, plain, rtol=1e-5, atol=1e-5)

@@ -154,3 +154,43 @@ def test_reference_outputs_through_chunked_inference(reference, chunk_size):
     with torch.inference_mode():
         hidden = model.backbone(reference["input_ids"], chunk_size=chunk_size)
     assert relative_error(hidden, reference["hidden_states"]) < 1e-5
+
+
+@pytest.mark.parametrize("onednn", [False, True], ids=["plain-layers", "onednn"])
+@pytest.mark.parametrize("chunk_size, polyphase", [(None, False), (7, False), (7, True)],
+                         ids=["one-pass", "chunked", "chunked-polyphase"])
+def test_reference_outputs_through_every_inference_path(reference, monkeypatch, onednn, chunk_size, polyphase):
+    """The fast paths each machine may take (oneDNN dense layers on AVX-512 CPUs, chunks, polyphase FFTs)."""
+    from dnaestim.nn import fftconv, fused
+
+    if onednn and not fused.onednn_agrees():
+        pytest.skip("this PyTorch has no working oneDNN linear operator")
+    monkeypatch.setattr(fused, "onednn_available", lambda: onednn)
+    if polyphase:
+        n_fft = fftconv.fft_length(reference["input_ids"].shape[1])
+        monkeypatch.setattr(fftconv, "POLYPHASE_PARTS", min(p for p in (2, 3, 5) if n_fft % p == 0))
+        monkeypatch.setattr(fftconv, "POLYPHASE_MIN_FFT_LENGTH", 1)
+        assert fftconv.polyphase_parts(n_fft) > 1
+    model = dnaestim.load_pretrained(reference["dir"]).eval()
+    with torch.inference_mode():
+        hidden = model.backbone(reference["input_ids"], chunk_size=chunk_size)
+    assert relative_error(hidden, reference["hidden_states"]) < 1e-5
+
+
+def test_reference_gradients_equal_float64_autograd(reference):
+    """Training takes hand-written backward passes (long convolution, filter spectrum, short filter): float32
+    gradients of the reference model match float64 ones to float32 precision."""
+    grads = {}
+    for dtype in (torch.float32, torch.float64):
+        model = dnaestim.load_pretrained(reference["dir"], dtype=dtype).train()
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        ids = reference["input_ids"]
+        logits = model(ids[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).double(),
+                                                 ids[:, 1:].reshape(-1))
+        loss.backward()
+        grads[dtype] = torch.cat([p.grad.double().flatten() for p in model.parameters() if p.grad is not None])
+    error = (grads[torch.float32] - grads[torch.float64]).norm() / grads[torch.float64].norm()
+    assert error < 1e-5

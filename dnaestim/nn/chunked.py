@@ -107,6 +107,7 @@ def _long_convolution(filter_fn, signal):
         if padded is None or padded.shape[1] != u.shape[1]:
             padded = data.new_zeros(batch, u.shape[1], parts, part_length)  # the tail stays zero for every group
         padded[..., :columns] = u
+        # The transforms allocate their outputs: FFTs into a given out= buffer compute elsewhere and copy (slower).
         spectrum = polyphase_rfft(padded).mul_(k_f)
         convolved = polyphase_irfft(spectrum, part_length, norm="forward")
         u.mul_(filter_fn.bias[channels, None, None].to(u.dtype)).add_(convolved[..., :columns])

@@ -2,7 +2,9 @@
 
 ``y[t] = sum_{s=0..t} k[s] * u[t - s] + bias * u[t]`` for every channel, computed through real FFTs whose length
 is the smallest 2·3·5-smooth number >= 2L - 1 (enough for the circular convolution to equal the linear one).
-Always evaluated in at least float32, also under autocast.
+Always evaluated in at least float32, also under autocast. The backward passes of the convolution and of the
+filter spectrum are written out as real FFTs (autograd's own run complex FFTs over buffers twice the size), and
+very long transforms can run as polyphase parts that fit in the CPU's caches (used by chunked inference).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import math
 
 import torch
 
-__all__ = ["causal_conv_direct", "fft_causal_conv", "filter_spectrum", "next_fast_len"]
+__all__ = ["causal_conv_direct", "fft_causal_conv", "filter_spectrum", "next_fast_len", "polyphase_irfft",
+           "polyphase_parts", "polyphase_rfft"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -278,7 +281,7 @@ def fft_causal_conv(u: torch.Tensor, k_f: torch.Tensor, bias: torch.Tensor) -> t
     -------
     Tensor of shape (B, L, D), in the computation dtype (float32, or float64 for float64 input).
     """
-    batch, length, channels = u.shape
+    length = u.shape[1]
     n_fft = fft_length(length)
     if k_f.shape[-1] != n_fft // 2 + 1:
         raise ValueError(f"k_f has {k_f.shape[-1]} frequencies; a length-{length} input needs {n_fft // 2 + 1}.")
