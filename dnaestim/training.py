@@ -211,11 +211,15 @@ class Optimization:
 class EarlyStopping:
     """Keep the best weights by a validation loss; stop after ``patience`` epochs without improving by ``tol``.
 
+    As in scikit-learn's ``MLPClassifier``, ``tol`` only decides when to stop: the weights kept are those of the
+    epoch with the lowest validation loss, even where it beat the previous best by less than ``tol``.
+
     Parameters
     ----------
     patience : int
+        Number of consecutive epochs without an improvement of at least ``tol`` after which to stop.
     tol : float
-        Minimum decrease of the validation loss that counts as an improvement.
+        Minimum decrease of the validation loss that resets the patience count.
     """
 
     def __init__(self, patience: int, tol: float):
@@ -229,11 +233,13 @@ class EarlyStopping:
     def update(self, loss: float, epoch: int, model) -> bool:
         """Record an epoch's validation loss; returns True when training should stop."""
         if loss < self.best_loss - self.tol:
-            self.best_loss, self.best_epoch, self.bad_epochs = loss, epoch, 0
-            # Only what training changes: a frozen backbone is not copied at every improvement.
-            self.best_state = {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
+            self.bad_epochs = 0
         else:
             self.bad_epochs += 1
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, epoch
+            # Only what training changes: a frozen backbone is not copied at every improvement.
+            self.best_state = {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
         return self.bad_epochs >= self.patience
 
     def restore(self, model):

@@ -178,6 +178,25 @@ def test_early_stopping_keeps_the_best_epoch():
     assert clf.best_iter_ == int(np.argmin(valid)) + 1
 
 
+def test_early_stopping_keeps_the_lowest_loss_and_stops_by_tol():
+    from dnaestim.training import EarlyStopping
+
+    model = torch.nn.Linear(1, 1)
+    stopper = EarlyStopping(patience=2, tol=1e-3)
+    stops = []
+    for epoch, loss in enumerate([1.0, 0.5, 0.4995, 0.4990, 0.6], start=1):
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        stops.append(stopper.update(loss, epoch, model))
+    # 0.4995 and 0.4990 improve by less than tol: they count towards patience, yet 0.4990 is the weights kept.
+    assert stops == [False, False, False, True, True]
+    assert stopper.best_epoch == 4 and stopper.best_loss == 0.4990
+    with torch.no_grad():
+        model.weight.zero_()
+    stopper.restore(model)
+    assert model.weight.item() == 4
+
+
 def test_max_time_stops_training():
     clf = fast_classifier(max_iter=1000, max_time=1.0).fit(SEQS, LABELS)
     assert clf.n_iter_ < 1000

@@ -59,7 +59,8 @@ class HyenaClassifier(HyenaClassifierBase):
     n_iter_no_change : int, default=5
         Epochs without improvement of the validation loss before training stops.
     tol : float, default=1e-4
-        Minimum decrease of the validation loss that counts as an improvement.
+        Minimum decrease of the validation loss that counts as an improvement when deciding to stop (the weights
+        kept are those of the lowest validation loss, as in scikit-learn's ``MLPClassifier``).
     max_time : float, default=None
         Wall-clock budget for ``fit`` in seconds: training stops at the first batch boundary after it, and the
         learning-rate schedule anneals over whichever of ``max_iter`` and ``max_time`` runs out first.

@@ -111,7 +111,8 @@ class SoftPromptClassifier(HyenaClassifierBase):
     n_iter_no_change : int, default=2
         Epochs without improvement before training stops.
     tol : float, default=1e-4
-        Minimum decrease of the validation loss that counts as an improvement.
+        Minimum decrease of the validation loss that counts as an improvement when deciding to stop (the weights
+        kept are those of the lowest validation loss, as in scikit-learn's ``MLPClassifier``).
     max_time : float, default=None
         Wall-clock budget for ``fit`` in seconds.
     class_weight : dict, "balanced" or None, default=None
