@@ -12,7 +12,9 @@ Per layer:
 1. for each chunk: ``u = x1 * v`` from ``short_filter(in_proj(norm1(residual)))``, reading two extra positions
    before the chunk so that the short filter sees the same inputs as in one pass, stored channels first;
 2. for each group of channels: the long convolution of ``u``, in place. Channels first, a group is a block of
-   contiguous rows: no strided gathers over the whole sequence, and the FFT buffer is reused by every group;
+   contiguous rows: no strided gathers over the whole sequence, and the FFT buffer is reused by every group.
+   Above 512k tokens each channel is stored as interleaved (polyphase) parts whose FFTs fit in the caches
+   (:func:`~dnaestim.nn.fftconv.polyphase_rfft`);
 3. for each chunk: ``x0`` (the first third of ``in_proj``), ``residual += out_proj(u * x0)``, then
    ``residual += mlp(norm2(residual))``. The two look-back positions of the next chunk are kept from before
    the update.
@@ -54,7 +56,7 @@ class _ChannelsFirstSignal:
     """The long convolution's input and output for every position, channels first and in polyphase order.
 
     Position ``p`` of channel ``d`` is ``data[:, d, p % R, p // R]`` with R = ``polyphase_parts(fft_length(L))``
-    (R = 1, a plain (B, D, L) layout, below 256k tokens): a group of channels is a block of contiguous rows, and
+    (R = 1, a plain (B, D, L) layout, up to 512k tokens): a group of channels is a block of contiguous rows, and
     the FFTs of very long inputs run on R parts that fit in the caches (:func:`polyphase_rfft`). Chunks are read
     and written at multiples of R; positions past L in the last column are written as zeros.
     """
