@@ -1,15 +1,14 @@
 """Dense layers for inference on the CPU: oneDNN matrix products, with the MLP's GELU fused into the first one.
 
-PyTorch's ``F.linear`` runs float32 products on the CPU through MKL. oneDNN, which PyTorch also ships, ran the
-same products of the large-1m model 15-25 % faster on a 2-core AMD EPYC with AVX-512, and applies a GELU in the
-product's epilogue while the output is still in cache (first MLP layer plus GELU: 1.4 times faster than
+PyTorch's ``F.linear`` runs float32 products on the CPU through MKL. oneDNN, which PyTorch also ships, ran the same
+products of the large-1m model 15-25 % faster on a 2-core AMD EPYC with AVX-512, and applies a GELU in the product's
+epilogue while the output is still in cache (first MLP layer plus GELU: 1.4 times faster than
 ``F.gelu(F.linear(...))``); on a 2-core AMD EPYC with AVX2 only it was no faster, so it is used on AVX-512 CPUs
-only. The entry point is a private PyTorch operator, ``torch.ops.mkldnn._linear_pointwise`` (what
-``torch.compile`` emits for these layers on the CPU), and it has no
-autograd formula, so it is used only where nothing needs a gradient: float32 CPU tensors, outside autocast,
-with gradients disabled or not required. Before its first use it is checked once against ``F.linear`` on a
-small product; if it is missing, fails or disagrees, the plain functions run everywhere. The results equal the
-plain ones up to float rounding (a different summation order).
+only. The entry point is a private PyTorch operator, ``torch.ops.mkldnn._linear_pointwise`` (what ``torch.compile``
+emits for these layers on the CPU), and it has no autograd formula, so it is used only where nothing needs a
+gradient: float32 CPU tensors, outside autocast, with gradients disabled or not required. Before its first use it is
+checked once against ``F.linear`` on a small product; if it is missing, fails or disagrees, the plain functions run
+everywhere. The results equal the plain ones up to float rounding (a different summation order).
 """
 
 from __future__ import annotations
