@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,16 +30,30 @@ __all__ = ["GenomeSource", "Region", "read_bed"]
 
 @dataclass(frozen=True)
 class Region:
-    """A half-open interval ``[start, end)`` of a record, in a FASTA file (``path``) or in memory (``path=None``)."""
+    """A half-open interval ``[start, end)`` of a record, in a FASTA file (``path``) or in memory (``path=None``).
+
+    ``record`` is the record's name in the source (file-qualified where several files share it, see
+    :class:`GenomeSource`); ``name_in_file`` is its name inside ``path`` when that differs.
+    """
 
     path: str | None
     record: str
     start: int
     end: int
+    name_in_file: str | None = None
 
     @property
     def length(self) -> int:
         return self.end - self.start
+
+    @property
+    def fasta_name(self) -> str:
+        """The record's name inside its FASTA file."""
+        return self.record if self.name_in_file is None else self.name_in_file
+
+    def part(self, start: int, end: int) -> Region:
+        """The sub-interval ``[start, end)`` of the same record."""
+        return Region(self.path, self.record, int(start), int(end), self.name_in_file)
 
 
 def read_bed(path) -> list[tuple[str, int, int]]:
@@ -91,8 +106,7 @@ class GenomeSource:
     sequences : list of str, optional
         In-memory sequences instead of files (each is a record named by its index).
     intervals : list of (record, start, end) or str/path-like, optional
-        Restrict the files to these intervals (a list, or a BED file). With several FASTA files, a record name
-        must be unique across them.
+        Restrict the files to these intervals (a list, or a BED file).
     validation_fraction : float, default=0.1
         The last ``validation_fraction`` of every region is held out for validation (regions shorter than
         ``min_validation_length`` stay entirely in training).
@@ -107,6 +121,10 @@ class GenomeSource:
     Attributes
     ----------
     train_regions, valid_regions : list of Region
+    records : dict
+        ``{record: length}`` of every record. A record name that occurs in several files (``X`` in the yeast,
+        worm and fly genomes) is qualified by its file, ``"<file name without FASTA suffix>:<record>"``
+        (e.g. ``"saccharomyces_cerevisiae_R64-1-1:X"``); intervals, BED files and outputs use these names.
     """
 
     def __init__(self, *, fasta=None, sequences=None, intervals=None, validation_fraction=0.1,
@@ -119,7 +137,7 @@ class GenomeSource:
         self.paths = [] if fasta is None else [str(Path(p).expanduser()) for p in _as_list(fasta)]
         regions = self._all_regions(intervals)
         if validation_intervals is not None:
-            valid = [self._checked_region(r, s, e) for r, s, e in validation_intervals]
+            valid = [self.region(r, s, e) for r, s, e in validation_intervals]
             train = _subtract(regions, valid)
         elif validation_fraction:
             if not 0 < validation_fraction < 1:
@@ -131,8 +149,8 @@ class GenomeSource:
                     train.append(region)
                     continue
                 cut = region.end - n_valid
-                train.append(Region(region.path, region.record, region.start, cut))
-                valid.append(Region(region.path, region.record, cut, region.end))
+                train.append(region.part(region.start, cut))
+                valid.append(region.part(cut, region.end))
         else:
             train, valid = regions, []
         if not train:
@@ -142,42 +160,61 @@ class GenomeSource:
     # -- regions -----------------------------------------------------------------------------------------------
 
     def _record_lengths(self):
+        """``{record: (path, name in the file, length)}``, names that repeat across files qualified by file."""
         if self.sequences is not None:
-            return {str(i): (None, len(s)) for i, s in enumerate(self.sequences)}
-        lengths = {}
+            return {str(i): (None, str(i), len(s)) for i, s in enumerate(self.sequences)}
+        entries = []
         for path in self.paths:
             with open_fasta(path) as fasta:
-                for name in fasta.keys():
-                    if name in lengths:
-                        raise ValueError(f"Record {name!r} appears in both {lengths[name][0]} and {path}; "
-                                         "record names must be unique across the FASTA files.")
-                    lengths[name] = (path, len(fasta[name]))
+                entries.extend((path, name, len(fasta[name])) for name in fasta.keys())
+        counts: dict = {}
+        for _, name, _ in entries:
+            counts[name] = counts.get(name, 0) + 1
+        labels = _file_labels(self.paths)
+        lengths = {}
+        for path, name, length in entries:
+            key = name if counts[name] == 1 else f"{labels[path]}:{name}"
+            if key in lengths:
+                raise ValueError(f"Record {name!r} appears twice in {path}; record names must be unique within a "
+                                 "FASTA file.")
+            lengths[key] = (path, name, length)
         return lengths
 
     def _all_regions(self, intervals):
         self._lengths = self._record_lengths()
         if intervals is None:
-            regions = [Region(path, name, 0, length) for name, (path, length) in self._lengths.items() if length]
+            regions = [Region(path, key, 0, length, None if key == name else name)
+                       for key, (path, name, length) in self._lengths.items() if length]
         else:
             if isinstance(intervals, (str, os.PathLike)):
                 intervals = read_bed(intervals)
-            regions = [self._checked_region(r, s, e) for r, s, e in intervals]
+            regions = [self.region(r, s, e) for r, s, e in intervals]
         if not regions:
             raise ValueError("The genome holds no sequence (every record is empty).")
         return regions
 
-    def _checked_region(self, record, start, end):
+    def region(self, record, start, end) -> Region:
+        """The interval ``[start, end)`` of ``record`` (a name of :attr:`records`), checked against its length."""
         if record not in self._lengths:
+            qualified = [key for key, (_, name, _) in self._lengths.items() if name == record and key != record]
+            if qualified:
+                raise KeyError(f"Record {record!r} of interval {record}:{start}-{end} is in several files; name it "
+                               f"by its file: {', '.join(repr(q) for q in qualified)}.")
             names = list(self._lengths)
             shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
             where = ", ".join(self.paths) if self.paths else "the given sequences"
             raise KeyError(f"Record {record!r} of interval {record}:{start}-{end} is not in {where}; it has: {shown}.")
-        path, length = self._lengths[record]
+        path, name, length = self._lengths[record]
         if not 0 <= start < end <= length:
             raise ValueError(
                 f"Interval {record}:{start}-{end} is outside the record, which has {length} bases (0-based, half-open)."
             )
-        return Region(path, record, int(start), int(end))
+        return Region(path, record, int(start), int(end), None if name == record else name)
+
+    @property
+    def records(self) -> dict:
+        """``{record: length}`` of every record, in file order (see the class docstring for repeated names)."""
+        return {key: length for key, (_, _, length) in self._lengths.items()}
 
     @property
     def n_train_bases(self) -> int:
@@ -193,20 +230,22 @@ class GenomeSource:
         for i, r in enumerate(regions):
             if r.path is None:
                 out[i] = self.sequences[int(r.record)][r.start:r.end]
-            elif (r.path, r.record) in self._cache:
-                out[i] = self._cache[(r.path, r.record)][r.start:r.end]
+            elif (r.path, r.fasta_name) in self._cache:
+                out[i] = self._cache[(r.path, r.fasta_name)][r.start:r.end]
             else:
                 pending.setdefault(r.path, []).append(i)
         for path, indices in pending.items():
             with open_fasta(path) as fasta:
                 for i in indices:
                     r = regions[i]
-                    record_length = self._lengths[r.record][1]
-                    if sum(map(len, self._cache.values())) + record_length <= self.cache_bytes:
-                        self._cache[(path, r.record)] = str(fasta[r.record][:])
-                        out[i] = self._cache[(path, r.record)][r.start:r.end]
+                    key = (path, r.fasta_name)
+                    if key in self._cache:  # read whole earlier in this call
+                        out[i] = self._cache[key][r.start:r.end]
+                    elif sum(map(len, self._cache.values())) + self._lengths[r.record][2] <= self.cache_bytes:
+                        self._cache[key] = str(fasta[r.fasta_name][:])
+                        out[i] = self._cache[key][r.start:r.end]
                     else:
-                        out[i] = str(fasta[r.record][r.start:r.end])
+                        out[i] = str(fasta[r.fasta_name][r.start:r.end])
         return out
 
     def __getstate__(self):
@@ -239,7 +278,7 @@ class GenomeSource:
                 region = self.train_regions[int(index)]
                 span = min(length, region.length)
                 start = region.start + int(rng.integers(0, region.length - span + 1))
-                chosen.append(Region(region.path, region.record, start, start + span))
+                chosen.append(region.part(start, start + span))
             return self.read(chosen)
 
         windows = draw(count)
@@ -259,7 +298,7 @@ class GenomeSource:
         tiles = []
         for region in self.valid_regions:
             for start in range(region.start, region.end, length):
-                tiles.append(Region(region.path, region.record, start, min(start + length, region.end)))
+                tiles.append(region.part(start, min(start + length, region.end)))
         if max_windows is not None and len(tiles) > max_windows:
             keep = np.linspace(0, len(tiles) - 1, max_windows).round().astype(int)
             tiles = [tiles[i] for i in np.unique(keep)]
@@ -268,6 +307,17 @@ class GenomeSource:
 
 def _n_fraction(window: str) -> float:
     return (window.count("N") + window.count("n")) / max(1, len(window))
+
+
+_FASTA_SUFFIX = re.compile(r"\.(fa|fasta|fna|fas)(\.gz|\.bgz)?$", re.IGNORECASE)
+
+
+def _file_labels(paths) -> dict:
+    """A short name for each FASTA file: its name without the FASTA suffix (the whole path where those clash)."""
+    labels = {p: _FASTA_SUFFIX.sub("", Path(p).name) for p in paths}
+    if len(set(labels.values())) < len(labels):
+        return {p: str(p) for p in paths}
+    return labels
 
 
 def _as_list(value):
@@ -281,7 +331,7 @@ def _subtract(regions: list[Region], holes: list[Region]) -> list[Region]:
     for region in regions:
         pieces = [(region.start, region.end)]
         for hole in holes:
-            if hole.record != region.record:
+            if (hole.path, hole.record) != (region.path, region.record):
                 continue
             next_pieces = []
             for start, end in pieces:
@@ -293,5 +343,5 @@ def _subtract(regions: list[Region], holes: list[Region]) -> list[Region]:
                 if hole.end < end:
                     next_pieces.append((hole.end, end))
             pieces = next_pieces
-        out.extend(Region(region.path, region.record, s, e) for s, e in pieces if e > s)
+        out.extend(region.part(s, e) for s, e in pieces if e > s)
     return out

@@ -32,7 +32,7 @@ def tile_genome(source: GenomeSource, window: int, stride: int) -> list[Region]:
     tiles = []
     for region in source.train_regions:
         for start in range(region.start, region.end, stride):
-            tiles.append(Region(region.path, region.record, start, min(start + window, region.end)))
+            tiles.append(region.part(start, min(start + window, region.end)))
             if start + window >= region.end:
                 break
     return tiles

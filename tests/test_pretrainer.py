@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from dnaestim import HyenaClassifier, HyenaPretrainer, load_pretrained
+from dnaestim.genome import GenomeSource
 from dnaestim.io import bundled_genome_path
 from dnaestim.training import NonFiniteLossError
 from dnaestim.warmup import Stage, WarmupSchedule
@@ -247,6 +248,34 @@ def test_bed_intervals_and_bad_bed(tmp_path):
     bad.write_text("chr1\tten\t20\n")
     with pytest.raises(ValueError, match=r"bad.bed, line 1: start and end must be integers"):
         tiny().fit(genome, intervals=bad)
+
+
+def test_record_names_repeated_across_files_are_qualified_by_file(tmp_path):
+    worm = _fasta(tmp_path / "worm.fa", {"X": "ACGT" * 300, "I": "AACC" * 300})
+    fly = _fasta(tmp_path / "fly.fasta", {"X": "GGTT" * 250, "2L": "CATG" * 250})
+    source = GenomeSource(fasta=[worm, fly], validation_fraction=0)
+    assert source.records == {"worm:X": 1200, "I": 1200, "fly:X": 1000, "2L": 1000}
+    # Each qualified name reads its own file's record.
+    assert source.read([source.region("worm:X", 0, 8), source.region("fly:X", 0, 8)]) == ["ACGTACGT", "GGTTGGTT"]
+    # Validation parts stay with their file; windows never mix the two X records.
+    split = GenomeSource(fasta=[worm, fly], validation_fraction=0.25, min_validation_length=1)
+    assert {(r.record, r.start, r.end) for r in split.valid_regions} >= {("worm:X", 900, 1200), ("fly:X", 750, 1000)}
+    windows = split.sample_windows(16, 64, seed=0, step=0)
+    assert all(set(w) <= set("ACGT") and (w in "ACGT" * 300 or w in "GGTT" * 250 or w in "AACC" * 300
+                                          or w in "CATG" * 250) for w in windows)
+    # The pretrainer takes both files and qualified BED intervals; a bare repeated name is refused by name.
+    pre = tiny(max_steps=2).fit([worm, fly], intervals=[("fly:X", 0, 800), ("I", 0, 1000)])
+    assert pre.n_iter_ == 2
+    with pytest.raises(KeyError, match=r"Record 'X' of interval X:0-10 is in several files; name it by its file: "
+                                       r"'worm:X', 'fly:X'"):
+        tiny().fit([worm, fly], intervals=[("X", 0, 10)])
+
+
+def test_record_name_repeated_within_one_file_is_an_error(tmp_path):
+    genome = tmp_path / "dup.fa"
+    genome.write_text(">chr1\nACGT\n>chr1\nGGGG\n")
+    with pytest.raises(ValueError, match=r"chr1|[Dd]uplicate"):
+        GenomeSource(fasta=[genome])
 
 
 def test_sequence_input_errors():
