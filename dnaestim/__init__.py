@@ -4,7 +4,8 @@ The public API:
 
 * :class:`DNATokenizer` and :func:`reverse_complement` — single-nucleotide tokens with the published ids.
 * :class:`HyenaConfig` and :class:`HyenaLM` — the HyenaDNA backbone and language model (PyTorch).
-* :func:`load_pretrained` and :func:`save_pretrained` — published checkpoint layouts, local files only.
+* :func:`load_pretrained` and :func:`save_pretrained` — the backbone bundled with dnaestim by name
+  (:func:`list_pretrained`), and published checkpoint layouts from local files; nothing is downloaded.
 * :class:`HyenaClassifier`, :class:`HyenaEmbedder`, :class:`HyenaPretrainer` and :class:`SoftPromptClassifier` —
   scikit-learn estimators.
 * :mod:`dnaestim.datasets` — bundled labelled DNA tasks and loaders for the common on-disk formats.
@@ -14,6 +15,7 @@ The public API:
 from .checkpoints import CheckpointError, load_pretrained, save_pretrained
 from .estimators import HyenaClassifier, HyenaEmbedder, HyenaPretrainer, SoftPromptClassifier
 from .memory import retain_freed_memory
+from .models import list_pretrained
 from .nn import HyenaConfig, HyenaLM
 from .scoring import score_variants
 from .tokenizer import DNATokenizer, reverse_complement, reverse_complement_ids
@@ -28,6 +30,7 @@ __all__ = [
     "HyenaPretrainer",
     "HyenaConfig",
     "HyenaLM",
+    "list_pretrained",
     "load_pretrained",
     "reverse_complement",
     "retain_freed_memory",

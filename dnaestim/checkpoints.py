@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from ._atomic import atomic_write
+from .models import bundled_model_path, bundled_names, is_bundled_name
 from .nn import HyenaConfig, HyenaLM
 
 __all__ = ["CheckpointError", "load_pretrained", "save_pretrained"]
@@ -72,9 +73,10 @@ def load_pretrained(path, *, device=None, dtype=None) -> HyenaLM:
     Parameters
     ----------
     path : str or path-like
-        Directory holding ``config.json`` and one of ``model.safetensors``, ``weights.ckpt`` or
-        ``pytorch_model.bin`` in either published layout (see the module docstring), or written by
-        :func:`save_pretrained`. Download released weights yourself; nothing is fetched.
+        The name of a model bundled with dnaestim (see :func:`dnaestim.list_pretrained`), or a directory holding
+        ``config.json`` and one of ``model.safetensors``, ``weights.ckpt`` or ``pytorch_model.bin`` in either
+        published layout (see the module docstring), or written by :func:`save_pretrained`. An existing
+        directory wins over a bundled name. Download released weights yourself; nothing is fetched.
     device : str or torch.device, optional
         Where to put the model (default: CPU).
     dtype : torch.dtype, optional
@@ -95,10 +97,13 @@ def load_pretrained(path, *, device=None, dtype=None) -> HyenaLM:
 
     Examples
     --------
+    >>> model = load_pretrained("dnaestim-multispecies-tiny-1k")    # bundled with dnaestim
+    >>> model.config.d_model
+    128
     >>> model = load_pretrained("hyenadna-tiny-1k-seqlen")  # doctest: +SKIP
     >>> hidden = model.backbone(input_ids)  # doctest: +SKIP
     """
-    directory = _checkpoint_directory(path)
+    directory = checkpoint_directory(path)
     config = read_config(directory / CONFIG_NAME)
     weights_file = next((directory / name for name in WEIGHT_FILES if (directory / name).is_file()), None)
     if weights_file is None:
@@ -122,17 +127,21 @@ def load_pretrained(path, *, device=None, dtype=None) -> HyenaLM:
     return model
 
 
-def _checkpoint_directory(path) -> Path:
+def checkpoint_directory(path) -> Path:
+    """The directory ``path`` names: an existing directory, or the folder of the bundled model of that name."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a directory path (str or os.PathLike); got {type(path).__name__}.")
     directory = Path(path).expanduser()
+    if not directory.exists() and is_bundled_name(path):
+        return bundled_model_path(path)
     if directory.is_file():
         raise CheckpointError(
             f"{directory} is a file; pass the directory that holds it together with config.json."
         )
     if not directory.is_dir():
         raise FileNotFoundError(
-            f"Checkpoint directory {directory} does not exist. Download the weights first (dnaestim never "
+            f"Checkpoint directory {directory} does not exist, and no bundled model has that name (bundled: "
+            f"{', '.join(bundled_names()) or 'none'}). For other weights, download them first (dnaestim never "
             "downloads), then pass the local directory."
         )
     return directory
