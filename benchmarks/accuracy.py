@@ -2,21 +2,27 @@
 
 Usage::
 
-    python benchmarks/accuracy.py DATA_DIR [--max-time SECONDS] [--datasets a,b] [--pretrained CKPT] [--json OUT]
+    python benchmarks/accuracy.py DATA_DIR [--max-time SECONDS] [--datasets a,b] [--pretrained CKPT|none]
+                                  [--scratch] [--json OUT]
 
 ``DATA_DIR`` holds one folder per task with ``{train,dev,test}.csv.gz`` or a single ``test.csv.gz`` /
 ``all.csv.gz`` (columns ``sequence,label``), e.g. ``dnaestim/data/benchmarks``. Tasks with train and test
 splits are trained on train and scored on test (dev unused: the classifier holds out its own validation
 fraction). Tasks with a single split are scored by stratified 5-fold cross-validation. Every task gets the same
 fixed settings and the same wall-clock budget (``--max-time``, split evenly over the folds); nothing is tuned per
-task. The k-mer baseline (k in 3..6 chosen on a 10 % validation split, CountVectorizer -> MaxAbsScaler ->
-LogisticRegression) and ``Pipeline(HyenaEmbedder, LogisticRegression)`` are trained in the same run.
+task.
+
+Columns: ``HyenaClassifier`` with its defaults (the bundled pretrained backbone, or ``--pretrained``), the same
+classifier trained from scratch (``--scratch``, same budget), the k-mer baseline (k in 3..6 chosen on a 10 %
+validation split, CountVectorizer -> MaxAbsScaler -> LogisticRegression), and
+``Pipeline(HyenaEmbedder, LogisticRegression)`` on the same backbone and on a random one, all in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import time
 from pathlib import Path
 
@@ -32,6 +38,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler
 
 from dnaestim import HyenaClassifier, HyenaEmbedder
+from dnaestim.models import DEFAULT_BACKBONE
 
 SEED = 0
 
@@ -70,24 +77,27 @@ def scores(y_true, proba, classes):
 
 def run_split(X_train, y_train, X_test, y_test, args, budget):
     results = {}
-    start = time.perf_counter()
-    clf = HyenaClassifier(pretrained=args.pretrained, max_time=budget, random_state=SEED)
-    clf.fit(X_train, y_train)
-    results["hyena"] = scores(y_test, clf.predict_proba(X_test), clf.classes_)
-    results["hyena"].update(seconds=time.perf_counter() - start, epochs=clf.n_iter_, best_epoch=clf.best_iter_)
+    backbone = {} if args.pretrained is None else {"pretrained": None if args.pretrained == "none" else args.pretrained}
+    classifiers = [("hyena", backbone)] + ([("scratch", {"pretrained": None})] if args.scratch else [])
+    for name, params in classifiers:
+        start = time.perf_counter()
+        clf = HyenaClassifier(max_time=budget, random_state=SEED, **params).fit(X_train, y_train)
+        results[name] = scores(y_test, clf.predict_proba(X_test), clf.classes_)
+        results[name].update(seconds=time.perf_counter() - start, epochs=clf.n_iter_, best_epoch=clf.best_iter_)
 
     start = time.perf_counter()
     kmer = kmer_baseline(X_train, y_train)
     results["kmer"] = scores(y_test, kmer.predict_proba(X_test), kmer.classes_)
     results["kmer"]["seconds"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    pipe = make_pipeline(HyenaEmbedder(pretrained=args.pretrained, max_length=args.embed_max_length,
-                                       random_state=SEED),
-                         MaxAbsScaler(), LogisticRegression(max_iter=2000))
-    pipe.fit(X_train, y_train)
-    results["embed_lr"] = scores(y_test, pipe.predict_proba(X_test), pipe.classes_)
-    results["embed_lr"]["seconds"] = time.perf_counter() - start
+    embedders = [("embed_lr", HyenaEmbedder(random_state=SEED, **backbone))]
+    if backbone.get("pretrained", "bundled") is not None:
+        embedders.append(("embed_lr_random", HyenaEmbedder(pretrained=None, random_state=SEED)))
+    for name, embedder in embedders:
+        start = time.perf_counter()
+        pipe = make_pipeline(embedder, MaxAbsScaler(), LogisticRegression(max_iter=2000)).fit(X_train, y_train)
+        results[name] = scores(y_test, pipe.predict_proba(X_test), pipe.classes_)
+        results[name]["seconds"] = time.perf_counter() - start
     return results
 
 
@@ -110,22 +120,23 @@ def run_task(folder: Path, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dir", type=Path)
-    parser.add_argument("--max-time", type=float, default=480.0, help="seconds of training per task (default 480)")
+    parser.add_argument("--max-time", type=float, default=300.0, help="seconds of training per task (default 300)")
     parser.add_argument("--datasets", help="comma-separated task names (default: all)")
-    parser.add_argument("--pretrained", help="checkpoint directory for HyenaClassifier and HyenaEmbedder")
-    parser.add_argument("--embed-max-length", type=int, default=None,
-                        help="max_length of HyenaEmbedder when --pretrained is not given (default: longest)")
+    parser.add_argument("--pretrained", help="backbone of HyenaClassifier and HyenaEmbedder: a bundled name or "
+                                             "checkpoint directory, or 'none' (default: the estimators' default)")
+    parser.add_argument("--scratch", action="store_true", help="also train HyenaClassifier(pretrained=None)")
     parser.add_argument("--json", type=Path, help="write all results here")
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
 
     names = sorted(p.name for p in args.data_dir.iterdir() if p.is_dir() and list(p.glob("*.csv.gz")))
     if args.datasets:
         names = [n for n in names if n in set(args.datasets.split(","))]
-    print(f"HyenaClassifier defaults, max_time={args.max_time:.0f}s per task, pretrained={args.pretrained}, "
-          f"{torch.get_num_threads()} threads")
+    backbone = args.pretrained or f"{DEFAULT_BACKBONE} (default)"
+    print(f"HyenaClassifier defaults, backbone {backbone}, max_time={args.max_time:.0f}s per task, "
+          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
     header = (f"{'dataset':<28} {'protocol':<10} {'hyena acc':>9} {'mcc':>6} {'auc':>6} {'epochs':>6} | "
-              f"{'k-mer acc':>9} {'mcc':>6} {'auc':>6} | {'emb+LR auc':>10} | {'hyena s':>7}")
+              + (f"{'scratch acc':>11} {'auc':>6} | " if args.scratch else "")
+              + f"{'k-mer acc':>9} {'mcc':>6} {'auc':>6} | {'emb+LR auc':>10} {'random':>6}")
     print(header)
     print("-" * len(header))
     everything = {}
@@ -133,9 +144,19 @@ def main():
         protocol, r = run_task(args.data_dir / name, args)
         everything[name] = {"protocol": protocol, **r}
         h, k, e = r["hyena"], r["kmer"], r["embed_lr"]
+        random_auc = r.get("embed_lr_random", {}).get("auc", float("nan"))
+        scratch = f"{r['scratch']['accuracy']:11.3f} {r['scratch']['auc']:6.3f} | " if args.scratch else ""
         print(f"{name:<28} {protocol:<10} {h['accuracy']:9.3f} {h['mcc']:6.3f} {h['auc']:6.3f} {h['epochs']:6.0f} | "
-              f"{k['accuracy']:9.3f} {k['mcc']:6.3f} {k['auc']:6.3f} | {e['auc']:10.3f} | {h['seconds']:7.0f}",
+              f"{scratch}{k['accuracy']:9.3f} {k['mcc']:6.3f} {k['auc']:6.3f} | {e['auc']:10.3f} {random_auc:6.3f}",
               flush=True)
+    hyena = np.array([everything[n]["hyena"]["accuracy"] for n in names])
+    kmer = np.array([everything[n]["kmer"]["accuracy"] for n in names])
+    print(f"\nHyenaClassifier beats k-mer LR accuracy on {(hyena > kmer).sum()} of {len(names)} tasks; "
+          f"mean accuracy {hyena.mean():.3f} vs {kmer.mean():.3f} ({100 * (hyena.mean() - kmer.mean()):+.1f} points)")
+    if args.scratch:
+        scratch = np.array([everything[n]["scratch"]["accuracy"] for n in names])
+        print(f"beats the from-scratch run on {(hyena > scratch).sum()} of {len(names)} tasks; "
+              f"mean from scratch {scratch.mean():.3f}")
     if args.json:
         args.json.write_text(json.dumps(everything, indent=2))
 

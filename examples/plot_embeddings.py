@@ -7,10 +7,9 @@ vector per sequence (the backbone's hidden states, mean-pooled), so it fits anyw
 features. Here human promoters and non-promoter sequences (bundled Genomic Benchmarks task) are embedded,
 projected to two dimensions with PCA, and classified by a logistic regression on the embeddings.
 
-The embedder has no pretrained weights here (dnaestim never downloads them; see
-:doc:`/user_guide/loading_checkpoints` for loading released HyenaDNA weights from a local folder): it is a
-randomly initialised backbone, whose pooled embeddings still keep the sequence composition. With a checkpoint,
-pass ``pretrained="path/to/checkpoint"``.
+By default the embedder uses the backbone bundled with dnaestim (pretrained on the genomes of many species, see
+:doc:`/user_guide/bundled_model`); ``pretrained=None`` gives a randomly initialised backbone of the same shape,
+whose pooled embeddings still keep the sequence composition: the baseline the pretrained features must beat.
 """
 
 # %%
@@ -30,7 +29,7 @@ from dnaestim.datasets import load_human_nontata_promoters
 X, y = load_human_nontata_promoters(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, train_size=600, test_size=400, stratify=y,
                                                     random_state=0)
-embedder = HyenaEmbedder(d_model=128, n_layer=2, max_length=251, random_state=0)
+embedder = HyenaEmbedder()
 embeddings = embedder.fit_transform(X_train)
 print("embeddings:", embeddings.shape)
 
@@ -44,17 +43,18 @@ for label in sorted(set(y_train)):
     ax.scatter(*projected[y_train == label].T, s=10, alpha=0.6, label=label)
 ax.set_xlabel("PC 1")
 ax.set_ylabel("PC 2")
-ax.set_title("HyenaEmbedder (random weights): promoters vs other sequence")
+ax.set_title("HyenaEmbedder (bundled backbone): promoters vs other sequence")
 ax.legend()
 fig.tight_layout()
 
 # %%
 # The same embedder inside a pipeline
 # -----------------------------------
-# ``make_pipeline(HyenaEmbedder(...), LogisticRegression())`` is an ordinary classifier: it clones, grid-searches
-# and cross-validates like any other.
+# ``make_pipeline(HyenaEmbedder(), LogisticRegression())`` is an ordinary classifier: it clones, grid-searches
+# and cross-validates like any other. The pretrained embeddings are compared with those of a random backbone.
 
-model = make_pipeline(HyenaEmbedder(d_model=128, n_layer=2, max_length=251, random_state=0), StandardScaler(),
-                      LogisticRegression(max_iter=2000))
-model.fit(X_train, y_train)
-print(f"accuracy on held-out sequences: {model.score(X_test, y_test):.3f} (chance 0.5)")
+for name, embedder in [("bundled backbone", HyenaEmbedder()),
+                       ("random backbone", HyenaEmbedder(pretrained=None, max_length=251, random_state=0))]:
+    model = make_pipeline(embedder, StandardScaler(), LogisticRegression(max_iter=2000))
+    model.fit(X_train, y_train)
+    print(f"{name}: accuracy on held-out sequences {model.score(X_test, y_test):.3f} (chance 0.5)")

@@ -2,25 +2,23 @@
 Implicit filters and next-nucleotide probabilities
 ==================================================
 
-This example builds a small HyenaDNA language model and looks inside it in two ways:
+This example opens the HyenaDNA language model bundled with dnaestim and looks inside it in two ways:
 
 * it evaluates each layer's implicit long-convolution filter and plots a few of its channels against
   position;
-* it tokenizes a window of the genome bundled with dnaestim and plots, for each position, the probability
-  the model gives to the nucleotide that actually comes next.
+* it tokenizes a window of the genome bundled with dnaestim, one the model never trained on, and plots for
+  each position the probability the model gives to the nucleotide that actually comes next, next to a
+  randomly initialised model of the same shape.
 
-The model is **randomly initialised**: no released weights ship with dnaestim, and building the
-documentation never downloads anything. The filters therefore show what the architecture imposes before
-training (a sine MLP of the position, shaped by a decaying exponential window), and the probabilities show
-an untrained model, which knows nothing about DNA. To run the same code on a real model, replace the
-constructor with ``dnaestim.load_pretrained(directory)`` pointing at a checkpoint you downloaded.
+The bundled model is dnaestim's own multi-species backbone (see :doc:`/user_guide/bundled_model`); to run the
+same code on released HyenaDNA weights, pass ``dnaestim.load_pretrained`` a checkpoint directory you downloaded.
 """
 
 # %%
-# A small model
-# -------------
-# ``l_max=1026`` matches the published ``tiny-1k`` checkpoints: 1024 nucleotides plus two special tokens.
-# ``w=10`` is the starting frequency of the filter MLP's sine activations, as in those checkpoints.
+# The models
+# ----------
+# ``load_pretrained`` takes the name of a bundled model as well as a directory. The random model has the same
+# configuration and fresh weights.
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,9 +27,10 @@ import torch
 import dnaestim
 from dnaestim.io import bundled_genome_path, fetch_sequence, open_fasta
 
+model = dnaestim.load_pretrained("dnaestim-multispecies-tiny-1k")  # eval mode
+config = model.config
 torch.manual_seed(0)
-config = dnaestim.HyenaConfig(d_model=32, n_layer=2, l_max=1026, w=10)
-model = dnaestim.HyenaLM(config).eval()
+random_model = dnaestim.HyenaLM(config).eval()
 print(config)
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters")
 
@@ -46,7 +45,7 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters")
 # ``(L, d_model)``.
 
 length = 1024
-channels = [0, 10, 20, 31]  # slow to fast decay: the decay rates increase with the channel index
+channels = [0, 40, 80, 127]  # slow to fast decay: the decay rates increase with the channel index
 
 fig, axes = plt.subplots(config.n_layer, 1, figsize=(7, 2.6 * config.n_layer), sharex=True)
 with torch.no_grad():
@@ -63,41 +62,41 @@ fig.tight_layout()
 # %%
 # Next-nucleotide probabilities on real sequence
 # ----------------------------------------------
-# The bundled file holds eight mammalian mitochondrial genomes. Read the first 1024 bases of the human one,
-# tokenize them (no special tokens, the dnaestim default), and run the language model. The logits at
-# position ``t`` are the model's prediction for the token at ``t + 1``.
+# The bundled file holds eight mammalian mitochondrial genomes. The model's pretraining held out the last quarter
+# of every record, so read 1024 bases from there in the human one, tokenize them (no special tokens, the dnaestim
+# default), and run both models. The logits at position ``t`` are the prediction for the token at ``t + 1``.
 
+record, start = "Homo_sapiens_MT", 13_000
 with open_fasta(bundled_genome_path()) as fasta:
-    record = "Homo_sapiens_MT"
-    sequence = fetch_sequence(fasta, record, 0, length)
-print(f"{record}[0:{length}] starts with {sequence[:40]}...")
+    sequence = fetch_sequence(fasta, record, start, start + length)
+print(f"{record}[{start}:{start + length}] starts with {sequence[:40]}...")
 
 tokenizer = dnaestim.DNATokenizer()
 input_ids = torch.from_numpy(tokenizer([sequence]).input_ids)  # (1, length)
-with torch.inference_mode():
-    logits = model(input_ids)  # (1, length, padded vocabulary)
-probs = torch.softmax(logits[0, :-1].double(), dim=-1)  # predictions for positions 1 .. length-1
-p_true = probs.gather(-1, input_ids[0, 1:, None]).squeeze(-1).numpy()
-print(f"mean probability of the true next nucleotide: {p_true.mean():.4f} "
-      f"(uniform over the {logits.shape[-1]} output rows: {1 / logits.shape[-1]:.4f})")
+p_true = {}
+for name, lm in [("bundled backbone", model), ("random weights", random_model)]:
+    with torch.inference_mode():
+        logits = lm(input_ids)  # (1, length, padded vocabulary)
+    probs = torch.softmax(logits[0, :-1].double(), dim=-1)  # predictions for positions 1 .. length-1
+    p_true[name] = probs.gather(-1, input_ids[0, 1:, None]).squeeze(-1).numpy()
+    bits = -np.log2(p_true[name]).mean()
+    print(f"{name}: mean probability of the true next nucleotide {p_true[name].mean():.4f}, {bits:.3f} bits/nt")
 
 # %%
-# An untrained model spreads its probability almost evenly over all output rows, including special tokens
-# and padding rows it should never predict, so every nucleotide gets about ``1/16``. A trained
-# checkpoint puts most of its probability on the four nucleotides, and more of it on the right one where
-# the sequence is predictable.
+# The random model spreads its probability almost evenly over all output rows, including special tokens and
+# padding rows it should never predict, so every nucleotide gets about ``1/16``. The pretrained model puts its
+# probability on the four nucleotides, and more of it on the right one where the sequence is predictable.
 
 positions = np.arange(1, length)
 window = 32
-smoothed = np.convolve(p_true, np.ones(window) / window, mode="valid")
 fig, ax = plt.subplots(figsize=(7, 3))
-ax.plot(positions, p_true, lw=0.5, color="0.6", label="per position")
-ax.plot(positions[window - 1:], smoothed, lw=1.5, label=f"mean of the last {window}")
+for name, values in p_true.items():
+    smoothed = np.convolve(values, np.ones(window) / window, mode="valid")
+    ax.plot(positions[window - 1:], smoothed, lw=1.5, label=f"{name} (mean of the last {window})")
 ax.axhline(0.25, ls="--", lw=1, color="k", label="1/4 (guessing among A, C, G, T)")
 ax.axhline(1 / logits.shape[-1], ls=":", lw=1, color="k", label=f"1/{logits.shape[-1]} (uniform over all rows)")
-ax.set_xlabel(f"position in {record}")
+ax.set_xlabel(f"position in {record}[{start}:{start + length}]")
 ax.set_ylabel("P(true next nucleotide)")
-ax.set_title("Randomly initialised model (untrained)")
 ax.legend(loc="center right", fontsize="small")
 fig.tight_layout()
 

@@ -21,7 +21,7 @@ from dnaestim import (CheckpointError, DNATokenizer, HyenaClassifier, HyenaConfi
 from dnaestim.datasets import load_bundled, load_csv, load_fasta_labeled, load_genomic_benchmark
 from dnaestim.io import bundled_genome_path, fetch_sequence, open_fasta
 
-TINY = dict(d_model=16, n_layer=1, d_inner=32, filter_order=8, emb_dim=3, max_iter=1, batch_size=8,
+TINY = dict(pretrained=None, d_model=16, n_layer=1, d_inner=32, filter_order=8, emb_dim=3, max_iter=1, batch_size=8,
             early_stopping=False, random_state=0, device="cpu")
 GOOD_X = ["ACGTACGTAC", "TTGACCATGA", "GGGCCCAAAT", "CATCATCATG"] * 3
 GOOD_Y = [0, 1] * 6
@@ -29,8 +29,15 @@ GENOME = bundled_genome_path()
 ROOT = Path(__file__).resolve().parent.parent
 
 
+ARCHITECTURE = ("d_model", "n_layer", "d_inner", "filter_order", "emb_dim")
+
+
 def clf(**kw):
-    return HyenaClassifier(**{**TINY, **kw})
+    """A quick classifier: a tiny backbone from scratch, or ``pretrained`` (whose shape it keeps) when given."""
+    params = {**TINY, **kw}
+    if params["pretrained"] is not None:
+        params = {k: v for k, v in params.items() if k not in ARCHITECTURE}
+    return HyenaClassifier(**params)
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +179,13 @@ CASES = [
      ValueError, r"chunk_size.*got 0"),
     ("pretrained-wrong-type", lambda t, f, c: clf(pretrained=3.5).fit(GOOD_X, GOOD_Y),
      TypeError, r"pretrained"),
+    ("pretrained-unknown-name", lambda t, f, c: HyenaClassifier(pretrained="dnaestim-no-such-model").fit(GOOD_X, GOOD_Y),
+     FileNotFoundError, r"dnaestim-no-such-model does not exist, and no bundled model has that name \(bundled: "),
+    ("architecture-with-pretrained", lambda t, f, c: HyenaClassifier(n_layer=4).fit(GOOD_X, GOOD_Y),
+     ValueError, r"n_layer=4 has no effect with pretrained='dnaestim-.*'.*Pass pretrained=None"),
+    ("pretrainer-bed-repeated-record", lambda t, f, c: HyenaPretrainer(max_steps=1, device="cpu").fit(
+        [write(t, "a.fa", ">X\nACGTACGT\n"), write(t, "b.fa", ">X\nGGCCGGCC\n")],
+        intervals=[("X", 0, 4)]), KeyError, r"Record 'X' .* is in several files; name it by its file: 'a:X', 'b:X'"),
     ("predict-before-fit", lambda t, f, c: clf().predict(GOOD_X),
      __import__("sklearn.exceptions", fromlist=["NotFittedError"]).NotFittedError, r"not fitted yet.*fit"),
     # --- tokenizer ---

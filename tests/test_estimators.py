@@ -20,8 +20,10 @@ from conftest import DATA_FREE_CHECKS
 from dnaestim import HyenaClassifier, HyenaEmbedder, HyenaLM, HyenaConfig, reverse_complement, save_pretrained
 from dnaestim.datasets import load_gue_prom_core_tata
 
-TINY = dict(d_model=16, n_layer=1, d_inner=32, filter_order=8, emb_dim=3)
+TINY = dict(pretrained=None, d_model=16, n_layer=1, d_inner=32, filter_order=8, emb_dim=3)
 ESTIMATORS = [HyenaClassifier(**TINY), HyenaEmbedder(**TINY)]
+#: As a user first meets them: on the bundled backbone.
+DEFAULT_ESTIMATORS = [HyenaClassifier(), HyenaEmbedder()]
 
 rng = np.random.RandomState(0)
 SEQS = np.array(["".join(rng.choice(list("ACGT"), size=rng.randint(8, 30))) for _ in range(40)], dtype=object)
@@ -29,7 +31,9 @@ LABELS = np.array(["x", "y"] * 20)
 
 
 def fast_classifier(**kw):
-    params = dict(TINY, max_iter=2, batch_size=8, early_stopping=False, random_state=0)
+    """A quick classifier: a tiny backbone from scratch, or ``pretrained`` (whose shape it keeps) when given."""
+    params = dict(TINY if kw.get("pretrained") is None else {}, max_iter=2, batch_size=8, early_stopping=False,
+                  random_state=0)
     params.update(kw)
     return HyenaClassifier(**params)
 
@@ -46,7 +50,8 @@ def tata():
 
 
 @pytest.mark.parametrize("check", DATA_FREE_CHECKS)
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("estimator", ESTIMATORS + DEFAULT_ESTIMATORS,
+                         ids=lambda e: type(e).__name__ + ("-default" if e.get_params()["pretrained"] else ""))
 def test_sklearn_data_free_checks(estimator, check):
     name = type(estimator).__name__
     fn = getattr(estimator_checks, check)
@@ -253,6 +258,19 @@ def test_pretrained_checkpoint_directory(tmp_path, tiny_reference_dir):
         emb.transform(["A" * 65])
 
 
+def test_probe_head_init_starts_from_a_logistic_regression_on_the_features(tmp_path):
+    save_pretrained(HyenaLM(HyenaConfig(d_model=16, n_layer=1, l_max=64), generator=torch.Generator().manual_seed(0)),
+                    tmp_path)
+    # A vanishing learning rate leaves the weights where the probe put them.
+    clf = fast_classifier(pretrained=tmp_path, head_init="probe", max_iter=1, learning_rate_init=1e-12)
+    clf.fit(SEQS, LABELS)
+    features = HyenaEmbedder(pretrained=tmp_path).fit().transform(SEQS)
+    probe = LogisticRegression(C=1.0, max_iter=1000).fit(features, LABELS)
+    np.testing.assert_allclose(clf.predict_proba(SEQS), probe.predict_proba(features), atol=1e-4)
+    random_head = fast_classifier(pretrained=tmp_path, head_init="random", max_iter=1, learning_rate_init=1e-12)
+    assert np.abs(random_head.fit(SEQS, LABELS).predict_proba(SEQS)[:, 1] - 0.5).max() < 0.05
+
+
 def test_pretrained_l_max_is_enforced(tmp_path):
     save_pretrained(HyenaLM(HyenaConfig(d_model=8, n_layer=1, l_max=20)), tmp_path)
     with pytest.raises(ValueError, match=r"longest training sequence has 29 nucleotides, more than .* l_max=20"):
@@ -333,6 +351,7 @@ def test_bad_inputs_are_named(X, y, error, message):
         ({"d_model": "big"}, "d_model must be an int"),
         ({"max_time": 0}, r"max_time must be in \(0"),
         ({"pretrained": 3.5}, "pretrained must be a checkpoint directory"),
+        ({"head_init": "zeros"}, r"head_init must be one of \('probe', 'random'\); got 'zeros'"),
         ({"pretrained": HyenaClassifier()}, "unfitted HyenaClassifier"),
         ({"early_stopping": True, "validation_fraction": 0.01}, "leaves no validation"),
     ],
@@ -414,7 +433,7 @@ def test_embedder_pickles(tmp_path):
 def test_classifier_learns_a_real_promoter_task(tata):
     """A small model trained for a few seconds on GUE prom_core_tata scores well above chance (0.50)."""
     X_train, y_train, X_test, y_test = tata
-    clf = HyenaClassifier(d_model=64, n_layer=1, max_iter=3, batch_size=32, learning_rate_init=2e-3,
+    clf = HyenaClassifier(pretrained=None, d_model=64, n_layer=1, max_iter=3, batch_size=32, learning_rate_init=2e-3,
                           early_stopping=False, random_state=0)
     clf.fit(X_train[:2000], y_train[:2000])
     accuracy = accuracy_score(y_test, clf.predict(X_test))
@@ -426,7 +445,7 @@ def test_classifier_learns_a_real_promoter_task(tata):
 
 def test_embedder_pipeline_on_real_data(tata):
     X_train, y_train, X_test, y_test = tata
-    pipe = make_pipeline(HyenaEmbedder(d_model=32, n_layer=1, random_state=0),
+    pipe = make_pipeline(HyenaEmbedder(pretrained=None, d_model=32, n_layer=1, random_state=0),
                          LogisticRegression(max_iter=2000))
     pipe.fit(X_train[:1500], y_train[:1500])
     auc = roc_auc_score(y_test == "1", pipe.predict_proba(X_test)[:, 1])

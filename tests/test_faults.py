@@ -127,14 +127,14 @@ def _raise_out_of_memory(*args, **kwargs):
 
 def test_out_of_memory_in_training_suggests_smaller_settings(monkeypatch):
     monkeypatch.setattr("dnaestim.nn.hyena.HyenaBackbone.forward", _raise_out_of_memory)
-    clf = HyenaClassifier(d_model=16, n_layer=1, max_iter=1, batch_size=8, device="cpu", early_stopping=False)
+    clf = HyenaClassifier(pretrained=None, d_model=16, n_layer=1, max_iter=1, batch_size=8, device="cpu", early_stopping=False)
     with pytest.raises(torch.OutOfMemoryError, match=r"HyenaClassifier ran out of memory on cpu during training "
                                                      r"\(batch_size=8, max_length=8\)\. Try a smaller batch_size"):
         clf.fit(["ACGTACGT"] * 4, [0, 1] * 2)
 
 
 def test_out_of_memory_in_inference_suggests_chunk_size(monkeypatch):
-    emb = HyenaEmbedder(d_model=16, n_layer=1, max_length=64, device="cpu").fit()
+    emb = HyenaEmbedder(pretrained=None, d_model=16, n_layer=1, max_length=64, device="cpu").fit()
     monkeypatch.setattr("dnaestim.nn.hyena.HyenaBackbone.forward", _raise_out_of_memory)
     with pytest.raises(torch.OutOfMemoryError, match=r"during inference .*chunk_size='auto'.*int chunk_size"):
         emb.transform(["ACGT"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import io
 import logging
 import numbers
@@ -32,6 +33,8 @@ from ..tokenizer import DNATokenizer
 
 logger = logging.getLogger("dnaestim")
 
+#: Parameters that shape a backbone trained from scratch; a pretrained backbone brings its own.
+ARCHITECTURE_PARAMS = ("d_model", "n_layer", "d_inner", "filter_order", "emb_dim")
 #: Right padding: see the module docstring.
 TOKENIZER = DNATokenizer(padding_side="right")
 #: The published layout, for estimators that read every sequence at one fixed length (soft prompts).
@@ -113,6 +116,19 @@ class HyenaEstimatorMixin(BaseEstimator):
         dtype, autocast = resolve_precision(self.precision, device)
         return device, dtype, autocast
 
+    def _check_architecture_unset(self):
+        """With a pretrained backbone, the architecture parameters must keep their defaults (they would be ignored)."""
+        if self.pretrained is None:
+            return
+        defaults = inspect.signature(type(self).__init__).parameters
+        for name in ARCHITECTURE_PARAMS:
+            if name in defaults and getattr(self, name) != defaults[name].default:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} has no effect with pretrained={self.pretrained!r}: the "
+                    "architecture comes from the pretrained backbone. Pass pretrained=None to train a backbone of "
+                    f"this shape from scratch, or leave {name} at its default."
+                )
+
     def _seeds(self):
         """Independent integer seeds derived from ``random_state`` (no global RNG is touched)."""
         rng = check_random_state(self.random_state)
@@ -124,12 +140,16 @@ class HyenaEstimatorMixin(BaseEstimator):
         """The language model behind ``pretrained``: a checkpoint directory, a HyenaLM or a fitted pretrainer."""
         source = self.pretrained
         if isinstance(source, (str, os.PathLike)):
-            return load_pretrained(source)
-        if isinstance(source, HyenaLM):
-            return copy.deepcopy(source).cpu()
-        model = getattr(source, "model_", None)
-        if isinstance(model, HyenaLM):
-            return copy.deepcopy(model).cpu()
+            model = load_pretrained(source)
+        elif isinstance(source, HyenaLM):
+            model = copy.deepcopy(source).cpu()
+        elif isinstance(getattr(source, "model_", None), HyenaLM):
+            model = copy.deepcopy(source.model_).cpu()
+        else:
+            model = None
+        if model is not None:
+            self._check_architecture_unset()
+            return model
         if hasattr(source, "fit") and hasattr(source, "get_params"):
             raise ValueError(
                 f"pretrained is an unfitted {type(source).__name__}; fit it first, or pass a checkpoint directory."

@@ -117,6 +117,9 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
                                         random_state=rng.randint(np.iinfo(np.int32).max))
         return np.sort(train), np.sort(valid)
 
+    def _initialize_head(self, ids, mask, y_index, weights, train_index, rng):
+        """Set the output layer before training starts (subclasses may; the default keeps its initialisation)."""
+
     def _loss(self, logits, targets, weights):
         losses = F.cross_entropy(logits.float(), targets, reduction="none")
         return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
@@ -129,6 +132,8 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
         step = Optimization(model, optimizer, device, self.autocast_dtype_)
         budget = TimeBudget(self.max_time)
         stopper = EarlyStopping(int(self.n_iter_no_change), float(self.tol)) if valid_index is not None else None
+        if not warm:
+            self._initialize_head(ids, mask, y_index, weights, train_index, rng)
         batch = int(self.batch_size)
         steps_per_epoch = int(np.ceil(len(train_index) / batch))
         total_steps = steps_per_epoch * int(self.max_iter)

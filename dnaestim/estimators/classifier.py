@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
 
+from ..models import DEFAULT_BACKBONE
 from ..nn.heads import HyenaSequenceClassifier
 from ..training import build_optimizer
 from ._base import _check_float
 from ._classification import HyenaClassifierBase
 
 __all__ = ["HyenaClassifier"]
+
+HEAD_INITS = ("probe", "random")
+#: Training sequences embedded for ``head_init="probe"`` (a seeded subsample beyond that).
+PROBE_SEQUENCES = 4096
 
 
 
@@ -22,9 +29,11 @@ class HyenaClassifier(HyenaClassifierBase):
 
     Parameters
     ----------
-    pretrained : str, path-like, HyenaLM or fitted HyenaPretrainer, default=None
-        Start from these backbone weights (a local checkpoint directory in either published layout). When set,
-        the architecture parameters below are ignored. None trains a backbone from scratch.
+    pretrained : str, path-like, HyenaLM, fitted HyenaPretrainer or None, default="dnaestim-multispecies-tiny-1k"
+        Start from these backbone weights: the name of a bundled model (:func:`dnaestim.list_pretrained`; the
+        default is the multi-species backbone dnaestim ships, see its model card), a local checkpoint directory in
+        either published layout, a HyenaLM or a fitted HyenaPretrainer. None trains a backbone from scratch with
+        the architecture parameters below (which must stay at their defaults otherwise).
     d_model, n_layer : int, default=128, 2
         Width and depth of a backbone trained from scratch (the published tiny model).
     d_inner : int, default=None
@@ -35,6 +44,11 @@ class HyenaClassifier(HyenaClassifierBase):
         Dropout on the embeddings and on each block's residual branch (also applied to a pretrained backbone).
     head_dropout : float, default=0.1
         Dropout on the pooled vector before the linear layer.
+    head_init : {"probe", "random"}, default="probe"
+        How the linear layer starts. ``"probe"``: a logistic regression fitted on the backbone's pooled features
+        of (up to 4,096 of) the training sequences, then everything is fine-tuned together (linear probing before
+        fine-tuning); it costs one inference pass over those sequences. ``"random"``: the published
+        initialisation (normal, standard deviation 0.02).
     pooling : {"mean", "last"}, default="mean"
         Mean over the real tokens (never over padding), or the last real token.
     max_length : int, default=None
@@ -110,7 +124,7 @@ class HyenaClassifier(HyenaClassifierBase):
     >>> from dnaestim import HyenaClassifier
     >>> X = ["ACGTACGTAC", "TTTTGGGGCC", "ACGTACGTTT", "GGGGCCCCTT"] * 8
     >>> y = ["a", "b", "a", "b"] * 8
-    >>> clf = HyenaClassifier(d_model=16, n_layer=1, max_iter=3, early_stopping=False, random_state=0)
+    >>> clf = HyenaClassifier(pretrained=None, d_model=16, n_layer=1, max_iter=3, early_stopping=False, random_state=0)
     >>> clf.fit(X, y).predict(["ACGTACGTAC"]).shape
     (1,)
     >>> clf.classes_.tolist()
@@ -120,7 +134,7 @@ class HyenaClassifier(HyenaClassifierBase):
     def __init__(
         self,
         *,
-        pretrained=None,
+        pretrained=DEFAULT_BACKBONE,
         d_model=128,
         n_layer=2,
         d_inner=None,
@@ -129,6 +143,7 @@ class HyenaClassifier(HyenaClassifierBase):
         embed_dropout=0.1,
         resid_dropout=0.0,
         head_dropout=0.1,
+        head_init="probe",
         pooling="mean",
         max_length=None,
         freeze_backbone=False,
@@ -159,6 +174,7 @@ class HyenaClassifier(HyenaClassifierBase):
         self.embed_dropout = embed_dropout
         self.resid_dropout = resid_dropout
         self.head_dropout = head_dropout
+        self.head_init = head_init
         self.pooling = pooling
         self.max_length = max_length
         self.freeze_backbone = freeze_backbone
@@ -187,6 +203,8 @@ class HyenaClassifier(HyenaClassifierBase):
         self._validate_training_params()
         for name in ("embed_dropout", "resid_dropout", "head_dropout"):
             _check_float(getattr(self, name), name, 0, 1, high_open=True)
+        if self.head_init not in HEAD_INITS:
+            raise ValueError(f"head_init must be one of {HEAD_INITS}; got {self.head_init!r}.")
         return device, dtype, autocast
 
     def fit(self, X, y, sample_weight=None):
@@ -224,6 +242,38 @@ class HyenaClassifier(HyenaClassifierBase):
             ids, mask = self._tokenize(sequences, lengths)
             self._train(ids, mask, y_index, weights, rng, warm)
         return self
+
+    def _initialize_head(self, ids, mask, y_index, weights, train_index, rng):
+        """``head_init="probe"``: a logistic regression on the backbone's pooled features sets the linear head.
+
+        Linear probing before fine-tuning (LP-FT): the head starts where a linear model on the pretrained features
+        would end, so the first updates refine the backbone instead of undoing it to fit a random head. Up to
+        ``PROBE_SEQUENCES`` training sequences (a seeded subsample) are embedded once, in evaluation mode.
+        """
+        if self.head_init == "random":
+            return
+        index = train_index
+        if len(index) > PROBE_SEQUENCES:
+            index = np.sort(rng.choice(index, PROBE_SEQUENCES, replace=False))
+        present = np.unique(y_index[index])
+        if len(present) < 2:
+            return  # nothing to separate in this subsample: keep the random head
+        features = self._pooled_embeddings(self.model_.backbone, ids[index], mask[index])
+        probe = LogisticRegression(C=1.0, max_iter=1000).fit(features, y_index[index], sample_weight=weights[index])
+        n_classes, width = len(self.classes_), features.shape[1]
+        weight, bias = np.zeros((n_classes, width)), np.zeros(n_classes)
+        if len(present) == 2:  # one decision function: split it evenly between the two logits
+            weight[present[1]], bias[present[1]] = probe.coef_[0] / 2, probe.intercept_[0] / 2
+            weight[present[0]], bias[present[0]] = -probe.coef_[0] / 2, -probe.intercept_[0] / 2
+        else:
+            weight[present], bias[present] = probe.coef_, probe.intercept_
+        # A class absent from the probe's sample gets a logit well below the others until training sees it.
+        absent = np.setdiff1d(np.arange(n_classes), present)
+        bias[absent] = bias[present].min() - 5.0
+        head = self.model_.head
+        with torch.no_grad():
+            head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
+            head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
 
     def _make_optimizer(self, model):
         """AdamW with the published groups: the implicit filters take the checkpoint's own lr/wd."""

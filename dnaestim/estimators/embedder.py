@@ -7,6 +7,7 @@ import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..models import DEFAULT_BACKBONE
 from ..nn import HyenaLM
 from ..tokenizer import reverse_complement_ids
 from ._base import HyenaEstimatorMixin
@@ -23,9 +24,11 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
 
     Parameters
     ----------
-    pretrained : str, path-like, HyenaLM or fitted HyenaPretrainer, default=None
-        Backbone weights (a local checkpoint directory in either published layout). None initialises a random
-        backbone with the architecture below (random features: a baseline, not a foundation model).
+    pretrained : str, path-like, HyenaLM, fitted HyenaPretrainer or None, default="dnaestim-multispecies-tiny-1k"
+        Backbone weights: the name of a bundled model (:func:`dnaestim.list_pretrained`; the default is the
+        multi-species backbone dnaestim ships), a local checkpoint directory in either published layout, a HyenaLM
+        or a fitted HyenaPretrainer. None initialises a random backbone with the architecture below (random
+        features: a baseline, not a foundation model).
     d_model, n_layer : int, default=128, 2
         Architecture of a randomly initialised backbone.
     d_inner : int, default=None
@@ -70,17 +73,17 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
     >>> from sklearn.linear_model import LogisticRegression
     >>> from sklearn.pipeline import make_pipeline
     >>> X = ["ACGTACGTAC", "TTTTGGGGCC", "ACGTACGTTT", "GGGGCCCCTT"]
-    >>> pipe = make_pipeline(HyenaEmbedder(d_model=16, n_layer=1, random_state=0), LogisticRegression())
+    >>> pipe = make_pipeline(HyenaEmbedder(pretrained=None, d_model=16, n_layer=1, random_state=0), LogisticRegression())
     >>> pipe.fit(X, [0, 1, 0, 1]).predict(X).shape
     (4,)
-    >>> HyenaEmbedder(d_model=16, n_layer=1, random_state=0).fit(X).transform(X).shape
+    >>> HyenaEmbedder(pretrained=None, d_model=16, n_layer=1, random_state=0).fit(X).transform(X).shape
     (4, 16)
     """
 
     def __init__(
         self,
         *,
-        pretrained=None,
+        pretrained=DEFAULT_BACKBONE,
         d_model=128,
         n_layer=2,
         d_inner=None,

@@ -56,7 +56,9 @@ class HyenaPretrainer(HyenaEstimatorMixin):
     Parameters
     ----------
     pretrained : str, path-like, HyenaLM or fitted HyenaPretrainer, default=None
-        Continue pretraining these weights instead of starting from scratch (architecture parameters ignored).
+        Continue pretraining these weights instead of starting from scratch: the name of a bundled model (e.g.
+        ``"dnaestim-multispecies-tiny-1k"``, see :func:`dnaestim.list_pretrained`), a checkpoint directory, a
+        HyenaLM or a fitted pretrainer. The architecture parameters must then keep their defaults.
     d_model, n_layer : int, default=128, 2
         Width and depth (the published tiny model).
     d_inner : int, default=None

@@ -8,7 +8,8 @@ import os
 import numpy as np
 import torch
 
-from ..checkpoints import load_pretrained
+from ..checkpoints import checkpoint_directory, load_pretrained
+from ..models import DEFAULT_BACKBONE
 from ..nn.prompting import PROMPT_HEADS, SoftPromptModel
 from ..tokenizer import VOCAB
 from ..training import build_optimizer
@@ -76,8 +77,10 @@ class SoftPromptClassifier(HyenaClassifierBase):
 
     Parameters
     ----------
-    pretrained : str, path-like, HyenaLM or fitted HyenaPretrainer
-        The language model to adapt (a local checkpoint directory in either published layout).
+    pretrained : str, path-like, HyenaLM or fitted HyenaPretrainer, default="dnaestim-multispecies-tiny-1k"
+        The language model to adapt: the name of a bundled model (:func:`dnaestim.list_pretrained`; the default is
+        the multi-species backbone dnaestim ships), a local checkpoint directory in either published layout, a
+        HyenaLM or a fitted HyenaPretrainer.
     n_prompt_tokens : int, default=16
         Learned vectors prepended to the input (0 to 32,768 and more, as long as the whole input fits the
         model's ``l_max``).
@@ -177,7 +180,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
     def __init__(
         self,
         *,
-        pretrained=None,
+        pretrained=DEFAULT_BACKBONE,
         n_prompt_tokens=16,
         head="lm",
         label_tokens=None,
@@ -335,7 +338,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
                           label_token_ids=self.label_token_ids_.tolist(), demo_ids=torch.from_numpy(demo_ids),
                           prompt_dropout=float(self.prompt_dropout))
         if not self.keep_backbone:
-            self._checkpoint = os.path.abspath(os.fspath(self.pretrained))
+            self._checkpoint = str(checkpoint_directory(self.pretrained).resolve())
             self._fingerprint = _fingerprint(lm)
         keep = np.setdiff1d(np.arange(len(sequences)), demos)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
