@@ -149,6 +149,8 @@ def main():
         print(f"{name:<28} {protocol:<10} {h['accuracy']:9.3f} {h['mcc']:6.3f} {h['auc']:6.3f} {h['epochs']:6.0f} | "
               f"{scratch}{k['accuracy']:9.3f} {k['mcc']:6.3f} {k['auc']:6.3f} | {e['auc']:10.3f} {random_auc:6.3f}",
               flush=True)
+        if args.json:  # after every task, so a long run that is stopped keeps what it measured
+            args.json.write_text(json.dumps(everything, indent=2))
     hyena = np.array([everything[n]["hyena"]["accuracy"] for n in names])
     kmer = np.array([everything[n]["kmer"]["accuracy"] for n in names])
     print(f"\nHyenaClassifier beats k-mer LR accuracy on {(hyena > kmer).sum()} of {len(names)} tasks; "
@@ -157,8 +159,6 @@ def main():
         scratch = np.array([everything[n]["scratch"]["accuracy"] for n in names])
         print(f"beats the from-scratch run on {(hyena > scratch).sum()} of {len(names)} tasks; "
               f"mean from scratch {scratch.mean():.3f}")
-    if args.json:
-        args.json.write_text(json.dumps(everything, indent=2))
 
 
 if __name__ == "__main__":

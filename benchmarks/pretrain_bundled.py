@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 
 import dnaestim
-from dnaestim import HyenaPretrainer
+from dnaestim import HyenaPretrainer, reverse_complement
 from dnaestim.checkpoints import save_pretrained
 from dnaestim.estimators.pretrainer import CHECKPOINT_NAME, GENOME_TOKENIZER
 from dnaestim.genome import GenomeSource
@@ -80,9 +80,6 @@ def benchmark_sequences(benchmark_dirs: list[Path]) -> dict[str, list[str]]:
     return tasks
 
 
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
-
-
 def find_occurrences(source: GenomeSource, tasks: dict[str, list[str]]):
     """Intervals of the genomes holding a benchmark sequence exactly (either strand), and hits per task.
 
@@ -93,7 +90,7 @@ def find_occurrences(source: GenomeSource, tasks: dict[str, list[str]]):
     for task, sequences in tasks.items():
         for seq in sequences:
             queries.append((task, seq))
-            queries.append((task, seq.translate(_COMPLEMENT)[::-1]))
+            queries.append((task, reverse_complement(seq)))
     seeds: dict[int, list[tuple[int, int]]] = defaultdict(list)  # seed code -> (query index, offset in query)
     for qi, (_, seq) in enumerate(queries):
         codes = kmer_codes(seq, SEED_LENGTH)
@@ -103,6 +100,8 @@ def find_occurrences(source: GenomeSource, tasks: dict[str, list[str]]):
     seed_codes = np.array(sorted(seeds), dtype=np.int64)
     hits, found = [], defaultdict(set)
     for record, length in source.records.items():
+        if not length:
+            continue
         sequence = source.read([source.region(record, 0, length)])[0].upper()
         codes = kmer_codes(sequence, SEED_LENGTH)
         for position in np.flatnonzero(np.isin(codes, seed_codes)):
@@ -334,7 +333,7 @@ def main():
         train, valid = plan_regions(source, args.holdout_fraction, excluded)
         per_file = []
         for path in files:
-            records = {r for r in source.records if source.region(r, 0, 1).path == path}
+            records = {r for r in source.records if source.file_of(r) == path}
             per_file.append({"file": Path(path).name, "records": len(records),
                              "bases": sum(source.records[r] for r in records),
                              "train_bases": sum(e - s for r, s, e in train if r in records)})

@@ -58,7 +58,7 @@ def windows(source: GenomeSource, regions: list[Region], length: int, count: int
     while len(out) < count:
         region = usable[rng.choice(len(usable), p=weights / weights.sum())]
         start = region.start + int(rng.integers(0, region.length - length + 1))
-        seq = source.read([Region(region.path, region.record, start, start + length)])[0].upper()
+        seq = source.read([region.part(start, start + length)])[0].upper()
         seq = seq.translate(AMBIGUOUS_TO_N)  # assemblies may hold IUPAC codes (K, R, Y, ...)
         if seq.count("N") <= 0.1 * length:
             out.append(seq)

@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "training from scratch")
     demo.add_argument("--dataset", default="gue_prom_core_tata",
                       help="bundled task with train and test splits (default: gue_prom_core_tata)")
-    demo.add_argument("--max-time", type=float, default=180.0, help="training budget in seconds (default: 180)")
+    demo.add_argument("--max-time", type=float, default=120.0, help="training budget per model in seconds (default: 120)")
     demo.add_argument("--k", type=int, default=4, help="k of the k-mer baseline (default: 4)")
     demo.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
     demo.add_argument("--progress", type=int, default=0, help="1 shows progress bars (default: 0)")

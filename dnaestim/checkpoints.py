@@ -128,7 +128,28 @@ def load_pretrained(path, *, device=None, dtype=None) -> HyenaLM:
 
 
 def checkpoint_directory(path) -> Path:
-    """The directory ``path`` names: an existing directory, or the folder of the bundled model of that name."""
+    """The directory ``path`` names: an existing directory, or the folder of the bundled model of that name.
+
+    A directory that exists wins over a bundled model of the same name.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A checkpoint directory or a bundled model's name (:func:`dnaestim.list_pretrained`).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a str or path-like.
+    CheckpointError
+        If ``path`` is a file.
+    FileNotFoundError
+        If it is neither an existing directory nor a bundled model's name.
+    """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a directory path (str or os.PathLike); got {type(path).__name__}.")
     directory = Path(path).expanduser()

@@ -33,27 +33,31 @@ class Region:
     """A half-open interval ``[start, end)`` of a record, in a FASTA file (``path``) or in memory (``path=None``).
 
     ``record`` is the record's name in the source (file-qualified where several files share it, see
-    :class:`GenomeSource`); ``name_in_file`` is its name inside ``path`` when that differs.
+    :class:`GenomeSource`).
     """
 
     path: str | None
     record: str
     start: int
     end: int
-    name_in_file: str | None = None
 
     @property
     def length(self) -> int:
         return self.end - self.start
 
-    @property
-    def fasta_name(self) -> str:
-        """The record's name inside its FASTA file."""
-        return self.record if self.name_in_file is None else self.name_in_file
-
     def part(self, start: int, end: int) -> Region:
-        """The sub-interval ``[start, end)`` of the same record."""
-        return Region(self.path, self.record, int(start), int(end), self.name_in_file)
+        """The sub-interval ``[start, end)`` of the same record.
+
+        Parameters
+        ----------
+        start, end : int
+            Positions in the record (not relative to this region).
+
+        Returns
+        -------
+        Region
+        """
+        return Region(self.path, self.record, int(start), int(end))
 
 
 def read_bed(path) -> list[tuple[str, int, int]]:
@@ -135,6 +139,12 @@ class GenomeSource:
             raise ValueError("Give either FASTA file(s) or in-memory sequences, not both and not neither.")
         self.sequences = None if sequences is None else list(sequences)
         self.paths = [] if fasta is None else [str(Path(p).expanduser()) for p in _as_list(fasta)]
+        seen: dict = {}
+        for path in self.paths:
+            if Path(path).resolve() in seen:
+                raise ValueError(f"FASTA file {path} is given twice (also as {seen[Path(path).resolve()]}); give "
+                                 "each file once.")
+            seen[Path(path).resolve()] = path
         regions = self._all_regions(intervals)
         if validation_intervals is not None:
             valid = [self.region(r, s, e) for r, s, e in validation_intervals]
@@ -175,15 +185,17 @@ class GenomeSource:
         for path, name, length in entries:
             key = name if counts[name] == 1 else f"{labels[path]}:{name}"
             if key in lengths:
-                raise ValueError(f"Record {name!r} appears twice in {path}; record names must be unique within a "
-                                 "FASTA file.")
+                other = lengths[key][0]
+                where = f"twice in {path}" if other == path else f"in {other} and (qualified by file) in {path}"
+                raise ValueError(f"Record name {key!r} appears {where}; record names must be unique within a "
+                                 "FASTA file, and a name that contains ':' must not clash with a file-qualified one.")
             lengths[key] = (path, name, length)
         return lengths
 
     def _all_regions(self, intervals):
         self._lengths = self._record_lengths()
         if intervals is None:
-            regions = [Region(path, key, 0, length, None if key == name else name)
+            regions = [Region(path, key, 0, length)
                        for key, (path, name, length) in self._lengths.items() if length]
         else:
             if isinstance(intervals, (str, os.PathLike)):
@@ -192,6 +204,12 @@ class GenomeSource:
         if not regions:
             raise ValueError("The genome holds no sequence (every record is empty).")
         return regions
+
+    def file_of(self, record) -> str | None:
+        """The FASTA file that holds ``record`` (a name of :attr:`records`); None for in-memory sequences."""
+        if record not in self._lengths:
+            raise KeyError(f"Record {record!r} is not in this genome; it has: {', '.join(list(self._lengths)[:8])}.")
+        return self._lengths[record][0]
 
     def region(self, record, start, end) -> Region:
         """The interval ``[start, end)`` of ``record`` (a name of :attr:`records`), checked against its length."""
@@ -209,7 +227,7 @@ class GenomeSource:
             raise ValueError(
                 f"Interval {record}:{start}-{end} is outside the record, which has {length} bases (0-based, half-open)."
             )
-        return Region(path, record, int(start), int(end), None if name == record else name)
+        return Region(path, record, int(start), int(end))
 
     @property
     def records(self) -> dict:
@@ -230,22 +248,23 @@ class GenomeSource:
         for i, r in enumerate(regions):
             if r.path is None:
                 out[i] = self.sequences[int(r.record)][r.start:r.end]
-            elif (r.path, r.fasta_name) in self._cache:
-                out[i] = self._cache[(r.path, r.fasta_name)][r.start:r.end]
+            elif (r.path, r.record) in self._cache:
+                out[i] = self._cache[(r.path, r.record)][r.start:r.end]
             else:
                 pending.setdefault(r.path, []).append(i)
         for path, indices in pending.items():
             with open_fasta(path) as fasta:
                 for i in indices:
                     r = regions[i]
-                    key = (path, r.fasta_name)
+                    key = (path, r.record)
+                    _, name_in_file, length = self._lengths[r.record]
                     if key in self._cache:  # read whole earlier in this call
                         out[i] = self._cache[key][r.start:r.end]
-                    elif sum(map(len, self._cache.values())) + self._lengths[r.record][2] <= self.cache_bytes:
-                        self._cache[key] = str(fasta[r.fasta_name][:])
+                    elif sum(map(len, self._cache.values())) + length <= self.cache_bytes:
+                        self._cache[key] = str(fasta[name_in_file][:])
                         out[i] = self._cache[key][r.start:r.end]
                     else:
-                        out[i] = str(fasta[r.fasta_name][r.start:r.end])
+                        out[i] = str(fasta[name_in_file][r.start:r.end])
         return out
 
     def __getstate__(self):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["DEFAULT_BACKBONE", "bundled_model_path", "list_pretrained"]
+__all__ = ["DEFAULT_BACKBONE", "bundled_model_path", "bundled_names", "is_bundled_name", "list_pretrained"]
 
 #: Name of the backbone the estimators start from by default (see its model card).
 DEFAULT_BACKBONE = "dnaestim-multispecies-tiny-1k"
@@ -24,7 +24,13 @@ def _models_root() -> Path:
 
 
 def bundled_names() -> list[str]:
-    """Names of the bundled models, sorted."""
+    """Names of the bundled models, sorted.
+
+    Returns
+    -------
+    list of str
+        The folders under ``dnaestim/data/models`` that hold a ``config.json``.
+    """
     root = _models_root()
     if not root.is_dir():
         return []
@@ -55,7 +61,18 @@ def bundled_model_path(name: str) -> Path:
 
 
 def is_bundled_name(value) -> bool:
-    """True when ``value`` is a str naming a bundled model."""
+    """Whether ``value`` names a bundled model.
+
+    Parameters
+    ----------
+    value : object
+        Anything passed as ``pretrained``.
+
+    Returns
+    -------
+    bool
+        True for a str equal to one of :func:`bundled_names`.
+    """
     return isinstance(value, str) and value in bundled_names()
 
 

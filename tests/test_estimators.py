@@ -350,7 +350,7 @@ def test_bad_inputs_are_named(X, y, error, message):
         ({"emb_dim": 4}, "emb_dim must be an odd int"),
         ({"d_model": "big"}, "d_model must be an int"),
         ({"max_time": 0}, r"max_time must be in \(0"),
-        ({"pretrained": 3.5}, "pretrained must be a checkpoint directory"),
+        ({"pretrained": 3.5}, "pretrained must be a bundled model's name"),
         ({"head_init": "zeros"}, r"head_init must be one of \('probe', 'random'\); got 'zeros'"),
         ({"pretrained": HyenaClassifier()}, "unfitted HyenaClassifier"),
         ({"early_stopping": True, "validation_fraction": 0.01}, "leaves no validation"),

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dnaestim import HyenaClassifier, HyenaPretrainer, load_pretrained
-from dnaestim.genome import GenomeSource
+from dnaestim.genome import GenomeSource, Region
 from dnaestim.io import bundled_genome_path
 from dnaestim.training import NonFiniteLossError
 from dnaestim.warmup import Stage, WarmupSchedule
@@ -276,6 +276,19 @@ def test_record_name_repeated_within_one_file_is_an_error(tmp_path):
     genome.write_text(">chr1\nACGT\n>chr1\nGGGG\n")
     with pytest.raises(ValueError, match=r"chr1|[Dd]uplicate"):
         GenomeSource(fasta=[genome])
+
+
+def test_same_fasta_file_twice_is_an_error(tmp_path):
+    genome = _fasta(tmp_path / "worm.fa", {"X": "ACGT" * 300})
+    with pytest.raises(ValueError, match=r"FASTA file .*worm.fa is given twice"):
+        GenomeSource(fasta=[genome, tmp_path / "." / "worm.fa"])
+
+
+def test_hand_built_region_of_a_qualified_record_reads_its_file(tmp_path):
+    worm = _fasta(tmp_path / "worm.fa", {"X": "ACGT" * 300})
+    fly = _fasta(tmp_path / "fly.fa", {"X": "GGTT" * 250})
+    source = GenomeSource(fasta=[worm, fly], validation_fraction=0)
+    assert source.read([Region(str(fly), "fly:X", 4, 12)]) == ["GGTTGGTT"]
 
 
 def test_sequence_input_errors():

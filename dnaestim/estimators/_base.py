@@ -155,8 +155,8 @@ class HyenaEstimatorMixin(BaseEstimator):
                 f"pretrained is an unfitted {type(source).__name__}; fit it first, or pass a checkpoint directory."
             )
         raise TypeError(
-            "pretrained must be a checkpoint directory (str or path), a HyenaLM or a fitted HyenaPretrainer; "
-            f"got {type(source).__name__}."
+            "pretrained must be a bundled model's name (dnaestim.list_pretrained()), a checkpoint directory (str or "
+            f"path), a HyenaLM, a fitted HyenaPretrainer, or None to train from scratch; got {type(source).__name__}."
         )
 
     def _backbone_config(self, l_max: int) -> HyenaConfig:
@@ -181,9 +181,11 @@ class HyenaEstimatorMixin(BaseEstimator):
             if self.max_length is None:
                 raise ValueError(
                     f"The longest training sequence has {longest} nucleotides, more than the pretrained model's "
-                    f"l_max={l_max}. Set max_length<={l_max} to cut sequences to that length."
+                    f"l_max={l_max}. Set max_length<={l_max} to cut sequences to that length, or pretrained=None to "
+                    "train a backbone sized to your sequences from scratch."
                 )
-            raise ValueError(f"max_length={max_length} is more than the pretrained model's l_max={l_max}.")
+            raise ValueError(f"max_length={max_length} is more than the pretrained model's l_max={l_max}; set "
+                             f"max_length<={l_max}, or pretrained=None to train from scratch.")
         return max_length
 
     # -- tokens --------------------------------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from ..models import DEFAULT_BACKBONE
@@ -255,11 +258,19 @@ class HyenaClassifier(HyenaClassifierBase):
         index = train_index
         if len(index) > PROBE_SEQUENCES:
             index = np.sort(rng.choice(index, PROBE_SEQUENCES, replace=False))
+        index = index[weights[index] > 0]
         present = np.unique(y_index[index])
         if len(present) < 2:
             return  # nothing to separate in this subsample: keep the random head
         features = self._pooled_embeddings(self.model_.backbone, ids[index], mask[index])
-        probe = LogisticRegression(C=1.0, max_iter=1000).fit(features, y_index[index], sample_weight=weights[index])
+        # Weights rescaled to mean 1: the penalty of LogisticRegression is relative to their sum, so the head must
+        # not depend on their overall scale.
+        sample_weight = weights[index] / weights[index].mean()
+        with warnings.catch_warnings():
+            # An unconverged probe is still a better start than a random head; the user cannot act on the warning.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            probe = LogisticRegression(C=1.0, max_iter=1000).fit(features, y_index[index],
+                                                                 sample_weight=sample_weight)
         n_classes, width = len(self.classes_), features.shape[1]
         weight, bias = np.zeros((n_classes, width)), np.zeros(n_classes)
         if len(present) == 2:  # one decision function: split it evenly between the two logits

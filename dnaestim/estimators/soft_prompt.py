@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..checkpoints import checkpoint_directory, load_pretrained
+from ..models import bundled_model_path, is_bundled_name
 from ..models import DEFAULT_BACKBONE
 from ..nn.prompting import PROMPT_HEADS, SoftPromptModel
 from ..tokenizer import VOCAB
@@ -42,7 +43,7 @@ class _PromptOnly:
         self.checkpoint, self.fingerprint, self.spec, self.device = checkpoint, fingerprint, spec, str(device)
 
     def restore(self):
-        if not os.path.isdir(self.checkpoint):
+        if not (os.path.isdir(self.checkpoint) or is_bundled_name(self.checkpoint)):
             raise FileNotFoundError(
                 f"This SoftPromptClassifier was pickled without its backbone (keep_backbone=False), and its "
                 f"checkpoint directory {self.checkpoint!r} does not exist any more. Put the checkpoint back at that "
@@ -127,7 +128,8 @@ class SoftPromptClassifier(HyenaClassifierBase):
     keep_backbone : bool, default=True
         Pickle the whole model. False pickles only the prompt, the head and the demonstrations, plus the path
         of the checkpoint directory and a fingerprint of its weights: one backbone on disk serves many small
-        task files (``pretrained`` must then be a directory, and unpickling checks that it is unchanged).
+        task files (``pretrained`` must then be a directory or a bundled model's name, kept by name; unpickling
+        checks that the weights are unchanged).
     random_state : int, RandomState or None, default=None
         Seeds the demonstrations, the prompt and head initialisation, the validation split, shuffling and
         dropout. The global random generators are left untouched.
@@ -247,8 +249,9 @@ class SoftPromptClassifier(HyenaClassifierBase):
             raise ValueError(f"head must be one of {PROMPT_HEADS}; got {self.head!r}.")
         if not self.keep_backbone and not isinstance(self.pretrained, (str, os.PathLike)):
             raise ValueError(
-                "keep_backbone=False pickles only the checkpoint's path, so pretrained must be a checkpoint "
-                f"directory; got a {type(self.pretrained).__name__}. Save it with save_pretrained first."
+                "keep_backbone=False pickles only where the checkpoint is, so pretrained must be a checkpoint "
+                f"directory or a bundled model's name; got a {type(self.pretrained).__name__}. Save it with "
+                "save_pretrained first."
             )
         return device, dtype, autocast
 
@@ -338,7 +341,11 @@ class SoftPromptClassifier(HyenaClassifierBase):
                           label_token_ids=self.label_token_ids_.tolist(), demo_ids=torch.from_numpy(demo_ids),
                           prompt_dropout=float(self.prompt_dropout))
         if not self.keep_backbone:
-            self._checkpoint = str(checkpoint_directory(self.pretrained).resolve())
+            directory = checkpoint_directory(self.pretrained)
+            # A bundled model is kept by name, so the pickle survives a new environment or install location (the
+            # fingerprint still catches an upgrade that changed its weights).
+            bundled = is_bundled_name(self.pretrained) and directory == bundled_model_path(self.pretrained)
+            self._checkpoint = str(self.pretrained) if bundled else str(directory.resolve())
             self._fingerprint = _fingerprint(lm)
         keep = np.setdiff1d(np.arange(len(sequences)), demos)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
