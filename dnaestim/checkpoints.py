@@ -21,6 +21,7 @@ import logging
 import os
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -130,7 +131,7 @@ def load_pretrained(path, *, device=None, dtype=None) -> HyenaLM:
 def checkpoint_directory(path) -> Path:
     """The directory ``path`` names: an existing directory, or the folder of the bundled model of that name.
 
-    A directory that exists wins over a bundled model of the same name.
+    A directory that exists wins over a bundled model of the same name, with a warning.
 
     Parameters
     ----------
@@ -153,8 +154,14 @@ def checkpoint_directory(path) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a directory path (str or os.PathLike); got {type(path).__name__}.")
     directory = Path(path).expanduser()
-    if not directory.exists() and is_bundled_name(path):
-        return bundled_model_path(path)
+    name = os.fspath(path)
+    if is_bundled_name(name):
+        if not directory.exists():
+            return bundled_model_path(name)
+        if directory.resolve() != bundled_model_path(name).resolve():
+            warnings.warn(f"{name!r} is the name of a bundled model, and a directory of that name exists here "
+                          f"({directory.resolve()}): loading the directory. Rename it to use the bundled model.",
+                          UserWarning, stacklevel=3)
     if directory.is_file():
         raise CheckpointError(
             f"{directory} is a file; pass the directory that holds it together with config.json."

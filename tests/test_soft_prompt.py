@@ -13,7 +13,6 @@ from sklearn.utils import estimator_checks
 from conftest import DATA_FREE_CHECKS
 from dnaestim import HyenaConfig, HyenaLM, SoftPromptClassifier, save_pretrained
 from dnaestim.datasets import load_gue_prom_core_tata
-from dnaestim.models import DEFAULT_BACKBONE, bundled_model_path
 from dnaestim.tokenizer import VOCAB
 
 rng = np.random.RandomState(0)
@@ -162,15 +161,6 @@ def test_pickle_without_backbone(tmp_path, checkpoint):
     shutil.rmtree(ckpt)
     with pytest.raises(FileNotFoundError, match="does not exist any more"):
         pickle.loads(blob)
-
-
-def test_pickle_without_backbone_keeps_a_bundled_model_by_name(tmp_path, monkeypatch):
-    """The pickle names the bundled model, not its folder, so it loads in another environment or install."""
-    monkeypatch.chdir(tmp_path)
-    small = fast(pretrained=DEFAULT_BACKBONE, keep_backbone=False, max_iter=1).fit(SEQS, LABELS)
-    blob = pickle.dumps(small)
-    assert str(bundled_model_path(DEFAULT_BACKBONE)).encode() not in blob
-    np.testing.assert_array_equal(pickle.loads(blob).predict_proba(SEQS), small.predict_proba(SEQS))
 
 
 def test_learns_a_real_promoter_task_above_chance():
