@@ -77,7 +77,7 @@ def load_pretrained(path, *, device=None, dtype=None) -> HyenaLM:
         The name of a model bundled with dnaestim (see :func:`dnaestim.list_pretrained`), or a directory holding
         ``config.json`` and one of ``model.safetensors``, ``weights.ckpt`` or ``pytorch_model.bin`` in either
         published layout (see the module docstring), or written by :func:`save_pretrained`. An existing
-        directory wins over a bundled name. Download released weights yourself; nothing is fetched.
+        directory wins over a bundled name (with a warning). Download released weights yourself; nothing is fetched.
     device : str or torch.device, optional
         Where to put the model (default: CPU).
     dtype : torch.dtype, optional
