@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from dnaestim import HyenaConfig, HyenaLM
 from dnaestim.nn import causal_conv_direct, fft_causal_conv, filter_spectrum, next_fast_len
-from dnaestim.nn.fftconv import fft_length
+from dnaestim.nn import _fast
+from dnaestim.nn._fast.fftconv import fft_length
 
 
 def small_model(seed=0, **overrides):
@@ -159,7 +160,7 @@ def test_filter_spectrum_cache_follows_weight_changes():
     with torch.inference_mode():
         before = model(ids)
     filter_fn = model.backbone.layers[0].mixer.filter_fn
-    assert len(filter_fn._spectra) == 1
+    assert len(_fast._spectra[filter_fn]) == 1
     with torch.no_grad():
         filter_fn.implicit_filter[0].weight.mul_(1.5)
     with torch.inference_mode():
@@ -188,7 +189,7 @@ def test_training_recomputes_filter_and_gets_gradients():
     assert filter_fn.implicit_filter[0].weight.grad is not None
     assert filter_fn.implicit_filter[1].freq.grad is not None
     assert filter_fn.bias.grad is not None
-    assert len(filter_fn._spectra) == 0
+    assert len(_fast._spectra.get(filter_fn, {})) == 0
 
 
 def test_autocast_keeps_long_convolution_in_float32():
@@ -295,7 +296,7 @@ def test_config_reads_every_layout_and_ignores_unknown_keys(caplog):
 
 @pytest.mark.parametrize("length", [1, 2, 3, 17])
 def test_short_filter_equals_published_conv1d_and_has_correct_gradients(length):
-    from dnaestim.nn.hyena import ShortCausalConv
+    from dnaestim.nn._fast.shortconv import ShortCausalConv
 
     g = torch.Generator().manual_seed(length)
     z = torch.randn(2, length, 6, generator=g, dtype=torch.float64, requires_grad=True)
@@ -325,18 +326,17 @@ def test_chunked_forward_equals_one_pass(length, chunk, batch, seed):
 
 def test_chunked_forward_with_channel_groups_and_uncached_filter(monkeypatch):
     """Long inputs whose filter spectrum is too big to cache are convolved a few channels at a time."""
-    import dnaestim.nn.chunked as chunked
-    import dnaestim.nn.hyena as hyena
+    import dnaestim.nn._fast.chunked as chunked
 
     model = small_model(modulate=True).double()
     ids = torch.randint(7, 12, (2, 77))
     with torch.inference_mode():
         expected = model(ids)
-    monkeypatch.setattr(hyena, "_SPECTRUM_CACHE_MAX_BYTES", 0)
-    monkeypatch.setattr(hyena, "_TAPS_BLOCK_CHANNELS", 4)  # taps for 6 channels (two groups) per product
-    monkeypatch.setattr(hyena, "_FILTER_BLOCK_POSITIONS", 16)  # the filter MLP in 5 blocks of positions
+    monkeypatch.setattr(chunked, "_WHOLE_SPECTRUM_MAX_BYTES", 0)
+    monkeypatch.setattr(chunked, "_TAPS_BLOCK_CHANNELS", 4)  # taps for 6 channels (two groups) per product
+    monkeypatch.setattr(chunked, "_FILTER_BLOCK_POSITIONS", 16)  # the filter MLP in 5 blocks of positions
     monkeypatch.setattr(chunked, "_GROUP_BYTES", 3 * 2 * fft_length(77) * 8)  # 3 channels per group (float64)
-    spectra = list(model.backbone.layers[0].mixer.filter_fn.channel_spectra(77, torch.float64, 3))
+    spectra = list(chunked.channel_spectra(model.backbone.layers[0].mixer.filter_fn, 77, torch.float64, 3))
     assert [s.stop - s.start for s, _ in spectra] == [3, 3, 3, 3, 3, 1]  # 16 channels
     with torch.inference_mode():
         actual = model(ids, chunk_size=10)
@@ -346,7 +346,7 @@ def test_chunked_forward_with_channel_groups_and_uncached_filter(monkeypatch):
 @pytest.mark.parametrize("parts, length", [(4, 8), (4, 9), (16, 32), (3, 10), (1, 12)])
 def test_polyphase_rfft_is_the_dft_in_part_order(parts, length):
     """Bin (q, k) of the polyphase spectrum is frequency k + M q of the signal's DFT, and the inverse undoes it."""
-    from dnaestim.nn.fftconv import polyphase_irfft, polyphase_rfft
+    from dnaestim.nn._fast.fftconv import polyphase_irfft, polyphase_rfft
 
     g = torch.Generator().manual_seed(parts * length)
     signal = torch.randn(2, parts * length, generator=g, dtype=torch.float64)
@@ -363,7 +363,7 @@ def test_polyphase_rfft_is_the_dft_in_part_order(parts, length):
 def test_chunked_forward_in_polyphase_parts_equals_one_pass(length, chunk, batch, parts):
     """Very long inputs run their FFTs in polyphase parts; here every FFT length divisible by ``parts`` does,
     with lengths and chunk sizes that are not multiples of it."""
-    import dnaestim.nn.fftconv as fftconv
+    import dnaestim.nn._fast.fftconv as fftconv
 
     model = small_model().double()
     ids = torch.randint(7, 12, (batch, length), generator=torch.Generator().manual_seed(length))
@@ -402,7 +402,7 @@ def test_chunked_forward_refuses_training_and_bad_chunk_sizes():
 
 
 def test_auto_chunk_size_policy():
-    from dnaestim.nn.hyena import AUTO_CHUNK_SIZE, auto_chunk_size
+    from dnaestim.nn._fast import AUTO_CHUNK_SIZE, auto_chunk_size
 
     assert auto_chunk_size(2 * AUTO_CHUNK_SIZE, "cpu") is None
     assert auto_chunk_size(2 * AUTO_CHUNK_SIZE + 1, "cpu") == AUTO_CHUNK_SIZE
@@ -413,12 +413,10 @@ def test_auto_chunk_size_policy():
 
 
 def test_auto_chunking_applies_to_long_inference_only(monkeypatch):
-    import dnaestim.nn.hyena as hyena
-
     calls = []
-    real = hyena.chunked_forward
-    monkeypatch.setattr(hyena, "chunked_forward", lambda *a: calls.append(a[2]) or real(*a))
-    monkeypatch.setattr(hyena, "AUTO_CHUNK_SIZE", 8)
+    real = _fast.chunked_forward
+    monkeypatch.setattr(_fast, "chunked_forward", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    monkeypatch.setattr(_fast, "AUTO_CHUNK_SIZE", 8)
     model = small_model().double()
     ids = torch.randint(7, 12, (2, 40))
     with torch.inference_mode():
@@ -441,7 +439,7 @@ def test_auto_chunking_applies_to_long_inference_only(monkeypatch):
 @pytest.fixture
 def onednn(monkeypatch):
     """The oneDNN path forced on, whatever this CPU's vector extensions (the CPU build of torch ships it)."""
-    from dnaestim.nn import fused
+    from dnaestim.nn._fast import onednn as fused
 
     assert fused.onednn_agrees()
     monkeypatch.setattr(fused, "onednn_available", lambda: True)
@@ -485,7 +483,7 @@ def test_fused_linear_takes_onednn_only_where_nothing_needs_gradients(onednn, mo
 
 @pytest.mark.parametrize("capability, expected", [("AVX512", True), ("AVX2", False), ("DEFAULT", False)])
 def test_onednn_is_used_on_avx512_cpus_only(monkeypatch, capability, expected):
-    from dnaestim.nn import fused
+    from dnaestim.nn._fast import onednn as fused
 
     monkeypatch.setattr(fused.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
@@ -505,3 +503,48 @@ def test_inference_through_onednn_equals_plain_layers(onednn, monkeypatch):
         plain = model(ids)
     torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(fast_chunked, plain, rtol=1e-5, atol=1e-5)
+
+
+# -- the fast-paths switch -----------------------------------------------------------------------------------------
+
+
+def test_fast_paths_switch_context_manager_and_environment(monkeypatch):
+    """``fast_paths(False)`` and ``DNAESTIM_FAST_PATHS=0`` run the reference code; the context manager wins."""
+    from dnaestim.nn import fast_paths
+
+    model = small_model().double()
+    ids = torch.randint(7, 12, (2, 50), generator=torch.Generator().manual_seed(1))
+    calls = []
+    real = _fast.operator
+    monkeypatch.setattr(_fast, "operator", lambda *a: calls.append(1) or real(*a))
+    with torch.no_grad():
+        fast = model(ids)
+        assert len(calls) == model.config.n_layer
+        fast_chunked = model(ids, chunk_size=8)
+        with fast_paths(False):
+            reference = model(ids, chunk_size=8)  # one pass: chunking is a fast path too
+        monkeypatch.setenv("DNAESTIM_FAST_PATHS", "0")
+        assert not _fast.enabled()
+        from_environment = model(ids)
+        with fast_paths(True):
+            assert _fast.enabled()
+    assert len(calls) == model.config.n_layer
+    torch.testing.assert_close(fast, reference, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(fast_chunked, reference, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(from_environment, reference, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="True or False"):
+        with fast_paths("no"):
+            pass
+
+
+def test_spectrum_cache_is_not_saved_for_backward_from_inference_mode():
+    """A spectrum cached under inference_mode is not reused where a backward pass needs it (frozen filters)."""
+    model = small_model()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    ids = torch.randint(7, 12, (1, 20))
+    with torch.inference_mode():
+        model(ids)
+    embeds = model.backbone.embeddings(ids).requires_grad_(True)
+    model.backbone(inputs_embeds=embeds).sum().backward()
+    assert embeds.grad is not None

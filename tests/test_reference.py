@@ -12,10 +12,12 @@ import dnaestim
 from conftest import relative_error
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-paths", "reference-code"])
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
-def test_reference_outputs(reference, dtype, tol):
+def test_reference_outputs(reference, dtype, tol, fast):
+    """Through the fast paths and through the plain transcription of the model (``fast_paths(False)``)."""
     model = dnaestim.load_pretrained(reference["dir"], dtype=dtype)
-    with torch.inference_mode():
+    with torch.inference_mode(), dnaestim.nn.fast_paths(fast):
         hidden = model.backbone(reference["input_ids"])
         logits = model(reference["input_ids"])
     assert hidden.dtype == dtype and logits.dtype == dtype
@@ -161,7 +163,8 @@ def test_reference_outputs_through_chunked_inference(reference, chunk_size):
                          ids=["one-pass", "chunked", "chunked-polyphase"])
 def test_reference_outputs_through_every_inference_path(reference, monkeypatch, onednn, chunk_size, polyphase):
     """The fast paths each machine may take (oneDNN dense layers on AVX-512 CPUs, chunks, polyphase FFTs)."""
-    from dnaestim.nn import fftconv, fused
+    from dnaestim.nn._fast import fftconv
+    from dnaestim.nn._fast import onednn as fused
 
     if onednn and not fused.onednn_agrees():
         pytest.skip("this PyTorch has no working oneDNN linear operator")
@@ -177,17 +180,19 @@ def test_reference_outputs_through_every_inference_path(reference, monkeypatch, 
     assert relative_error(hidden, reference["hidden_states"]) < 1e-5
 
 
-def test_reference_gradients_equal_float64_autograd(reference):
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-paths", "reference-code"])
+def test_reference_gradients_equal_float64_autograd(reference, fast):
     """Training takes hand-written backward passes (long convolution, filter spectrum, short filter): float32
-    gradients of the reference model match float64 ones to float32 precision."""
+    gradients of the reference model match float64 autograd through the reference code to float32 precision."""
     grads = {}
-    for dtype in (torch.float32, torch.float64):
+    for dtype, fast_paths in ((torch.float32, fast), (torch.float64, False)):
         model = dnaestim.load_pretrained(reference["dir"], dtype=dtype).train()
         for module in model.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
         ids = reference["input_ids"]
-        logits = model(ids[:, :-1])
+        with dnaestim.nn.fast_paths(fast_paths):
+            logits = model(ids[:, :-1])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).double(),
                                                  ids[:, 1:].reshape(-1))
         loss.backward()

@@ -1,7 +1,12 @@
-"""Torch modules of the HyenaDNA model (no training or estimator code here)."""
+"""Torch modules of the HyenaDNA model (no training or estimator code here).
 
+:mod:`dnaestim.nn.hyena` is the model as the paper writes it; the fast paths that replace parts of it at run time
+(and the rules that pick them) live in :mod:`dnaestim.nn._fast`. :func:`fast_paths` turns them off.
+"""
+
+from ._fast import fast_paths
+from ._fast.fftconv import causal_conv_direct, fft_causal_conv, filter_spectrum, next_fast_len
 from .config import HyenaConfig
-from .fftconv import causal_conv_direct, fft_causal_conv, filter_spectrum, next_fast_len
 from .hyena import HyenaBackbone, HyenaBlock, HyenaFilter, HyenaLM, HyenaOperator
 
 __all__ = [
@@ -12,6 +17,7 @@ __all__ = [
     "HyenaLM",
     "HyenaOperator",
     "causal_conv_direct",
+    "fast_paths",
     "fft_causal_conv",
     "filter_spectrum",
     "next_fast_len",

@@ -1,0 +1,220 @@
+"""Fast paths of the Hyena model, and the one place that decides which of them runs.
+
+:mod:`dnaestim.nn.hyena` is the model as the paper and the published code write it. Three of its methods hand over
+to this package when fast paths are on (the default): :meth:`HyenaOperator.forward` to :func:`operator`,
+:meth:`Mlp.forward` to :func:`mlp`, and :meth:`HyenaBackbone.forward` to :func:`chunked_forward` when
+:func:`chunk_size` says so. Every result equals the reference code's up to float rounding; the test suite runs the
+published reference outputs through both.
+
+The rules, all of them:
+
+1. **Switch.** ``DNAESTIM_FAST_PATHS=0`` in the environment, or ``with dnaestim.nn.fast_paths(False):``, runs the
+   reference code everywhere (the context manager wins over the environment).
+2. **Long convolution** (training and inference): real FFTs of a 2·3·5-smooth length >= 2L - 1 instead of 2L, in
+   (B, D, L) layout, with backward passes written as real FFTs (:mod:`.fftconv`). Always in float32 (float64 for
+   float64 models), also under autocast.
+3. **Short filter** (training and inference): shifted multiply-adds in (B, L, C) layout (:mod:`.shortconv`).
+4. **Filter spectrum cache** (inference): the FFT of a filter is kept per (length, dtype, device) while nothing
+   needs its gradient, and reused as long as the filter's parameters and buffers are equal to the ones it was
+   computed from (compared by value, so any change of the weights shows). Worth 1.6x at 32k tokens, batch 1.
+5. **oneDNN dense layers** (inference): float32 on x86 CPUs with AVX-512, outside autocast, no gradients
+   (:mod:`.onednn`).
+6. **Chunked evaluation** (inference only: eval mode, no gradient): when :func:`chunk_size` returns an int. An int
+   ``chunk_size`` chunks inputs longer than it; ``"auto"`` chunks inputs longer than ``2 * AUTO_CHUNK_SIZE`` on
+   the CPU, and on CUDA only when one pass would need more than half the free memory (:mod:`.chunked`, which
+   also splits FFTs of more than 1M points into cache-sized polyphase parts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import weakref
+from collections import OrderedDict
+
+import torch
+
+from .fftconv import fft_causal_conv, fft_length, filter_spectrum
+from .onednn import linear, linear_gelu
+from .shortconv import ShortCausalConv
+
+__all__ = ["AUTO_CHUNK_SIZE", "auto_chunk_size", "chunk_size", "chunked_forward", "enabled", "fast_paths", "mlp",
+           "operator", "project", "spectrum", "with_fast_paths"]
+
+#: Chunk size of ``chunk_size="auto"`` (inputs longer than twice this are evaluated in chunks at inference).
+AUTO_CHUNK_SIZE = 4096
+ENVIRONMENT_VARIABLE = "DNAESTIM_FAST_PATHS"
+_OVERRIDE: contextvars.ContextVar[bool | None] = contextvars.ContextVar("dnaestim_fast_paths", default=None)
+
+
+# -- rule 1: the switch ----------------------------------------------------------------------------------------
+
+
+def enabled() -> bool:
+    """Whether fast paths run: the innermost :func:`fast_paths` block, else ``DNAESTIM_FAST_PATHS`` (default on)."""
+    override = _OVERRIDE.get()
+    if override is not None:
+        return override
+    return os.environ.get(ENVIRONMENT_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+@contextlib.contextmanager
+def fast_paths(enabled: bool = True):
+    """Turn the model's fast paths on or off inside a ``with`` block.
+
+    With ``enabled=False`` every forward and backward pass inside the block runs the reference code of
+    :mod:`dnaestim.nn.hyena` (the published model's operations: FFTs of length 2L with autograd's backward, a
+    ``Conv1d`` short filter, ``nn.Linear`` layers, one pass at any length). Results agree with the fast paths up
+    to float rounding; use it to rule the fast paths out when something looks wrong, or set the environment
+    variable ``DNAESTIM_FAST_PATHS=0`` for a whole process.
+
+    Parameters
+    ----------
+    enabled : bool, default=True
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dnaestim.nn import HyenaConfig, HyenaLM, fast_paths
+    >>> model = HyenaLM(HyenaConfig(d_model=16, n_layer=1, l_max=32)).eval()
+    >>> ids = torch.tensor([[7, 8, 9, 10]])
+    >>> with fast_paths(False):
+    ...     reference = model(ids)
+    >>> torch.allclose(model(ids), reference, atol=1e-5)
+    True
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"fast_paths takes True or False; got {enabled!r}.")
+    token = _OVERRIDE.set(enabled)
+    try:
+        yield
+    finally:
+        _OVERRIDE.reset(token)
+
+
+def with_fast_paths(on: bool, function, *args):
+    """``function(*args)`` with fast paths ``on`` (for recomputations that must take the paths of a first pass)."""
+    with fast_paths(on):
+        return function(*args)
+
+
+# -- rules 2-5: one pass --------------------------------------------------------------------------------------
+
+
+def project(mixer, u, channels: slice = slice(None)):
+    """``short_filter(in_proj(u))`` of a Hyena operator, optionally for some of its 3D output ``channels`` only."""
+    z = linear(u, mixer.in_proj.weight[channels], mixer.in_proj.bias[channels])
+    weight = mixer.short_filter.weight[channels, 0, :].to(z.dtype)  # (C, 3)
+    return ShortCausalConv.apply(z, weight, mixer.short_filter.bias[channels].to(z.dtype))  # (B, L, C)
+
+
+def operator(mixer, u):
+    """:meth:`HyenaOperator.forward <dnaestim.nn.HyenaOperator.forward>` through rules 2-5."""
+    length = u.shape[1]
+    x0, x1, v = project(mixer, u).split(mixer.d_model, dim=-1)  # (B, L, D) each
+    k_f = spectrum(mixer.filter_fn, length, u.dtype)
+    v = fft_causal_conv(v * x1, k_f, mixer.filter_fn.bias)  # (B, L, D), float32 or float64
+    return linear((v * x0).to(u.dtype), mixer.out_proj.weight, mixer.out_proj.bias)
+
+
+def mlp(module, x):
+    """:meth:`Mlp.forward <dnaestim.nn.hyena.Mlp.forward>` through rule 5 (GELU fused into ``fc1``)."""
+    hidden = linear_gelu(x, module.fc1.weight, module.fc1.bias)
+    return linear(hidden, module.fc2.weight, module.fc2.bias)
+
+
+_CACHE_ENTRIES = 4  # spectra kept per filter
+_CACHE_MAX_BYTES = 256 * 2**20  # larger spectra (very long inputs) are recomputed: chunked evaluation builds them
+_spectra: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # filter -> OrderedDict(key -> (weights, k_f))
+
+
+def spectrum(filter_fn, length: int, dtype: torch.dtype) -> torch.Tensor:
+    """Spectrum of ``filter_fn`` for ``length`` tokens (``1/n_fft`` folded in), (D, n_fft // 2 + 1); rule 4."""
+    n_fft = fft_length(length)
+    if torch.is_grad_enabled() and any(p.requires_grad for p in filter_fn.parameters()):
+        return filter_spectrum(filter_fn.filter(length), n_fft)
+    weights = [*filter_fn.parameters(), *filter_fn.buffers()]
+    entries = _spectra.setdefault(filter_fn, OrderedDict())
+    # Spectra built under inference_mode cannot be saved for a backward pass (a frozen filter, trained prompts).
+    key = (length, dtype, filter_fn.bias.device, torch.is_inference_mode_enabled())
+    cached = entries.get(key)
+    if cached is not None and len(cached[0]) == len(weights) and all(
+            a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b) for a, b in zip(cached[0], weights)):
+        entries.move_to_end(key)
+        return cached[1]
+    with torch.no_grad():
+        k_f = filter_spectrum(filter_fn.filter(length), n_fft)
+        if k_f.numel() * k_f.element_size() <= _CACHE_MAX_BYTES:
+            entries[key] = ([w.detach().clone() for w in weights], k_f)
+            while len(entries) > _CACHE_ENTRIES:
+                entries.popitem(last=False)
+    return k_f
+
+
+# -- rule 6: chunked evaluation ---------------------------------------------------------------------------------
+
+
+def auto_chunk_size(length, device_type, one_pass_bytes=0, free_bytes=None):
+    """The chunk size ``chunk_size="auto"`` picks for an inference pass over ``length`` tokens (None: one pass).
+
+    Parameters
+    ----------
+    length : int
+        Tokens per sequence.
+    device_type : str
+        ``"cpu"``, ``"cuda"``, ...
+    one_pass_bytes : int, default=0
+        Estimated peak memory of the one-pass forward.
+    free_bytes : int or None, default=None
+        Free memory of the CUDA device (ignored elsewhere).
+
+    Returns
+    -------
+    int or None
+        Inputs up to ``2 * AUTO_CHUNK_SIZE`` always run in one pass; longer ones are chunked on the CPU (and other
+        non-CUDA devices), and on CUDA only when the one pass would take more than half the free memory: there
+        many small kernels cost more than they save.
+    """
+    if length <= 2 * AUTO_CHUNK_SIZE:
+        return None
+    if device_type != "cuda":
+        return AUTO_CHUNK_SIZE
+    return AUTO_CHUNK_SIZE if one_pass_bytes > free_bytes // 2 else None
+
+
+def chunk_size(backbone, hidden, requested):
+    """Chunk size for :func:`chunked_forward` of ``hidden`` (B, L, D) through ``backbone``, or None (one pass).
+
+    ``requested`` is the backbone's ``chunk_size`` argument: an int (chunk inputs longer than it), ``"auto"`` (see
+    :func:`auto_chunk_size`) or None (one pass).
+    """
+    automatic = isinstance(requested, str) and requested == "auto"
+    if not automatic and requested is not None and (
+            isinstance(requested, bool) or not isinstance(requested, int) or requested < 1):
+        raise ValueError(f"chunk_size must be a positive int, 'auto' or None; got {requested!r}.")
+    inference = not backbone.training and not (torch.is_grad_enabled() and hidden.requires_grad)
+    if not automatic and requested is not None and not inference:
+        raise RuntimeError(
+            "chunk_size is for inference: call model.eval() and run under torch.no_grad() or "
+            "torch.inference_mode(). To train on long inputs, enable checkpoint_mixer/checkpoint_mlp instead."
+        )
+    if requested is None or not inference or not enabled():
+        return None
+    batch, length, width = hidden.shape
+    if not automatic:
+        return requested if length > requested else None
+    # Rough peak of one pass: a dozen-odd (B, L, D) float32 intermediates plus the MLP's two (B, L, d_inner).
+    one_pass_bytes = 4 * batch * length * (16 * width + 2 * backbone.config.d_inner)
+    free_bytes = torch.cuda.mem_get_info(hidden.device)[0] if hidden.device.type == "cuda" else None
+    return auto_chunk_size(length, hidden.device.type, one_pass_bytes, free_bytes)
+
+
+def chunked_forward(backbone, hidden, chunk, copy):
+    """The backbone's blocks and final LayerNorm on embeddings ``hidden``, ``chunk`` positions at a time.
+
+    ``copy``: work on a copy of ``hidden`` (the evaluation overwrites it).
+    """
+    from .chunked import chunked_forward as run  # the chunked path imports this module (project, spectrum)
+
+    return run(backbone, hidden.clone() if copy else hidden, chunk)
