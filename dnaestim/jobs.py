@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ._atomic import atomic_write
+from ._inference import predict_batches
 from .checkpoints import load_pretrained
 from .distributed import barrier, rank_and_world
 from .genome import GenomeSource, Region
@@ -40,12 +40,10 @@ def tile_genome(source: GenomeSource, window: int, stride: int) -> list[Region]:
 
 def _embed(model, sequences, batch_size, device):
     out = np.empty((len(sequences), model.config.d_model), dtype=np.float32)
-    with torch.inference_mode():
-        for start in range(0, len(sequences), batch_size):
-            batch = _TOKENIZER(sequences[start:start + batch_size])
-            ids = torch.from_numpy(batch.input_ids).to(device)
-            mask = torch.from_numpy(batch.attention_mask).to(device)
-            out[start:start + len(ids)] = pool(model.backbone(ids), mask, "mean").float().cpu().numpy()
+    forward = lambda ids, mask: pool(model.backbone(ids), mask, "mean")  # noqa: E731
+    for index, pooled in predict_batches(model, sequences, forward, tokenizer=_TOKENIZER, batch_size=batch_size,
+                                         device=device):
+        out[index] = pooled
     return out
 
 

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import torch
 
+from ._inference import predict_batches
 from .checkpoints import load_pretrained
 from .io import open_fasta
 from .nn import HyenaLM
@@ -54,25 +55,16 @@ def token_log_probs(model, sequences, *, batch_size=16, tokenizer=_TOKENIZER, ch
         One float64 array of length ``len(seq) - 1`` per sequence, in input order.
     """
     model = _as_model(model)
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    batch = tokenizer(list(sequences))
-    ids, mask = batch.input_ids, batch.attention_mask
-    lengths = mask.sum(1)
-    out = [None] * len(ids)
-    order = np.argsort(lengths, kind="stable")
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            width = int(lengths[index].max())
-            batch_ids = torch.from_numpy(ids[index, :width]).to(device)
-            chunk = None if isinstance(chunk_size, int) and width - 1 <= chunk_size else chunk_size
-            log_p = torch.log_softmax(model(batch_ids[:, :-1], chunk_size=chunk).float(), dim=-1)
-            picked = log_p.gather(-1, batch_ids[:, 1:, None])[..., 0].double().cpu().numpy()
-            for row, i in enumerate(index):
-                out[i] = picked[row, : max(0, lengths[i] - 1)]
-    model.train(was_training)
+
+    def forward(ids, mask):
+        log_p = torch.log_softmax(model(ids[:, :-1], chunk_size=chunk_size).float(), dim=-1)
+        return log_p.gather(-1, ids[:, 1:, None])[..., 0].double(), mask.sum(1)
+
+    out = [None] * len(sequences)
+    for index, (picked, n_tokens) in predict_batches(model, list(sequences), forward, tokenizer=tokenizer,
+                                                      batch_size=batch_size, device=next(model.parameters()).device):
+        for row, i in enumerate(index):
+            out[i] = picked[row, :max(0, n_tokens[row] - 1)]
     return out
 
 

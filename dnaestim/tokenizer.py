@@ -111,10 +111,7 @@ def reverse_complement_ids(input_ids, attention_mask=None):
     except ImportError:  # pragma: no cover - torch is a hard dependency
         torch = None
     if torch is not None and isinstance(input_ids, torch.Tensor):
-        ids = input_ids.detach().cpu().numpy()
-        mask = None if attention_mask is None else torch.as_tensor(attention_mask).cpu().numpy()
-        out = reverse_complement_ids(ids, mask)
-        return torch.as_tensor(out, device=input_ids.device)
+        return _reverse_complement_tensor(torch, input_ids, attention_mask)
     ids = np.asarray(input_ids)
     if ids.ndim != 2:
         raise ValueError(f"input_ids must be 2-D (n_sequences, length); got shape {ids.shape}.")
@@ -128,6 +125,22 @@ def reverse_complement_ids(input_ids, attention_mask=None):
     # Reversing the row and its mask keeps the real tokens' relative order reversed; writing them back through
     # the original mask puts them where the real tokens were (row-major order is preserved by boolean indexing).
     out[mask] = complemented[:, ::-1][mask[:, ::-1]]
+    return out
+
+
+def _reverse_complement_tensor(torch, ids, attention_mask):
+    """:func:`reverse_complement_ids` on a tensor, on its own device (no trip through host memory)."""
+    if ids.ndim != 2:
+        raise ValueError(f"input_ids must be 2-D (n_sequences, length); got shape {tuple(ids.shape)}.")
+    table = torch.as_tensor(_ID_COMPLEMENT, device=ids.device)
+    complemented = table[ids.long()].to(ids.dtype)
+    if attention_mask is None:
+        return complemented.flip(1)
+    mask = torch.as_tensor(attention_mask, device=ids.device).bool()
+    if mask.shape != ids.shape:
+        raise ValueError(f"attention_mask shape {tuple(mask.shape)} does not match input_ids shape {tuple(ids.shape)}.")
+    out = ids.clone()
+    out[mask] = complemented.flip(1)[mask.flip(1)]
     return out
 
 

@@ -458,3 +458,17 @@ def test_grid_search_and_cross_val_score_run():
     assert search.best_params_["learning_rate_init"] in (1e-3, 1e-2)
     scores = cross_val_score(fast_classifier(max_iter=1), SEQS, LABELS, cv=3)
     assert scores.shape == (3,) and np.all((0 <= scores) & (scores <= 1))
+
+
+def test_classifier_trains_a_trainable_positional_encoding_in_the_filter_group():
+    """The filter group holds every implicit-filter parameter, ``z`` included when trainable (as HyenaLM's)."""
+    from dnaestim.nn import HyenaConfig, HyenaLM
+
+    lm = HyenaLM(HyenaConfig(d_model=16, n_layer=1, d_inner=32, filter_order=8, emb_dim=3, l_max=32,
+                             lr_pos_emb=1e-3, lr=1e-4))
+    clf = HyenaClassifier(pretrained=lm, max_iter=1, early_stopping=False, random_state=0).fit(SEQS, LABELS)
+    optimizer = clf._make_optimizer(clf.model_)
+    filter_group = {id(p) for p in optimizer.param_groups[1]["params"]}
+    z = clf.model_.backbone.layers[0].mixer.filter_fn.pos_emb.z
+    assert isinstance(z, torch.nn.Parameter) and id(z) in filter_group
+    assert optimizer.param_groups[1]["lr"] == 1e-4

@@ -1,6 +1,5 @@
 """HyenaPretrainer: learning on a real genome, warm-up, resumption, multi-process equality, scoring, errors."""
 
-import gzip
 import json
 import os
 import subprocess
@@ -11,6 +10,7 @@ import pytest
 import torch
 
 from dnaestim import HyenaClassifier, HyenaPretrainer, load_pretrained
+from dnaestim.nn import HyenaConfig, HyenaLM
 from dnaestim.genome import GenomeSource, Region
 from dnaestim.io import bundled_genome_path
 from dnaestim.training import NonFiniteLossError
@@ -361,3 +361,15 @@ def test_more_processes_than_gpus_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(RuntimeError, match=r"LOCAL_RANK=1 .* only 1 CUDA device.*--nproc_per_node.*--device cpu"):
         init_from_environment("auto")
+
+
+def test_pretrained_backbone_takes_the_pretrainers_dropout_and_gradient_checkpointing():
+    """Continuing from a pretrained model applies the pretrainer's training options to it (they were ignored)."""
+    lm = HyenaLM(HyenaConfig(d_model=16, n_layer=2, d_inner=32, filter_order=8, emb_dim=3, l_max=64))
+    pre = HyenaPretrainer(pretrained=lm, max_length=64, batch_size=4, max_steps=2, validation_windows=4,
+                          embed_dropout=0.2, resid_dropout=0.05, gradient_checkpointing=True, random_state=0)
+    pre.fit(GENOME)
+    layers = pre.model_.backbone.layers
+    assert all(layer.checkpoint_mixer and layer.checkpoint_mlp for layer in layers)
+    assert layers[0].dropout1.p == 0.2 and layers[1].dropout1.p == 0.05 and layers[0].dropout2.p == 0.05
+    assert pre.model_.config.checkpoint_mixer and pre.model_.config.embed_dropout == 0.2

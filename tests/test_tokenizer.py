@@ -176,6 +176,8 @@ def test_reverse_complement_ids_matches_strings(sequences, side):
     expected = tok([reverse_complement(s) for s in sequences])
     np.testing.assert_array_equal(rc, expected.input_ids)
     np.testing.assert_array_equal(reverse_complement_ids(rc, batch.attention_mask), batch.input_ids)
+    on_tensors = reverse_complement_ids(torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask))
+    np.testing.assert_array_equal(on_tensors.numpy(), rc)  # the tensor path never leaves the device
 
 
 def test_reverse_complement_ids_on_tensors():

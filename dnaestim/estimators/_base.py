@@ -24,12 +24,13 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
+from .._inference import predict_batches
 from .._resources import advises_on_out_of_memory
 from .._validation import check_sequences, resolve_device, resolve_precision
 from ..checkpoints import load_pretrained
 from ..nn import HyenaConfig, HyenaLM
 from ..nn.heads import POOLING_MODES, pool
-from ..tokenizer import DNATokenizer
+from ..tokenizer import DNATokenizer, reverse_complement_ids
 
 logger = logging.getLogger("dnaestim")
 
@@ -196,11 +197,8 @@ class HyenaEstimatorMixin(BaseEstimator):
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
         return sequences, lengths
 
-    def _tokenize(self, sequences, lengths, *, name="X"):
-        """Right-padded token ids (n, L) int64 and mask (n, L); sequences are cut to ``max_length_``.
-
-        Cutting is silent when the user set ``max_length``; otherwise it warns, naming the first sequence cut.
-        """
+    def _warn_if_cut(self, lengths, *, name="X"):
+        """Warn, naming the first one, when sequences are longer than ``max_length_`` and ``max_length`` is unset."""
         too_long = np.flatnonzero(lengths > self.max_length_)
         if too_long.size and self.max_length is None:
             i = int(too_long[0])
@@ -208,8 +206,12 @@ class HyenaEstimatorMixin(BaseEstimator):
                 f"{too_long.size} sequence(s) of {name} are longer than the {self.max_length_} nucleotides this "
                 f"{type(self).__name__} reads ({name}[{i}] has {lengths[i]}); only their first {self.max_length_} "
                 "are used. Set max_length to choose the cut (and silence this warning).",
-                UserWarning, stacklevel=3,
+                UserWarning, stacklevel=4,
             )
+
+    def _tokenize(self, sequences, lengths, *, name="X"):
+        """Token ids (n, L) int64 and mask (n, L) of the training sequences, cut to ``max_length_``."""
+        self._warn_if_cut(lengths, name=name)
         if self._fixed_layout:
             batch = LEFT_PADDING(list(sequences), max_length=self.max_length_, truncation=True, padding="max_length")
         else:
@@ -223,28 +225,32 @@ class HyenaEstimatorMixin(BaseEstimator):
         batch_mask = torch.from_numpy(np.ascontiguousarray(mask[index, :width])).to(device, non_blocking=True)
         return batch_ids, batch_mask
 
-    def _inference_batches(self, lengths):
-        """Sample indices in batches of similar length (less padding); results do not depend on the grouping."""
-        order = np.argsort(lengths, kind="stable")
-        size = int(self.batch_size)
-        return [order[i: i + size] for i in range(0, len(order), size)]
+    def _predict_batches(self, module, sequences, forward, desc):
+        """:func:`~dnaestim._inference.predict_batches` with this estimator's layout, batch size, device, precision."""
+        return predict_batches(
+            module, sequences, forward, tokenizer=LEFT_PADDING if self._fixed_layout else TOKENIZER,
+            batch_size=int(self.batch_size), device=self.device_, max_length=self.max_length_,
+            pad_to_max_length=self._fixed_layout, autocast_dtype=getattr(self, "autocast_dtype_", None),
+            progress=bool(self.verbose), desc=desc,
+        )
 
     @advises_on_out_of_memory("inference")
-    def _pooled_embeddings(self, backbone, ids, mask):
-        """Masked-pooled backbone outputs, (n, d_model) float32 numpy, in input order."""
-        out = np.empty((len(ids), backbone.config.d_model), dtype=np.float32)
-        backbone.eval()
-        with torch.inference_mode(), self._autocast():
-            for index in self._progress(self._inference_batches(mask.sum(1)), "embed"):
-                batch_ids, batch_mask = self._batch_tensors(ids, mask, index, self.device_)
-                pooled = pool(backbone(batch_ids, chunk_size=self._chunk_for(batch_ids)), batch_mask, self.pooling)
-                out[index] = pooled.float().cpu().numpy()
-        return out
-
-    def _chunk_for(self, batch_ids):
-        """The backbone's ``chunk_size`` argument: one pass for a batch no longer than an int ``chunk_size``."""
+    def _pooled_embeddings(self, backbone, sequences, rc_average=False):
+        """Masked-pooled backbone outputs, (n, d_model) float32 numpy, in input order; optionally averaged with
+        those of the reverse complements."""
         chunk_size = getattr(self, "chunk_size", "auto")
-        return None if isinstance(chunk_size, int) and batch_ids.shape[1] <= chunk_size else chunk_size
+
+        def forward(ids, mask):
+            pooled = pool(backbone(ids, chunk_size=chunk_size), mask, self.pooling).float()
+            if rc_average:
+                rc = pool(backbone(reverse_complement_ids(ids, mask), chunk_size=chunk_size), mask, self.pooling)
+                pooled = (pooled + rc.float()) / 2
+            return pooled
+
+        out = np.empty((len(sequences), backbone.config.d_model), dtype=np.float32)
+        for index, pooled in self._predict_batches(backbone, sequences, forward, "embed"):
+            out[index] = pooled
+        return out
 
     def _autocast(self):
         dtype = getattr(self, "autocast_dtype_", None)

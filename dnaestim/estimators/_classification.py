@@ -117,7 +117,7 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
                                         random_state=rng.randint(np.iinfo(np.int32).max))
         return np.sort(train), np.sort(valid)
 
-    def _initialize_head(self, ids, mask, y_index, weights, train_index, rng):
+    def _initialize_head(self, sequences, y_index, weights, train_index, rng):
         """Set the output layer before training starts (subclasses may; the default keeps its initialisation)."""
 
     def _loss(self, logits, targets, weights):
@@ -125,15 +125,16 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
         return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
 
     @advises_on_out_of_memory("training")
-    def _train(self, ids, mask, y_index, weights, rng, warm):
+    def _train(self, sequences, lengths, y_index, weights, rng, warm):
         model, device = self.model_, self.device_
+        ids, mask = self._tokenize(sequences, lengths)
         train_index, valid_index = self._split(y_index, rng)
         optimizer = self._make_optimizer(model)
         step = Optimization(model, optimizer, device, self.autocast_dtype_)
         budget = TimeBudget(self.max_time)
         stopper = EarlyStopping(int(self.n_iter_no_change), float(self.tol)) if valid_index is not None else None
         if not warm:
-            self._initialize_head(ids, mask, y_index, weights, train_index, rng)
+            self._initialize_head(sequences, y_index, weights, train_index, rng)
         batch = int(self.batch_size)
         steps_per_epoch = int(np.ceil(len(train_index) / batch))
         total_steps = steps_per_epoch * int(self.max_iter)
@@ -169,7 +170,7 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
                       "lr": optimizer.param_groups[0]["lr"], "seconds": budget.elapsed()}
             stop = False
             if stopper is not None:
-                valid_loss, valid_accuracy = self._evaluate(ids, mask, y_index, weights, valid_index)
+                valid_loss, valid_accuracy = self._evaluate(sequences, y_index, weights, valid_index)
                 record.update(valid_loss=valid_loss, valid_accuracy=valid_accuracy)
                 self.validation_loss_curve_.append(valid_loss)
                 stop = stopper.update(valid_loss, self.n_iter_ + 1, model)
@@ -188,8 +189,8 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
             self.best_iter_ = self.n_iter_
         model.eval()
 
-    def _evaluate(self, ids, mask, y_index, weights, index):
-        log_proba = self._log_proba(ids[index], mask[index])
+    def _evaluate(self, sequences, y_index, weights, index):
+        log_proba = self._log_proba([sequences[i] for i in index])
         targets = torch.as_tensor(y_index[index])
         losses = F.nll_loss(torch.from_numpy(log_proba), targets, reduction="none").numpy()
         w = weights[index]
@@ -199,23 +200,20 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
     # -- prediction ----------------------------------------------------------------------------------------------
 
     @advises_on_out_of_memory("inference")
-    def _log_proba(self, ids, mask):
-        """Log-probabilities (n, n_classes) float64 for tokenized sequences, in input order."""
-        model = self.model_
-        was_training = model.training
-        model.eval()
-        lengths = mask.sum(1)
-        out = np.empty((len(ids), len(self.classes_)), dtype=np.float64)
-        with torch.inference_mode(), self._autocast():
-            for index in self._inference_batches(lengths):
-                batch_ids, batch_mask = self._batch_tensors(ids, mask, index, self.device_)
-                log_p = torch.log_softmax(model(batch_ids, batch_mask).double(), dim=-1)
-                if getattr(self, "rc_average", False):
-                    rc_ids = reverse_complement_ids(batch_ids, batch_mask)
-                    rc_log_p = torch.log_softmax(model(rc_ids, batch_mask).double(), dim=-1)
-                    log_p = torch.logaddexp(log_p, rc_log_p) - np.log(2.0)
-                out[index] = log_p.cpu().numpy()
-        model.train(was_training)
+    def _log_proba(self, sequences):
+        """Log-probabilities (n, n_classes) float64 of validated sequences, in input order."""
+        model, rc_average = self.model_, getattr(self, "rc_average", False)
+
+        def forward(ids, mask):
+            log_p = torch.log_softmax(model(ids, mask).double(), dim=-1)
+            if rc_average:
+                rc_log_p = torch.log_softmax(model(reverse_complement_ids(ids, mask), mask).double(), dim=-1)
+                log_p = torch.logaddexp(log_p, rc_log_p) - np.log(2.0)
+            return log_p
+
+        out = np.empty((len(sequences), len(self.classes_)), dtype=np.float64)
+        for index, log_p in self._predict_batches(model, sequences, forward, "predict"):
+            out[index] = log_p
         return out
 
     def predict_log_proba(self, X):
@@ -233,8 +231,8 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
         """
         check_is_fitted(self)
         sequences, lengths = self._sequences(X)
-        ids, mask = self._tokenize(sequences, lengths)
-        return self._log_proba(ids, mask)
+        self._warn_if_cut(lengths)
+        return self._log_proba(sequences)
 
     def predict_proba(self, X):
         """Class probabilities; rows sum to one.

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ..models import DEFAULT_BACKBONE
 from ..nn.heads import HyenaSequenceClassifier
+from ..nn.hyena import filter_parameters, set_training_options
 from ..training import build_optimizer
 from ._base import _check_float
 from ._classification import HyenaClassifierBase
@@ -242,11 +243,10 @@ class HyenaClassifier(HyenaClassifierBase):
             else:
                 self.model_.to(device)
             self.device_, self.autocast_dtype_ = device, autocast
-            ids, mask = self._tokenize(sequences, lengths)
-            self._train(ids, mask, y_index, weights, rng, warm)
+            self._train(sequences, lengths, y_index, weights, rng, warm)
         return self
 
-    def _initialize_head(self, ids, mask, y_index, weights, train_index, rng):
+    def _initialize_head(self, sequences, y_index, weights, train_index, rng):
         """``head_init="probe"``: a logistic regression on the backbone's pooled features sets the linear head.
 
         Linear probing before fine-tuning (LP-FT): the head starts where a linear model on the pretrained features
@@ -262,7 +262,7 @@ class HyenaClassifier(HyenaClassifierBase):
         present = np.unique(y_index[index])
         if len(present) < 2:
             return  # nothing to separate in this subsample: keep the random head
-        features = self._pooled_embeddings(self.model_.backbone, ids[index], mask[index])
+        features = self._pooled_embeddings(self.model_.backbone, [sequences[i] for i in index])
         # Weights rescaled to mean 1: the penalty of LogisticRegression is relative to their sum, so the head must
         # not depend on their overall scale.
         sample_weight = weights[index] / weights[index].mean()
@@ -288,9 +288,8 @@ class HyenaClassifier(HyenaClassifierBase):
 
     def _make_optimizer(self, model):
         """AdamW with the published groups: the implicit filters take the checkpoint's own lr/wd."""
-        filter_params = [p for layer in model.backbone.layers for p in layer.mixer.filter_fn.implicit_filter.parameters()]
         return build_optimizer(model, lr=float(self.learning_rate_init), weight_decay=float(self.weight_decay),
-                               filter_params=filter_params, filter_lr=model.config.lr,
+                               filter_params=filter_parameters(model.backbone), filter_lr=model.config.lr,
                                filter_weight_decay=model.config.wd)
 
     def _init_model(self, lengths, device, dtype, seed):
@@ -298,8 +297,8 @@ class HyenaClassifier(HyenaClassifierBase):
         if self.pretrained is not None:
             lm = self._pretrained_lm()
             self.max_length_ = self._resolve_max_length(lengths, lm.config.l_max)
-            config = lm.config
-            config.embed_dropout, config.resid_dropout = float(self.embed_dropout), float(self.resid_dropout)
+            config = set_training_options(lm.backbone, embed_dropout=self.embed_dropout,
+                                          resid_dropout=self.resid_dropout).config
         else:
             self.max_length_ = self._resolve_max_length(lengths, None)
             config = self._backbone_config(self.max_length_)

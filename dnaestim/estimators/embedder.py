@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..models import DEFAULT_BACKBONE
 from ..nn import HyenaLM
-from ..tokenizer import reverse_complement_ids
 from ._base import HyenaEstimatorMixin
 
 __all__ = ["HyenaEmbedder"]
@@ -170,12 +168,8 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
         """
         check_is_fitted(self)
         sequences, lengths = self._sequences(X)
-        ids, mask = self._tokenize(sequences, lengths)
-        embeddings = self._pooled_embeddings(self.model_.backbone, ids, mask)
-        if self.rc_average:
-            rc = self._pooled_embeddings(self.model_.backbone, reverse_complement_ids(ids, mask), mask)
-            embeddings = (embeddings + rc) / 2
-        return embeddings
+        self._warn_if_cut(lengths)
+        return self._pooled_embeddings(self.model_.backbone, sequences, rc_average=self.rc_average)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

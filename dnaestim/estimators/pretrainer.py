@@ -21,6 +21,7 @@ from ..distributed import rank_and_world
 from ..genome import GenomeSource
 from ..scoring import token_log_probs
 from ..nn import HyenaLM
+from ..nn.hyena import set_training_options
 from ..tokenizer import DNATokenizer, reverse_complement_ids
 from ..training import Optimization, TimeBudget, build_optimizer, cosine_with_warmup
 from ..warmup import WarmupSchedule
@@ -300,11 +301,8 @@ class HyenaPretrainer(HyenaEstimatorMixin):
                 raise ValueError(
                     f"max_length={self.max_length} is more than the pretrained model's l_max={model.config.l_max}."
                 )
-            model.config.embed_dropout, model.config.resid_dropout = self.embed_dropout, self.resid_dropout
-            for module in model.modules():
-                if isinstance(module, torch.nn.Dropout):
-                    module.p = self.resid_dropout
-            model.backbone.layers[0].dropout1.p = self.embed_dropout
+            set_training_options(model.backbone, embed_dropout=self.embed_dropout, resid_dropout=self.resid_dropout,
+                                 gradient_checkpointing=self.gradient_checkpointing)
             return model
         config = self._backbone_config(int(self.max_length))
         return HyenaLM(config, generator=torch.Generator().manual_seed(seed))

@@ -355,9 +355,9 @@ class SoftPromptClassifier(HyenaClassifierBase):
             self.device_, self.autocast_dtype_ = device, autocast
             self.n_iter_, self.history_, self.loss_curve_, self.validation_loss_curve_ = 0, [], [], []
             self.best_iter_ = 0
-            ids, mask = self._tokenize([sequences[i] for i in keep], lengths[keep])
             if any(p.requires_grad and p.numel() for p in model.parameters()):
-                self._train(ids, mask, y_index[keep], weights[keep], rng, warm=False)
+                self._train([sequences[i] for i in keep], lengths[keep], y_index[keep], weights[keep], rng,
+                            warm=False)
         self.model_.eval()
         return self
 
