@@ -14,7 +14,7 @@ from dnaestim.nn import HyenaConfig, HyenaLM
 from dnaestim.genome import GenomeSource, Region
 from dnaestim.io import bundled_genome_path
 from dnaestim.training import NonFiniteLossError
-from dnaestim.warmup import Stage, WarmupSchedule
+from dnaestim.training import Stage, WarmupSchedule
 
 GENOME = bundled_genome_path()
 TINY = dict(d_model=16, n_layer=1, d_inner=32, filter_order=8, emb_dim=3)

@@ -1,5 +1,5 @@
-"""What every dnaestim classifier shares: label handling, the training loop with early stopping and a time
-budget, and the scikit-learn prediction API. Subclasses build ``model_`` (a module mapping token ids and a mask
+"""What every dnaestim classifier shares: label handling, fine-tuning through the shared training loop (with
+early stopping and a time budget), and the scikit-learn prediction API. Subclasses build ``model_`` (a module mapping token ids and a mask
 to class logits) and say which parameters the optimiser trains."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 
 from .._resources import advises_on_out_of_memory
 from ..tokenizer import reverse_complement_ids
-from ..training import EarlyStopping, Optimization, TimeBudget, cosine_with_warmup
+from ..training import EarlyStopping, Hooks, Optimization, ProgressBar, TimeBudget, cosine_with_warmup, train_loop
 from ._base import HyenaEstimatorMixin, _check_float, _check_positive_int
 
 logger = logging.getLogger("dnaestim")
@@ -126,67 +126,69 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
 
     @advises_on_out_of_memory("training")
     def _train(self, sequences, lengths, y_index, weights, rng, warm):
+        """Fine-tune ``model_`` through :func:`~dnaestim.training.train_loop`: epochs of shuffled batches, a cosine
+        schedule over ``max_iter`` epochs (or ``max_time``), validation and early stopping after each epoch."""
         model, device = self.model_, self.device_
+        budget = TimeBudget(self.max_time)  # the linear probe below counts against max_time too
         ids, mask = self._tokenize(sequences, lengths)
         train_index, valid_index = self._split(y_index, rng)
-        optimizer = self._make_optimizer(model)
-        step = Optimization(model, optimizer, device, self.autocast_dtype_)
-        budget = TimeBudget(self.max_time)
-        stopper = EarlyStopping(int(self.n_iter_no_change), float(self.tol)) if valid_index is not None else None
+        optimization = Optimization(model, self._make_optimizer(model), device, self.autocast_dtype_)
         if not warm:
             self._initialize_head(sequences, y_index, weights, train_index, rng)
         batch = int(self.batch_size)
-        steps_per_epoch = int(np.ceil(len(train_index) / batch))
-        total_steps = steps_per_epoch * int(self.max_iter)
         y_tensor = torch.as_tensor(y_index, dtype=torch.long)
         w_tensor = torch.as_tensor(weights, dtype=torch.float32)
-        epochs = self._progress(range(int(self.max_iter)), "epochs")
-        out_of_time = False
-        for epoch in epochs:
+
+        def epochs():
+            for _ in range(int(self.max_iter)):
+                order = train_index[rng.permutation(len(train_index))]
+                yield (order[start:start + batch] for start in range(0, len(order), batch))
+
+        def train_step(index, state):
             model.train()
-            order = train_index[rng.permutation(len(train_index))]
-            total, seen = torch.zeros((), device=device), 0.0  # weighted loss sum stays on the device
-            for start in range(0, len(order), batch):
-                index = order[start: start + batch]
-                batch_ids, batch_mask = self._batch_tensors(ids, mask, index, device)
-                if self.rc_augment:
-                    flip = torch.from_numpy(rng.random_sample(len(index)) < 0.5).to(device)
-                    batch_ids = torch.where(flip[:, None], reverse_complement_ids(batch_ids, batch_mask), batch_ids)
-                step.set_lr(cosine_with_warmup(max(step.step_count / total_steps, budget.fraction())))
-                with step.autocast():
-                    logits = model(batch_ids, batch_mask)
-                batch_w = w_tensor[index]
-                loss = self._loss(logits, y_tensor[index].to(device), batch_w.to(device))
-                step.step(loss)
-                batch_weight = float(batch_w.sum())  # a CPU tensor: no wait for the device
-                total += loss.detach() * batch_weight
-                seen += batch_weight
-                if budget.exhausted():
-                    out_of_time = True
-                    break
-            step.losses()  # check the steps not yet checked (raises on a non-finite loss)
-            record = {"epoch": self.n_iter_ + 1, "train_loss": float(total) / max(seen, 1e-12),
+            batch_ids, batch_mask = self._batch_tensors(ids, mask, index, device)
+            if self.rc_augment:
+                flip = torch.from_numpy(rng.random_sample(len(index)) < 0.5).to(device)
+                batch_ids = torch.where(flip[:, None], reverse_complement_ids(batch_ids, batch_mask), batch_ids)
+            with optimization.autocast():
+                logits = model(batch_ids, batch_mask)
+            batch_w = w_tensor[index]
+            loss = self._loss(logits, y_tensor[index].to(device), batch_w.to(device))
+            optimization.step(loss)
+            batch_weight = float(batch_w.sum())  # a CPU tensor: no wait for the device
+            state.extra["loss_sum"] = state.extra.get("loss_sum", 0.0) + loss.detach() * batch_weight
+            state.extra["weight_sum"] = state.extra.get("weight_sum", 0.0) + batch_weight
+
+        def end_epoch(state):
+            optimization.losses()  # check the steps not yet checked (raises on a non-finite loss)
+            seen = state.extra.pop("weight_sum", 0.0)
+            record = {"epoch": self.n_iter_ + 1,
+                      "train_loss": float(state.extra.pop("loss_sum", 0.0)) / max(seen, 1e-12),
                       "valid_loss": None, "valid_accuracy": None,
-                      "lr": optimizer.param_groups[0]["lr"], "seconds": budget.elapsed()}
-            stop = False
-            if stopper is not None:
-                valid_loss, valid_accuracy = self._evaluate(sequences, y_index, weights, valid_index)
-                record.update(valid_loss=valid_loss, valid_accuracy=valid_accuracy)
-                self.validation_loss_curve_.append(valid_loss)
-                stop = stopper.update(valid_loss, self.n_iter_ + 1, model)
+                      "lr": optimization.optimizer.param_groups[0]["lr"], "seconds": state.budget.elapsed()}
+            if valid_index is not None:
+                record["valid_loss"], record["valid_accuracy"] = self._evaluate(sequences, y_index, weights,
+                                                                                valid_index)
+                self.validation_loss_curve_.append(record["valid_loss"])
+            state.extra.update(valid_loss=record["valid_loss"], epoch=record["epoch"])
             self.n_iter_ += 1
             self.history_.append(record)
             self.loss_curve_.append(record["train_loss"])
             if self.verbose:
                 logger.info("epoch %(epoch)d: train loss %(train_loss).4f, valid loss %(valid_loss)s, "
                             "valid accuracy %(valid_accuracy)s", record)
-            if stop or out_of_time:
-                break
-        if stopper is not None and stopper.best_state is not None:
-            stopper.restore(model)
-            self.best_iter_ = stopper.best_epoch
-        else:
-            self.best_iter_ = self.n_iter_
+
+        steps_per_epoch = int(np.ceil(len(train_index) / batch))
+        callbacks = [Hooks(on_epoch_end=end_epoch)]
+        stopper = None
+        if valid_index is not None:
+            stopper = EarlyStopping(int(self.n_iter_no_change), float(self.tol), model)
+            callbacks.append(stopper)
+        if self.verbose:
+            callbacks.append(ProgressBar(steps_per_epoch * int(self.max_iter), "fit"))
+        train_loop(epochs(), train_step, optimization=optimization, lr_multiplier=cosine_with_warmup,
+                   total_steps=steps_per_epoch * int(self.max_iter), budget=budget, callbacks=callbacks)
+        self.best_iter_ = stopper.best_epoch if stopper is not None and stopper.best_state is not None else self.n_iter_
         model.eval()
 
     def _evaluate(self, sequences, y_index, weights, index):

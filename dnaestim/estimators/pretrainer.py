@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -23,8 +24,9 @@ from ..scoring import token_log_probs
 from ..nn import HyenaLM
 from ..nn.hyena import set_training_options
 from ..tokenizer import DNATokenizer, reverse_complement_ids
-from ..training import Optimization, TimeBudget, build_optimizer, cosine_with_warmup
-from ..warmup import WarmupSchedule
+from ..training import (Hooks, Optimization, ProgressBar, TimeBudget, build_optimizer, cosine_with_warmup,
+                        train_loop)
+from ..training import WarmupSchedule
 from ._base import TOKENIZER, HyenaEstimatorMixin, _check_float, _check_positive_int
 
 __all__ = ["HyenaPretrainer"]
@@ -74,7 +76,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         Windows per optimiser step at ``max_length`` (shorter warm-up windows come in proportionally larger
         batches, so every step sees ``batch_size * max_length`` tokens). Also the batch size of ``score``.
     warmup : "auto", None or list, default="auto"
-        Sequence-length warm-up; see :meth:`dnaestim.warmup.WarmupSchedule.build`.
+        Sequence-length warm-up; see :meth:`dnaestim.training.WarmupSchedule.build`.
     max_steps : int, default=1000
         Optimiser steps.
     max_time : float, default=None
@@ -354,33 +356,28 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             self._restore(checkpoint, optimizer)
             step_fn.step_count = self.n_iter_
             elapsed_before = float(checkpoint["elapsed"])
-        budget = TimeBudget(self.max_time, used=elapsed_before)
         valid = source.validation_windows(self.max_length_ + 1, int(self.validation_windows))
         total = int(self.max_steps)
-        progress_bar = None
-        if self.verbose and rank == 0:
-            from tqdm.auto import tqdm
 
-            progress_bar = tqdm(total=total, initial=self.n_iter_, desc="pretrain", leave=False)
-        interval_start = time.perf_counter()
-        while self.n_iter_ < total and not budget.exhausted():
-            step = self.n_iter_
-            progress = max(step / total, budget.fraction())
-            stage = self.schedule_.stage(max(step, int(progress * total)))
-            step_fn.set_lr(cosine_with_warmup(progress, warmup=float(self.lr_warmup_fraction)))
-            checked = self._optimizer_step(train_model, step_fn, source, seed, step, stage, rank, world)
-            self.n_iter_ += 1
-            tokens = stage.length * stage.batch_size
-            self.tokens_seen_ += tokens
+        def train_step(step, state):
+            stage = self.schedule_.stage(max(step, int(state.step_progress * total)))
+            state.extra["checked"] = self._optimizer_step(train_model, step_fn, source, seed, step, stage, rank,
+                                                          world)
+            state.extra["stage"] = stage
+
+        def after_step(state):
+            stage, checked = state.extra["stage"], state.extra["checked"]
+            self.n_iter_ = state.step
+            self.tokens_seen_ += stage.length * stage.batch_size
             # The loss is filled in when Optimization checks it (every step on the CPU, in batches on a GPU).
             self.history_.append({"step": self.n_iter_, "loss": None, "perplexity": None,
                                   "tokens": self.tokens_seen_, "length": stage.length,
                                   "batch_size": stage.batch_size, "lr": optimizer.param_groups[0]["lr"],
-                                  "seconds": budget.elapsed(), "valid_loss": None, "valid_bits_per_nt": None})
-            last = self.n_iter_ >= total or budget.exhausted()
-            evaluate = valid and (self.n_iter_ % int(self.eval_interval) == 0 or last)
-            save = self.checkpoint_dir is not None and (self.n_iter_ % int(self.checkpoint_interval) == 0 or last)
-            if evaluate or save or last:
+                                  "seconds": state.budget.elapsed(), "valid_loss": None, "valid_bits_per_nt": None})
+            evaluate = valid and (self.n_iter_ % int(self.eval_interval) == 0 or state.last)
+            save = self.checkpoint_dir is not None and (self.n_iter_ % int(self.checkpoint_interval) == 0
+                                                        or state.last)
+            if evaluate or save or state.last:
                 checked.update(step_fn.losses())
             self._record_losses(checked)
             record = self.history_[-1]
@@ -390,16 +387,21 @@ class HyenaPretrainer(HyenaEstimatorMixin):
                 if self.verbose:
                     logger.info("step %d: train loss %.4f, valid %.4f bits/nt, %d tokens",
                                 self.n_iter_, record["loss"], record["valid_bits_per_nt"], self.tokens_seen_)
-            if progress_bar is not None:
-                rate = tokens / max(1e-9, time.perf_counter() - interval_start)
-                shown = {"loss": f"{record['loss']:.3f}"} if record["loss"] is not None else {}
-                progress_bar.set_postfix(**shown, length=stage.length, tok_s=f"{rate:,.0f}")
-                progress_bar.update(1)
-            interval_start = time.perf_counter()
+            now = time.perf_counter()
+            rate = stage.length * stage.batch_size / max(1e-9, now - state.extra.get("step_end", now - 1e-9))
+            state.extra["step_end"] = now
+            state.extra["postfix"] = {**({"loss": record["loss"]} if record["loss"] is not None else {}),
+                                      "length": stage.length, "tok_s": f"{rate:,.0f}"}
             if save:
-                self._write_checkpoint(optimizer, budget.elapsed(), rank)
-        if progress_bar is not None:
-            progress_bar.close()
+                self._write_checkpoint(optimizer, state.budget.elapsed(), rank)
+
+        callbacks = [Hooks(on_step_end=after_step)]
+        if self.verbose and rank == 0:
+            callbacks.append(ProgressBar(total, "pretrain", initial=self.n_iter_))
+        train_loop([itertools.count(self.n_iter_)], train_step, optimization=step_fn,
+                   lr_multiplier=lambda progress: cosine_with_warmup(progress, warmup=float(self.lr_warmup_fraction)),
+                   total_steps=total, budget=TimeBudget(self.max_time, used=elapsed_before),
+                   start_step=self.n_iter_, callbacks=callbacks)
         model.eval()
 
     def _optimizer_step(self, train_model, step_fn, source, seed, step, stage, rank, world):

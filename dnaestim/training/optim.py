@@ -1,25 +1,14 @@
-"""Training machinery shared by the estimators: optimiser groups, learning-rate schedule, mixed precision, one
-optimiser step with clipping and non-finite-loss detection, early stopping and time budgets.
-
-Model code (``dnaestim.nn``) never imports this module.
-"""
+"""One optimiser step as every estimator takes it: AdamW with the published parameter groups, the learning-rate
+schedule, mixed precision, gradient clipping and non-finite-loss detection."""
 
 from __future__ import annotations
 
 import contextlib
 import math
-import time
 
 import torch
 
-__all__ = [
-    "EarlyStopping",
-    "NonFiniteLossError",
-    "Optimization",
-    "TimeBudget",
-    "build_optimizer",
-    "cosine_with_warmup",
-]
+__all__ = ["NonFiniteLossError", "Optimization", "build_optimizer", "cosine_with_warmup"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -91,26 +80,6 @@ def cosine_with_warmup(progress: float, *, warmup: float = 0.01, min_ratio: floa
         return warmup_init_ratio + (1 - warmup_init_ratio) * progress / warmup
     decay = (progress - warmup) / max(1e-12, 1 - warmup)
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * decay))
-
-
-class TimeBudget:
-    """Wall-clock budget: ``fraction()`` of it used, ``exhausted()`` once spent. ``None`` means no budget.
-
-    ``used`` seconds were spent before (by the run a resumed training continues).
-    """
-
-    def __init__(self, seconds: float | None, used: float = 0.0):
-        self.seconds = seconds
-        self.start = time.monotonic() - used
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.start
-
-    def fraction(self) -> float:
-        return 0.0 if self.seconds is None else self.elapsed() / self.seconds
-
-    def exhausted(self) -> bool:
-        return self.seconds is not None and self.elapsed() >= self.seconds
 
 
 class Optimization:
@@ -206,46 +175,3 @@ class Optimization:
         """Backward, clip and step for a single batch; returns what :meth:`finish_step` returns."""
         self.optimizer.zero_grad(set_to_none=True)
         return self.finish_step(self.backward(loss))
-
-
-class EarlyStopping:
-    """Keep the best weights by a validation loss; stop after ``patience`` epochs without improving by ``tol``.
-
-    As in scikit-learn's ``MLPClassifier``, ``tol`` only decides when to stop: the weights kept are those of the
-    epoch with the lowest validation loss, even where it beat the previous best by less than ``tol``.
-
-    Parameters
-    ----------
-    patience : int
-        Number of consecutive epochs without an improvement of at least ``tol`` after which to stop.
-    tol : float
-        Minimum decrease of the validation loss that resets the patience count.
-    """
-
-    def __init__(self, patience: int, tol: float):
-        self.patience = patience
-        self.tol = tol
-        self.best_loss = math.inf
-        self.best_epoch = -1
-        self.best_state = None
-        self.bad_epochs = 0
-
-    def update(self, loss: float, epoch: int, model) -> bool:
-        """Record an epoch's validation loss; returns True when training should stop."""
-        if loss < self.best_loss - self.tol:
-            self.bad_epochs = 0
-        else:
-            self.bad_epochs += 1
-        if loss < self.best_loss:
-            self.best_loss, self.best_epoch = loss, epoch
-            # Only what training changes: a frozen backbone is not copied at every improvement.
-            self.best_state = {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
-        return self.bad_epochs >= self.patience
-
-    def restore(self, model):
-        """Load the best weights seen back into ``model``."""
-        if self.best_state is not None:
-            with torch.no_grad():
-                parameters = dict(model.named_parameters())
-                for name, value in self.best_state.items():
-                    parameters[name].copy_(value)

@@ -1,0 +1,261 @@
+"""The one training loop of dnaestim, and the callbacks the estimators plug into it.
+
+Every estimator that trains (the classifiers, the soft-prompt classifier and the pretrainer) runs
+:func:`train_loop`: it sets the learning rate from the schedule at every optimiser step, counts steps against
+``total_steps`` and a wall-clock budget, and calls its callbacks; the estimator supplies what one step does and
+what happens around it (validation, early stopping, checkpoints, history, progress)::
+
+    for epoch in epochs:                      # the pretrainer: one endless epoch of steps
+        for batch in epoch:
+            set_lr(base_lr * lr_multiplier(progress))
+            train_step(batch, state)          # forward, backward, optimiser step
+            state.step += 1; state.last = step >= total_steps or time is up
+            callback.on_step_end(state)       # history, evaluation, checkpoints, progress bar
+            if state.last or state.stop: break
+        callback.on_epoch_end(state)          # validation and early stopping (classifiers)
+        if state.last or state.stop: break
+    callback.on_train_end(state)              # best weights back, progress bar closed
+
+``progress`` is the larger of the fraction of steps done and the fraction of the time budget spent, so a run cut
+short by ``max_time`` still ends its schedule.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["Callback", "EarlyStopping", "Hooks", "LoopState", "ProgressBar", "TimeBudget", "train_loop"]
+
+
+class TimeBudget:
+    """Wall-clock budget: ``fraction()`` of it used, ``exhausted()`` once spent. ``None`` means no budget.
+
+    ``used`` seconds were spent before (by the run a resumed training continues).
+    """
+
+    def __init__(self, seconds: float | None, used: float = 0.0):
+        self.seconds = seconds
+        self.start = time.monotonic() - used
+
+    def elapsed(self) -> float:
+        """Seconds since the start (including ``used``)."""
+        return time.monotonic() - self.start
+
+    def fraction(self) -> float:
+        """Fraction of the budget spent (0 without a budget)."""
+        return 0.0 if self.seconds is None else self.elapsed() / self.seconds
+
+    def exhausted(self) -> bool:
+        """Whether the budget is spent."""
+        return self.seconds is not None and self.elapsed() >= self.seconds
+
+
+@dataclass
+class LoopState:
+    """Where :func:`train_loop` is; callbacks read it and may set ``stop``.
+
+    Attributes
+    ----------
+    step : int
+        Optimiser steps taken, counting those before a resume.
+    epoch : int
+        Epochs finished in this run.
+    total_steps : int
+        Steps the schedule is planned for.
+    budget : TimeBudget
+    step_progress : float
+        :meth:`progress` when the current step began (what its learning rate was set from).
+    last : bool
+        This step is the last one (``total_steps`` reached or the budget spent); decided once per step.
+    stop : bool
+        Set by a callback to end training after the current step or epoch.
+    """
+
+    step: int
+    total_steps: int
+    budget: TimeBudget
+    epoch: int = 0
+    step_progress: float = 0.0
+    last: bool = False
+    stop: bool = False
+    extra: dict = field(default_factory=dict)  # what the estimator's train step and callbacks share
+
+    def progress(self) -> float:
+        """Fraction of training done: of the steps, or of the time budget when that is further along."""
+        return max(self.step / max(1, self.total_steps), self.budget.fraction())
+
+
+class Callback:
+    """Hooks of :func:`train_loop`; override the ones you need (each gets the :class:`LoopState`)."""
+
+    def on_step_end(self, state: LoopState):
+        """After each optimiser step."""
+
+    def on_epoch_end(self, state: LoopState):
+        """After each epoch (also one cut short by the budget)."""
+
+    def on_train_end(self, state: LoopState):
+        """Once, when the loop ends (also when a callback stopped it)."""
+
+
+def train_loop(epochs, train_step, *, optimization, lr_multiplier, total_steps, budget=None, start_step=0,
+               callbacks=()):
+    """Run optimiser steps until ``total_steps``, the time budget, the batches or a callback says stop.
+
+    Parameters
+    ----------
+    epochs : iterable of iterables
+        Each item is one epoch's batches (anything ``train_step`` understands).
+    train_step : callable
+        ``train_step(batch, state)`` takes one optimiser step (through ``optimization``).
+    optimization : dnaestim.training.Optimization
+        Its learning rate is set before every step.
+    lr_multiplier : callable
+        ``lr_multiplier(progress)``: the learning rate as a multiple of each group's ``base_lr``.
+    total_steps : int
+    budget : TimeBudget, optional
+        Wall-clock budget of the whole training (started by the caller, which may spend some of it first); none
+        when not given.
+    start_step : int, default=0
+        Steps taken before (a resumed run).
+    callbacks : sequence of Callback
+
+    Returns
+    -------
+    LoopState
+    """
+    state = LoopState(step=start_step, total_steps=total_steps, budget=budget or TimeBudget(None))
+    try:
+        for batches in epochs:
+            if state.step >= total_steps or state.budget.exhausted():
+                break
+            for batch in batches:
+                state.step_progress = state.progress()  # one value per step, for the schedule and the caller
+                optimization.set_lr(lr_multiplier(state.step_progress))
+                train_step(batch, state)
+                state.step += 1
+                state.last = state.step >= total_steps or state.budget.exhausted()
+                for callback in callbacks:
+                    callback.on_step_end(state)
+                if state.last or state.stop:
+                    break
+            state.epoch += 1
+            for callback in callbacks:
+                callback.on_epoch_end(state)
+            if state.last or state.stop:
+                break
+    finally:
+        for callback in callbacks:
+            callback.on_train_end(state)
+    return state
+
+
+class Hooks(Callback):
+    """A callback made of functions: ``Hooks(on_step_end=f)`` calls ``f(state)`` after every step.
+
+    Parameters
+    ----------
+    on_step_end, on_epoch_end, on_train_end : callable, optional
+    """
+
+    def __init__(self, on_step_end=None, on_epoch_end=None, on_train_end=None):
+        self._hooks = {"on_step_end": on_step_end, "on_epoch_end": on_epoch_end, "on_train_end": on_train_end}
+
+    def on_step_end(self, state):
+        if self._hooks["on_step_end"] is not None:
+            self._hooks["on_step_end"](state)
+
+    def on_epoch_end(self, state):
+        if self._hooks["on_epoch_end"] is not None:
+            self._hooks["on_epoch_end"](state)
+
+    def on_train_end(self, state):
+        if self._hooks["on_train_end"] is not None:
+            self._hooks["on_train_end"](state)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over the optimiser steps, showing ``state.extra["loss"]`` when a callback put it there.
+
+    Parameters
+    ----------
+    total : int
+    desc : str
+    initial : int, default=0
+    """
+
+    def __init__(self, total, desc, initial=0):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, initial=initial, desc=desc, leave=False)
+        self._last = time.perf_counter()
+
+    def on_step_end(self, state):
+        now = time.perf_counter()
+        shown = {k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in state.extra.get("postfix", {}).items()}
+        self.bar.set_postfix(**shown, s_step=f"{now - self._last:.2f}")
+        self._last = now
+        self.bar.update(1)
+
+    def on_train_end(self, state):
+        self.bar.close()
+
+
+class EarlyStopping(Callback):
+    """Keep the best weights by a validation loss; stop after ``patience`` epochs without improving by ``tol``.
+
+    As in scikit-learn's ``MLPClassifier``, ``tol`` only decides when to stop: the weights kept are those of the
+    epoch with the lowest validation loss, even where it beat the previous best by less than ``tol``. As a
+    callback it reads the epoch's validation loss from ``state.extra["valid_loss"]`` and puts the best weights
+    back when training ends.
+
+    Parameters
+    ----------
+    patience : int
+        Number of consecutive epochs without an improvement of at least ``tol`` after which to stop.
+    tol : float
+        Minimum decrease of the validation loss that resets the patience count.
+    model : torch.nn.Module, optional
+        The model whose trainable parameters are kept and restored (needed for the callback use).
+    """
+
+    def __init__(self, patience: int, tol: float, model=None):
+        self.patience = patience
+        self.tol = tol
+        self.model = model
+        self.best_loss = math.inf
+        self.best_epoch = -1
+        self.best_state = None
+        self.bad_epochs = 0
+
+    def update(self, loss: float, epoch: int, model) -> bool:
+        """Record an epoch's validation loss; returns True when training should stop."""
+        if loss < self.best_loss - self.tol:
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, epoch
+            # Only what training changes: a frozen backbone is not copied at every improvement.
+            self.best_state = {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
+        return self.bad_epochs >= self.patience
+
+    def restore(self, model):
+        """Load the best weights seen back into ``model``."""
+        if self.best_state is not None:
+            with torch.no_grad():
+                parameters = dict(model.named_parameters())
+                for name, value in self.best_state.items():
+                    parameters[name].copy_(value)
+
+    def on_epoch_end(self, state):
+        loss = state.extra.get("valid_loss")
+        if loss is not None and self.update(loss, state.extra.get("epoch", state.epoch), self.model):
+            state.stop = True
+
+    def on_train_end(self, state):
+        self.restore(self.model)

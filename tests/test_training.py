@@ -1,0 +1,102 @@
+"""The one training loop (dnaestim.training.train_loop) and its callbacks."""
+
+import pytest
+import torch
+
+from dnaestim.training import Callback, EarlyStopping, Hooks, Optimization, TimeBudget, build_optimizer, train_loop
+
+
+def _setup(lr=0.1):
+    model = torch.nn.Linear(2, 1)
+    optimization = Optimization(model, build_optimizer(model, lr=lr, weight_decay=0.0), torch.device("cpu"))
+    return model, optimization
+
+
+def _step(model, optimization):
+    def train_step(batch, state):
+        loss = (model(torch.ones(1, 2)) - batch).pow(2).mean()
+        optimization.step(loss)
+        state.extra.setdefault("lrs", []).append(optimization.optimizer.param_groups[0]["lr"])
+    return train_step
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_step_end(self, state):
+        self.events.append(("step", state.step, state.last))
+
+    def on_epoch_end(self, state):
+        self.events.append(("epoch", state.epoch))
+
+    def on_train_end(self, state):
+        self.events.append(("end", state.step))
+
+
+def test_epochs_steps_schedule_and_callback_order():
+    model, optimization = _setup()
+    recorder = Recorder()
+    state = train_loop([[1.0, 2.0], [3.0, 4.0]], _step(model, optimization), optimization=optimization,
+                       lr_multiplier=lambda progress: 1 - progress, total_steps=4, callbacks=[recorder])
+    assert recorder.events == [("step", 1, False), ("step", 2, False), ("epoch", 1), ("step", 3, False),
+                               ("step", 4, True), ("epoch", 2), ("end", 4)]
+    assert state.extra["lrs"] == pytest.approx([0.1, 0.075, 0.05, 0.025])  # progress 0, 1/4, 2/4, 3/4
+    assert optimization.step_count == 4
+
+
+def test_total_steps_end_an_endless_epoch_and_a_resumed_run_counts_from_its_start():
+    model, optimization = _setup()
+    recorder = Recorder()
+    state = train_loop([iter(lambda: 0.0, None)], _step(model, optimization), optimization=optimization,
+                       lr_multiplier=lambda p: 1.0, total_steps=10, start_step=7, callbacks=[recorder])
+    assert state.step == 10 and [e for e in recorder.events if e[0] == "step"][-1] == ("step", 10, True)
+    done = train_loop([iter(lambda: 0.0, None)], _step(model, optimization), optimization=optimization,
+                      lr_multiplier=lambda p: 1.0, total_steps=10, start_step=10)
+    assert done.step == 10  # nothing left to do
+
+
+def test_a_callback_stops_training_and_the_end_hook_runs_even_on_errors():
+    model, optimization = _setup()
+    ended = []
+    stop_at_three = Hooks(on_step_end=lambda s: setattr(s, "stop", s.step == 3), on_train_end=ended.append)
+    state = train_loop([range(100)], _step(model, optimization), optimization=optimization,
+                       lr_multiplier=lambda p: 1.0, total_steps=100, callbacks=[stop_at_three])
+    assert state.step == 3 and ended == [state]
+
+    def failing_step(batch, state):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_loop([range(5)], failing_step, optimization=optimization, lr_multiplier=lambda p: 1.0,
+                   total_steps=5, callbacks=[stop_at_three])
+    assert len(ended) == 2
+
+
+def test_a_spent_budget_ends_the_epoch_and_stretches_the_schedule():
+    model, optimization = _setup()
+    budget = TimeBudget(10.0, used=10.0)  # already spent (e.g. by a resumed run): no step is taken
+    recorder = Recorder()
+    state = train_loop([[0.0, 0.0]], _step(model, optimization), optimization=optimization,
+                       lr_multiplier=lambda p: 1 - min(p, 1), total_steps=100, budget=budget, callbacks=[recorder])
+    assert state.step == 0 and recorder.events == [("end", 0)]
+    half = TimeBudget(10.0, used=5.0)
+    state = train_loop([[0.0]], _step(model, optimization), optimization=optimization,
+                       lr_multiplier=lambda p: 1 - min(p, 1), total_steps=100, budget=half)
+    assert state.extra["lrs"][0] == pytest.approx(0.05, abs=0.01)  # progress from the budget, not the steps
+
+
+def test_early_stopping_callback_keeps_and_restores_the_best_weights():
+    model, optimization = _setup()
+    stopper = EarlyStopping(patience=2, tol=0.0, model=model)
+    losses = iter([1.0, 0.5, 0.7, 0.9, 0.1])
+    snapshots = []
+
+    def end_epoch(state):
+        state.extra["valid_loss"] = next(losses)
+        snapshots.append(model.weight.detach().clone())
+
+    state = train_loop([[float(i)] for i in range(5)], _step(model, optimization), optimization=optimization,
+                       lr_multiplier=lambda p: 1.0, total_steps=5, callbacks=[Hooks(on_epoch_end=end_epoch), stopper])
+    assert state.step == 4 and stopper.best_epoch == 2  # stopped after two epochs without improvement
+    torch.testing.assert_close(model.weight, snapshots[1])
