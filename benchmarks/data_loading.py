@@ -17,7 +17,7 @@ import statistics
 import time
 
 from dnaestim import HyenaPretrainer
-from dnaestim.io import bundled_genome_path
+from dnaestim.genome import bundled_genome_path
 
 
 def main():

@@ -8,7 +8,7 @@ import statistics
 import time
 
 from dnaestim import DNATokenizer
-from dnaestim.io import bundled_genome_path, open_fasta
+from dnaestim.genome import bundled_genome_path, open_fasta
 
 
 def load_genome_text():

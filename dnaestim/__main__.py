@@ -70,7 +70,7 @@ def _inspect(args) -> int:
     import torch
 
     from . import DNATokenizer, HyenaConfig, HyenaLM, load_pretrained, save_pretrained
-    from .io import bundled_genome_path, fetch_sequence, open_fasta
+    from .genome.fasta import bundled_genome_path, fetch_sequence, open_fasta
 
     torch.manual_seed(args.seed)
     genome = bundled_genome_path()
@@ -156,7 +156,7 @@ def _pretrain(args) -> int:
 
 def _genome_job(args) -> int:
     from .distributed import distributed_session, rank_and_world
-    from .jobs import run_genome_job
+    from .genome.jobs import run_genome_job
 
     with distributed_session(args.device) as device:
         output = run_genome_job(args.job, args.checkpoint, args.fasta, args.output, window=args.window,

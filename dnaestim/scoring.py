@@ -11,7 +11,7 @@ import torch
 
 from ._inference import predict_batches
 from .checkpoints import load_pretrained
-from .io import open_fasta
+from .genome.fasta import open_fasta
 from .nn import HyenaLM
 from .tokenizer import DNATokenizer
 

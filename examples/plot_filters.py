@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 import dnaestim
-from dnaestim.io import bundled_genome_path, fetch_sequence, open_fasta
+from dnaestim.genome import bundled_genome_path, fetch_sequence, open_fasta
 
 model = dnaestim.load_pretrained("dnaestim-multispecies-tiny-1k")  # eval mode
 config = model.config

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from dnaestim import HyenaPretrainer, score_variants
-from dnaestim.io import bundled_genome_path, fetch_sequence, open_fasta
+from dnaestim.genome import bundled_genome_path, fetch_sequence, open_fasta
 
 genome = bundled_genome_path()
 pre = HyenaPretrainer(d_model=64, n_layer=2, max_length=512, batch_size=8, max_steps=10_000, max_time=15,

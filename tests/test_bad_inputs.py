@@ -19,7 +19,7 @@ import torch
 from dnaestim import (CheckpointError, DNATokenizer, HyenaClassifier, HyenaConfig, HyenaEmbedder, HyenaLM,
                       HyenaPretrainer, SoftPromptClassifier, load_pretrained, save_pretrained)
 from dnaestim.datasets import load_bundled, load_csv, load_fasta_labeled, load_genomic_benchmark
-from dnaestim.io import bundled_genome_path, fetch_sequence, open_fasta
+from dnaestim.genome import bundled_genome_path, fetch_sequence, open_fasta
 
 TINY = dict(pretrained=None, d_model=16, n_layer=1, d_inner=32, filter_order=8, emb_dim=3, max_iter=1, batch_size=8,
             early_stopping=False, random_state=0, device="cpu")

@@ -16,7 +16,7 @@ import dnaestim
 from dnaestim import (HyenaClassifier, HyenaConfig, HyenaEmbedder, HyenaLM, HyenaPretrainer, SoftPromptClassifier,
                       load_pretrained, save_pretrained)
 from dnaestim.datasets import load_gue_prom_core_tata
-from dnaestim.io import bundled_genome_path
+from dnaestim.genome import bundled_genome_path
 from dnaestim.models import DEFAULT_BACKBONE, bundled_model_path
 
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from dnaestim import HyenaClassifier, HyenaEmbedder, load_pretrained
-from dnaestim.io import bundled_genome_path
+from dnaestim.genome import bundled_genome_path
 
 ROOT = Path(__file__).resolve().parent.parent
 GENOME = bundled_genome_path()

@@ -8,7 +8,7 @@ import pytest
 from dnaestim import DNATokenizer
 from dnaestim.__main__ import main
 from dnaestim._atomic import atomic_write
-from dnaestim.io import bundled_genome_path, fetch_sequence, open_fasta
+from dnaestim.genome import bundled_genome_path, fetch_sequence, open_fasta
 
 MT_LENGTHS = {"Homo_sapiens_MT": 16569, "Pongo_MT": 16499, "Mus_musculus_AJ512208.1": 16300}
 

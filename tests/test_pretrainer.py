@@ -12,7 +12,7 @@ import torch
 from dnaestim import HyenaClassifier, HyenaPretrainer, load_pretrained
 from dnaestim.nn import HyenaConfig, HyenaLM
 from dnaestim.genome import GenomeSource, Region
-from dnaestim.io import bundled_genome_path
+from dnaestim.genome import bundled_genome_path
 from dnaestim.training import NonFiniteLossError
 from dnaestim.training import Stage, WarmupSchedule
 

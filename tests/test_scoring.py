@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dnaestim import HyenaConfig, HyenaLM, save_pretrained, score_variants
-from dnaestim.io import bundled_genome_path, fetch_sequence, open_fasta
+from dnaestim.genome import bundled_genome_path, fetch_sequence, open_fasta
 from dnaestim.scoring import sequence_log_likelihood, token_log_probs
 
 

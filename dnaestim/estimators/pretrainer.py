@@ -143,7 +143,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
     Examples
     --------
     >>> from dnaestim import HyenaPretrainer
-    >>> from dnaestim.io import bundled_genome_path
+    >>> from dnaestim.genome import bundled_genome_path
     >>> pre = HyenaPretrainer(d_model=16, n_layer=1, max_length=64, max_steps=4, validation_windows=4,
     ...                       random_state=0).fit(bundled_genome_path())
     >>> pre.n_iter_, pre.history_[-1]["length"]

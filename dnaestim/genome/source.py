@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import open_fasta
+from .fasta import open_fasta
 
 __all__ = ["GenomeSource", "Region", "read_bed"]
 

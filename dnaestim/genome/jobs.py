@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_write
-from ._inference import predict_batches
-from .checkpoints import load_pretrained
-from .distributed import barrier, rank_and_world
-from .genome import GenomeSource, Region
-from .nn.heads import pool
-from .scoring import token_log_probs
-from .tokenizer import DNATokenizer
+from .._atomic import atomic_write
+from .._inference import predict_batches
+from ..checkpoints import load_pretrained
+from ..distributed import barrier, rank_and_world
+from .source import GenomeSource, Region
+from ..nn.heads import pool
+from ..scoring import token_log_probs
+from ..tokenizer import DNATokenizer
 
 __all__ = ["JOBS", "run_genome_job", "tile_genome"]
 
