@@ -42,7 +42,8 @@ import torch
 import dnaestim
 from dnaestim import HyenaPretrainer, reverse_complement
 from dnaestim.checkpoints import save_pretrained
-from dnaestim.estimators.pretrainer import CHECKPOINT_NAME, GENOME_TOKENIZER
+from dnaestim.estimators.pretrainer import CHECKPOINT_NAME
+from dnaestim.tokenizer import GENOME_WINDOWS
 from dnaestim.genome import GenomeSource
 from dnaestim.scoring import token_log_probs
 
@@ -151,7 +152,7 @@ def model_bits(model, windows) -> float:
 
     N and other codes are left out, as the Markov models leave out every k-mer that holds one.
     """
-    log_probs = token_log_probs(model, windows, batch_size=8, tokenizer=GENOME_TOKENIZER)
+    log_probs = token_log_probs(model, windows, batch_size=8, tokenizer=GENOME_WINDOWS)
     total, count = 0.0, 0
     for window, values in zip(windows, log_probs):
         target = np.frombuffer(window[1:].upper().encode("ascii", "replace"), dtype=np.uint8)

@@ -23,6 +23,7 @@ import pickle
 import re
 import warnings
 import zipfile
+from copy import deepcopy
 from pathlib import Path
 
 import torch
@@ -126,6 +127,29 @@ def load_pretrained(path, *, device=None, dtype=None) -> HyenaLM:
     if dtype is not None or device is not None:
         model.to(device=device, dtype=dtype)
     return model
+
+
+def language_model_of(source, *, copy: bool = False) -> HyenaLM | None:
+    """The language model behind ``source``, or None when ``source`` holds none.
+
+    Parameters
+    ----------
+    source : str, path-like, HyenaLM or fitted estimator
+        A bundled model's name or a checkpoint directory (loaded), a :class:`~dnaestim.nn.HyenaLM`, or a fitted
+        estimator whose ``model_`` is one (a :class:`~dnaestim.HyenaPretrainer`).
+    copy : bool, default=False
+        Return a copy on the CPU of a model given in memory (a loaded one is always new).
+
+    Returns
+    -------
+    HyenaLM or None
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return load_pretrained(source)
+    model = source if isinstance(source, HyenaLM) else getattr(source, "model_", None)
+    if not isinstance(model, HyenaLM):
+        return None
+    return deepcopy(model).cpu() if copy else model
 
 
 def checkpoint_directory(path) -> Path:

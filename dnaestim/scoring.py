@@ -4,36 +4,30 @@ and variant effects as log-likelihood ratios.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import torch
 
 from ._inference import predict_batches
-from .checkpoints import load_pretrained
+from .checkpoints import language_model_of
 from .genome.fasta import open_fasta
 from .nn import HyenaLM
-from .tokenizer import DNATokenizer
+from .tokenizer import RIGHT_PADDED
 
 __all__ = ["score_variants", "sequence_log_likelihood", "token_log_probs"]
 
-_TOKENIZER = DNATokenizer(padding_side="right")
 
 
 def _as_model(model) -> HyenaLM:
-    if isinstance(model, HyenaLM):
-        return model
-    fitted = getattr(model, "model_", None)
-    if isinstance(fitted, HyenaLM):
-        return fitted
-    if isinstance(model, (str, os.PathLike)):
-        return load_pretrained(model)
+    lm = language_model_of(model)
+    if lm is not None:
+        return lm
     raise TypeError(
         f"model must be a HyenaLM, a fitted HyenaPretrainer or a checkpoint directory; got {type(model).__name__}."
     )
 
 
-def token_log_probs(model, sequences, *, batch_size=16, tokenizer=_TOKENIZER, chunk_size="auto"):
+def token_log_probs(model, sequences, *, batch_size=16, tokenizer=RIGHT_PADDED, chunk_size="auto"):
     """``log p(x_t | x_<t)`` for every nucleotide but the first of each sequence (natural log).
 
     Parameters

@@ -408,3 +408,11 @@ class DNATokenizer:
 
 
 _ID_STRINGS = np.array(list(SPECIAL_TOKENS) + list(NUCLEOTIDES), dtype=object)
+
+
+#: Right padding, A/C/G/T/N only: the layout of the estimators and of scoring (see ``estimators._base``).
+RIGHT_PADDED = DNATokenizer(padding_side="right")
+#: Left padding: the published layout, for inputs read at one fixed length (soft prompts).
+LEFT_PADDED = DNATokenizer(padding_side="left")
+#: Right padding with IUPAC codes and any other unknown character read as N: windows cut from genomes.
+GENOME_WINDOWS = DNATokenizer(padding_side="right", unknown="N")

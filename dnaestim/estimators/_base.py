@@ -11,12 +11,10 @@ one fixed length were chosen at fit time.
 from __future__ import annotations
 
 import contextlib
-import copy
 import inspect
 import io
 import logging
 import numbers
-import os
 import warnings
 
 import numpy as np
@@ -27,19 +25,24 @@ from sklearn.utils import check_random_state
 from .._inference import predict_batches
 from .._resources import advises_on_out_of_memory
 from .._validation import check_sequences, resolve_device, resolve_precision
-from ..checkpoints import load_pretrained
+from ..checkpoints import language_model_of
 from ..nn import HyenaConfig, HyenaLM
 from ..nn.heads import POOLING_MODES, pool
-from ..tokenizer import DNATokenizer, reverse_complement_ids
+from ..tokenizer import LEFT_PADDED, RIGHT_PADDED, reverse_complement_ids
 
 logger = logging.getLogger("dnaestim")
 
 #: Parameters that shape a backbone trained from scratch; a pretrained backbone brings its own.
 ARCHITECTURE_PARAMS = ("d_model", "n_layer", "d_inner", "filter_order", "emb_dim")
-#: Right padding: see the module docstring.
-TOKENIZER = DNATokenizer(padding_side="right")
-#: The published layout, for estimators that read every sequence at one fixed length (soft prompts).
-LEFT_PADDING = DNATokenizer(padding_side="left")
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device):
+    """Torch's global generators seeded with ``seed`` inside the block (the CPU's, and ``device``'s when it is a
+    GPU) and restored afterwards: dropout is reproducible and the caller's random state is left untouched."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 def restore_device(device: str, owner: str) -> torch.device:
@@ -74,6 +77,16 @@ def _check_positive_int(value, name, minimum=1, allow_none=False):
         raise ValueError(f"{name} must be an int >= {minimum}{' or None' if allow_none else ''}; got {value!r}.")
 
 
+def _check_chunk_size(value):
+    if not (isinstance(value, str) and value == "auto"):
+        _check_positive_int(value, "chunk_size", allow_none=True)
+
+
+def _check_pooling(value):
+    if value not in POOLING_MODES:
+        raise ValueError(f"pooling must be one of {POOLING_MODES}; got {value!r}.")
+
+
 def _check_float(value, name, low, high, *, low_open=False, high_open=False, allow_none=False):
     if value is None and allow_none:
         return
@@ -100,11 +113,6 @@ class HyenaEstimatorMixin(BaseEstimator):
     def _validate_common_params(self):
         _check_positive_int(self.batch_size, "batch_size")
         _check_positive_int(self.max_length, "max_length", allow_none=True)
-        chunk_size = getattr(self, "chunk_size", None)
-        if not (isinstance(chunk_size, str) and chunk_size == "auto"):
-            _check_positive_int(chunk_size, "chunk_size", allow_none=True)
-        if self.pooling not in POOLING_MODES:
-            raise ValueError(f"pooling must be one of {POOLING_MODES}; got {self.pooling!r}.")
         _check_positive_int(self.verbose, "verbose", minimum=0)
         if self.pretrained is None:
             for name in ("d_model", "n_layer", "filter_order"):
@@ -140,14 +148,7 @@ class HyenaEstimatorMixin(BaseEstimator):
     def _pretrained_lm(self) -> HyenaLM:
         """The language model behind ``pretrained``: a checkpoint directory, a HyenaLM or a fitted pretrainer."""
         source = self.pretrained
-        if isinstance(source, (str, os.PathLike)):
-            model = load_pretrained(source)
-        elif isinstance(source, HyenaLM):
-            model = copy.deepcopy(source).cpu()
-        elif isinstance(getattr(source, "model_", None), HyenaLM):
-            model = copy.deepcopy(source.model_).cpu()
-        else:
-            model = None
+        model = language_model_of(source, copy=True)
         if model is not None:
             self._check_architecture_unset()
             return model
@@ -160,16 +161,15 @@ class HyenaEstimatorMixin(BaseEstimator):
             f"path), a HyenaLM, a fitted HyenaPretrainer, or None to train from scratch; got {type(source).__name__}."
         )
 
-    def _backbone_config(self, l_max: int) -> HyenaConfig:
-        """Configuration of a backbone trained from scratch."""
+    def _backbone_config(self, l_max: int, *, embed_dropout=0.0, resid_dropout=0.0,
+                         gradient_checkpointing=False) -> HyenaConfig:
+        """Configuration of a backbone trained from scratch, with the estimator's training options."""
         return HyenaConfig(
             d_model=int(self.d_model), n_layer=int(self.n_layer),
             d_inner=None if self.d_inner is None else int(self.d_inner),
             emb_dim=int(self.emb_dim), filter_order=int(self.filter_order), l_max=int(l_max), w=10.0,
-            embed_dropout=float(getattr(self, "embed_dropout", 0.0)),
-            resid_dropout=float(getattr(self, "resid_dropout", 0.0)),
-            checkpoint_mixer=bool(getattr(self, "gradient_checkpointing", False)),
-            checkpoint_mlp=bool(getattr(self, "gradient_checkpointing", False)),
+            embed_dropout=float(embed_dropout), resid_dropout=float(resid_dropout),
+            checkpoint_mixer=bool(gradient_checkpointing), checkpoint_mlp=bool(gradient_checkpointing),
         )
 
     def _resolve_max_length(self, lengths: np.ndarray, l_max: int | None) -> int:
@@ -213,9 +213,9 @@ class HyenaEstimatorMixin(BaseEstimator):
         """Token ids (n, L) int64 and mask (n, L) of the training sequences, cut to ``max_length_``."""
         self._warn_if_cut(lengths, name=name)
         if self._fixed_layout:
-            batch = LEFT_PADDING(list(sequences), max_length=self.max_length_, truncation=True, padding="max_length")
+            batch = LEFT_PADDED(list(sequences), max_length=self.max_length_, truncation=True, padding="max_length")
         else:
-            batch = TOKENIZER(list(sequences), max_length=self.max_length_, truncation=True)
+            batch = RIGHT_PADDED(list(sequences), max_length=self.max_length_, truncation=True)
         return batch.input_ids, batch.attention_mask
 
     def _batch_tensors(self, ids, mask, index, device):
@@ -228,22 +228,21 @@ class HyenaEstimatorMixin(BaseEstimator):
     def _predict_batches(self, module, sequences, forward, desc):
         """:func:`~dnaestim._inference.predict_batches` with this estimator's layout, batch size, device, precision."""
         return predict_batches(
-            module, sequences, forward, tokenizer=LEFT_PADDING if self._fixed_layout else TOKENIZER,
+            module, sequences, forward, tokenizer=LEFT_PADDED if self._fixed_layout else RIGHT_PADDED,
             batch_size=int(self.batch_size), device=self.device_, max_length=self.max_length_,
-            pad_to_max_length=self._fixed_layout, autocast_dtype=getattr(self, "autocast_dtype_", None),
+            pad_to_max_length=self._fixed_layout, autocast_dtype=self.autocast_dtype_,
             progress=bool(self.verbose), desc=desc,
         )
 
     @advises_on_out_of_memory("inference")
-    def _pooled_embeddings(self, backbone, sequences, rc_average=False):
+    def _pooled_embeddings(self, backbone, sequences, *, pooling, chunk_size="auto", rc_average=False):
         """Masked-pooled backbone outputs, (n, d_model) float32 numpy, in input order; optionally averaged with
         those of the reverse complements."""
-        chunk_size = getattr(self, "chunk_size", "auto")
 
         def forward(ids, mask):
-            pooled = pool(backbone(ids, chunk_size=chunk_size), mask, self.pooling).float()
+            pooled = pool(backbone(ids, chunk_size=chunk_size), mask, pooling).float()
             if rc_average:
-                rc = pool(backbone(reverse_complement_ids(ids, mask), chunk_size=chunk_size), mask, self.pooling)
+                rc = pool(backbone(reverse_complement_ids(ids, mask), chunk_size=chunk_size), mask, pooling)
                 pooled = (pooled + rc.float()) / 2
             return pooled
 
@@ -253,7 +252,7 @@ class HyenaEstimatorMixin(BaseEstimator):
         return out
 
     def _autocast(self):
-        dtype = getattr(self, "autocast_dtype_", None)
+        dtype = self.autocast_dtype_
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device_.type, dtype=dtype)

@@ -30,7 +30,7 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
     Subclasses define ``__init__``, ``fit`` and ``_make_optimizer(model)``, and set ``classes_``, ``model_``,
     ``device_`` and ``autocast_dtype_``. The parameters used here: ``batch_size``, ``max_iter``,
     ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``, ``tol``, ``max_time``, ``class_weight``,
-    ``rc_augment``, ``rc_average`` (optional) and ``verbose``.
+    ``rc_augment``, ``rc_average`` and ``verbose``.
     """
 
     def _validate_training_params(self):
@@ -204,7 +204,7 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
     @advises_on_out_of_memory("inference")
     def _log_proba(self, sequences):
         """Log-probabilities (n, n_classes) float64 of validated sequences, in input order."""
-        model, rc_average = self.model_, getattr(self, "rc_average", False)
+        model, rc_average = self.model_, self.rc_average
 
         def forward(ids, mask):
             log_p = torch.log_softmax(model(ids, mask).double(), dim=-1)

@@ -13,7 +13,7 @@ from ..models import DEFAULT_BACKBONE
 from ..nn.heads import HyenaSequenceClassifier
 from ..nn.hyena import filter_parameters, set_training_options
 from ..training import build_optimizer
-from ._base import _check_float
+from ._base import _check_float, _check_pooling, seeded
 from ._classification import HyenaClassifierBase
 
 __all__ = ["HyenaClassifier"]
@@ -204,6 +204,7 @@ class HyenaClassifier(HyenaClassifierBase):
 
     def _validate_params(self):
         device, dtype, autocast = self._validate_common_params()
+        _check_pooling(self.pooling)
         self._validate_training_params()
         for name in ("embed_dropout", "resid_dropout", "head_dropout"):
             _check_float(getattr(self, name), name, 0, 1, high_open=True)
@@ -236,8 +237,7 @@ class HyenaClassifier(HyenaClassifierBase):
         weights = self._sample_weights(sample_weight, y_index)
 
         rng, seed = self._seeds()
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
+        with seeded(seed, device):
             if not warm:
                 self._init_model(lengths, device, dtype, seed)
             else:
@@ -262,7 +262,7 @@ class HyenaClassifier(HyenaClassifierBase):
         present = np.unique(y_index[index])
         if len(present) < 2:
             return  # nothing to separate in this subsample: keep the random head
-        features = self._pooled_embeddings(self.model_.backbone, [sequences[i] for i in index])
+        features = self._pooled_embeddings(self.model_.backbone, [sequences[i] for i in index], pooling=self.pooling)
         # Weights rescaled to mean 1: the penalty of LogisticRegression is relative to their sum, so the head must
         # not depend on their overall scale.
         sample_weight = weights[index] / weights[index].mean()
@@ -301,7 +301,8 @@ class HyenaClassifier(HyenaClassifierBase):
                                           resid_dropout=self.resid_dropout).config
         else:
             self.max_length_ = self._resolve_max_length(lengths, None)
-            config = self._backbone_config(self.max_length_)
+            config = self._backbone_config(self.max_length_, embed_dropout=self.embed_dropout,
+                                           resid_dropout=self.resid_dropout)
         model = HyenaSequenceClassifier(config, len(self.classes_), self.pooling, float(self.head_dropout),
                                         generator=generator)
         if self.pretrained is not None:

@@ -8,7 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..models import DEFAULT_BACKBONE
 from ..nn import HyenaLM
-from ._base import HyenaEstimatorMixin
+from ._base import HyenaEstimatorMixin, _check_chunk_size, _check_pooling
 
 __all__ = ["HyenaEmbedder"]
 
@@ -130,6 +130,8 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
             The fitted transformer (``self``).
         """
         device, dtype, autocast = self._validate_common_params()
+        _check_pooling(self.pooling)
+        _check_chunk_size(self.chunk_size)
         lengths = None if X is None else self._sequences(X)[1]
         if self.pretrained is not None:
             model = self._pretrained_lm()
@@ -169,7 +171,8 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
         check_is_fitted(self)
         sequences, lengths = self._sequences(X)
         self._warn_if_cut(lengths)
-        return self._pooled_embeddings(self.model_.backbone, sequences, rc_average=self.rc_average)
+        return self._pooled_embeddings(self.model_.backbone, sequences, pooling=self.pooling,
+                                       chunk_size=self.chunk_size, rc_average=self.rc_average)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -23,19 +23,17 @@ from ..genome import GenomeSource
 from ..scoring import token_log_probs
 from ..nn import HyenaLM
 from ..nn.hyena import set_training_options
-from ..tokenizer import DNATokenizer, reverse_complement_ids
+from ..tokenizer import GENOME_WINDOWS, RIGHT_PADDED, reverse_complement_ids
 from ..training import (Hooks, Optimization, ProgressBar, TimeBudget, build_optimizer, cosine_with_warmup,
                         train_loop)
 from ..training import WarmupSchedule
-from ._base import TOKENIZER, HyenaEstimatorMixin, _check_float, _check_positive_int
+from ._base import HyenaEstimatorMixin, _check_chunk_size, _check_float, _check_positive_int, seeded
 
 __all__ = ["HyenaPretrainer"]
 
 logger = logging.getLogger("dnaestim")
 
 CHECKPOINT_NAME = "checkpoint.pt"
-#: Genome windows may hold IUPAC codes (R, Y, ...) where assemblies are ambiguous: they are read as N.
-GENOME_TOKENIZER = DNATokenizer(padding_side="right", unknown="N")
 _IGNORE = -100
 _FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz", ".fa.bgz", ".fasta.bgz")
 
@@ -215,8 +213,6 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         self.device = device
         self.precision = precision
 
-    pooling = "mean"  # used by the shared embedding helpers
-
     # -- input -------------------------------------------------------------------------------------------------
 
     def _source(self, X, intervals, validation_intervals):
@@ -230,7 +226,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             return GenomeSource(fasta=fasta, intervals=intervals, validation_fraction=self.validation_fraction,
                                 validation_intervals=validation_intervals)
         sequences, _ = self._sequences(X)
-        TOKENIZER(list(sequences))  # names any sequence with a character that is not a nucleotide
+        RIGHT_PADDED(list(sequences))  # names any sequence with a character that is not a nucleotide
         if intervals is not None:
             raise ValueError("intervals apply to FASTA files; X holds sequences.")
         return GenomeSource(sequences=sequences, validation_fraction=self.validation_fraction,
@@ -242,6 +238,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         else:
             _check_positive_int(self.max_length, "max_length", minimum=2, allow_none=True)
         device, dtype, autocast = self._validate_common_params()
+        _check_chunk_size(self.chunk_size)
         for name in ("max_steps", "gradient_accumulation", "eval_interval", "checkpoint_interval",
                      "validation_windows"):
             _check_positive_int(getattr(self, name), name)
@@ -285,8 +282,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         _, seed = self._seeds()
         rank, world = rank_and_world()
         checkpoint = self._read_checkpoint(resume)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed + rank)
+        with seeded(seed + rank, device):
             model = self._initial_model(seed)
             self.model_ = model.to(device=device, dtype=dtype)
             self.device_, self.autocast_dtype_ = device, autocast
@@ -306,7 +302,9 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             set_training_options(model.backbone, embed_dropout=self.embed_dropout, resid_dropout=self.resid_dropout,
                                  gradient_checkpointing=self.gradient_checkpointing)
             return model
-        config = self._backbone_config(int(self.max_length))
+        config = self._backbone_config(int(self.max_length), embed_dropout=self.embed_dropout,
+                                       resid_dropout=self.resid_dropout,
+                                       gradient_checkpointing=self.gradient_checkpointing)
         return HyenaLM(config, generator=torch.Generator().manual_seed(seed))
 
     def _read_checkpoint(self, resume):
@@ -331,7 +329,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         windows = source.sample_windows(length + 1, count, seed=seed, step=step,
                                         max_n_fraction=float(self.max_n_fraction))
         mine = windows[rank::world]
-        batch = GENOME_TOKENIZER(mine, max_length=length + 1, truncation=True)
+        batch = GENOME_WINDOWS(mine, max_length=length + 1, truncation=True)
         ids, mask = batch.input_ids, batch.attention_mask
         if self.rc_augment:
             flip = np.random.default_rng([seed, step, 7]).random(count)[rank::world] < 0.5
@@ -442,14 +440,14 @@ class HyenaPretrainer(HyenaEstimatorMixin):
     # -- evaluation --------------------------------------------------------------------------------------------
 
     @advises_on_out_of_memory("inference")
-    def _token_log_probs(self, sequences, tokenizer=TOKENIZER):
+    def _token_log_probs(self, sequences, tokenizer=RIGHT_PADDED):
         """Per-sequence arrays of log p(x_t | x_<t) for t >= 1 (natural log), in input order."""
         with self._autocast():
             return token_log_probs(self.model_, sequences, batch_size=int(self.batch_size), tokenizer=tokenizer,
                                    chunk_size=self.chunk_size)
 
     def _mean_nll(self, windows):
-        values = self._token_log_probs(windows, GENOME_TOKENIZER)
+        values = self._token_log_probs(windows, GENOME_WINDOWS)
         total = sum(float(v.sum()) for v in values)
         count = sum(len(v) for v in values)
         return -total / max(1, count)

@@ -12,9 +12,9 @@ from ..checkpoints import checkpoint_directory, load_pretrained
 from ..models import bundled_model_path, is_bundled_name
 from ..models import DEFAULT_BACKBONE
 from ..nn.prompting import PROMPT_HEADS, SoftPromptModel
-from ..tokenizer import VOCAB
+from ..tokenizer import LEFT_PADDED, VOCAB
 from ..training import build_optimizer
-from ._base import LEFT_PADDING, _check_float, _check_positive_int, restore_device
+from ._base import _check_float, _check_positive_int, restore_device, seeded
 from ._classification import HyenaClassifierBase
 
 __all__ = ["SoftPromptClassifier"]
@@ -177,7 +177,6 @@ class SoftPromptClassifier(HyenaClassifierBase):
     """
 
     _fixed_layout = True
-    pooling = "last"  # read by the shared parameter checks; the class is always read at the final SEP
 
     def __init__(
         self,
@@ -295,7 +294,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
         sep = VOCAB["[SEP]"]
         if not len(demos):
             return np.zeros(0, dtype=np.int64)
-        ids = LEFT_PADDING([sequences[i] for i in demos], max_length=self.max_length_, truncation=True,
+        ids = LEFT_PADDED([sequences[i] for i in demos], max_length=self.max_length_, truncation=True,
                            padding="max_length").input_ids
         labels = self.label_token_ids_[y_index[demos]]
         rows = [np.concatenate([row, [sep, label, sep]]) for row, label in zip(ids, labels)]
@@ -348,8 +347,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
             self._checkpoint = str(self.pretrained) if bundled else str(directory.resolve())
             self._fingerprint = _fingerprint(lm)
         keep = np.setdiff1d(np.arange(len(sequences)), demos)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
+        with seeded(seed, device):
             model = SoftPromptModel(lm, **self._spec, generator=torch.Generator().manual_seed(seed))
             self.model_ = model.to(device=device, dtype=dtype)
             self.device_, self.autocast_dtype_ = device, autocast

@@ -18,12 +18,11 @@ from ..distributed import barrier, rank_and_world
 from .source import GenomeSource, Region
 from ..nn.heads import pool
 from ..scoring import token_log_probs
-from ..tokenizer import DNATokenizer
+from ..tokenizer import GENOME_WINDOWS
 
 __all__ = ["JOBS", "run_genome_job", "tile_genome"]
 
 JOBS = ("embed", "score")
-_TOKENIZER = DNATokenizer(padding_side="right", unknown="N")
 
 
 def tile_genome(source: GenomeSource, window: int, stride: int) -> list[Region]:
@@ -41,7 +40,7 @@ def tile_genome(source: GenomeSource, window: int, stride: int) -> list[Region]:
 def _embed(model, sequences, batch_size, device):
     out = np.empty((len(sequences), model.config.d_model), dtype=np.float32)
     forward = lambda ids, mask: pool(model.backbone(ids), mask, "mean")  # noqa: E731
-    for index, pooled in predict_batches(model, sequences, forward, tokenizer=_TOKENIZER, batch_size=batch_size,
+    for index, pooled in predict_batches(model, sequences, forward, tokenizer=GENOME_WINDOWS, batch_size=batch_size,
                                          device=device):
         out[index] = pooled
     return out
@@ -92,7 +91,7 @@ def run_genome_job(job, checkpoint, fasta, output, *, window=1024, stride=None, 
     if job == "embed":
         values = {"embedding": _embed(model, sequences, batch_size, device)}
     else:
-        scores = token_log_probs(model, sequences, batch_size=batch_size, tokenizer=_TOKENIZER)
+        scores = token_log_probs(model, sequences, batch_size=batch_size, tokenizer=GENOME_WINDOWS)
         values = {"log_likelihood": np.array([s.sum() for s in scores]),
                   "n_scored": np.array([len(s) for s in scores])}
     output = Path(output)
