@@ -42,7 +42,7 @@ import torch
 import dnaestim
 from dnaestim import HyenaPretrainer, reverse_complement
 from dnaestim.checkpoints import save_pretrained
-from dnaestim.estimators.pretrainer import CHECKPOINT_NAME
+from dnaestim.estimators import CHECKPOINT_NAME
 from dnaestim.tokenizer import GENOME_WINDOWS
 from dnaestim.genome import GenomeSource
 from dnaestim.scoring import token_log_probs

@@ -123,7 +123,7 @@ def _pretrain(args) -> int:
     import json
 
     from .distributed import distributed_session, rank_and_world
-    from .estimators.pretrainer import HyenaPretrainer
+    from .estimators import HyenaPretrainer
     from .memory import retain_freed_memory
 
     retain_freed_memory()  # this process is dnaestim's own: keep large freed blocks for the next step (see .memory)

@@ -182,7 +182,7 @@ def test_non_finite_loss_is_reported_with_the_step(monkeypatch):
     def nan_loss(*args, **kwargs):
         return original(*args, **kwargs) * float("nan")
 
-    monkeypatch.setattr("dnaestim.estimators.pretrainer.F.cross_entropy", nan_loss)
+    monkeypatch.setattr("dnaestim.estimators._pretrainer.F.cross_entropy", nan_loss)
     with pytest.raises(NonFiniteLossError, match="optimiser step 1"):
         tiny().fit(GENOME)
 

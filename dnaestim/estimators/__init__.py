@@ -1,8 +1,12 @@
-"""scikit-learn estimators built on the HyenaDNA backbone."""
+"""scikit-learn estimators built on the HyenaDNA backbone.
 
-from .classifier import HyenaClassifier
-from .embedder import HyenaEmbedder
-from .pretrainer import HyenaPretrainer
-from .soft_prompt import SoftPromptClassifier
+One private module per estimator (``_classifier``, ``_embedder``, ``_pretrainer``, ``_soft_prompt``) on shared
+plumbing (``_base`` for all, ``_classification`` for the two classifiers); the public names are these.
+"""
 
-__all__ = ["HyenaClassifier", "HyenaEmbedder", "HyenaPretrainer", "SoftPromptClassifier"]
+from ._classifier import HyenaClassifier
+from ._embedder import HyenaEmbedder
+from ._pretrainer import CHECKPOINT_NAME, HyenaPretrainer
+from ._soft_prompt import SoftPromptClassifier
+
+__all__ = ["CHECKPOINT_NAME", "HyenaClassifier", "HyenaEmbedder", "HyenaPretrainer", "SoftPromptClassifier"]

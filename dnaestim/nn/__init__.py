@@ -1,7 +1,7 @@
 """Torch modules of the HyenaDNA model (no training or estimator code here).
 
 :mod:`dnaestim.nn.hyena` is the model as the paper writes it; the fast paths that replace parts of it at run time
-(and the rules that pick them) live in :mod:`dnaestim.nn._fast`. :func:`fast_paths` turns them off.
+(and the rules that pick them) live in ``dnaestim.nn._fast``. :func:`fast_paths` turns them off.
 """
 
 from ._fast import fast_paths

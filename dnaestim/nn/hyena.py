@@ -2,8 +2,10 @@
 
 Read top to bottom, this file follows the model description (SPEC): the implicit filter's positional encoding,
 its sine MLP and exponential window; the order-2 Hyena operator; the pre-norm residual block; the backbone and
-the language model on top. Activations stay in (B, L, D) layout throughout; module and parameter names are
-those of the published checkpoints, so their weights load without renaming.
+the language model on top. Module and parameter names are those of the published checkpoints, so their weights
+load without renaming. The code here is the reference: with fast paths on (the default), ``HyenaOperator.forward``,
+``Mlp.forward`` and long inputs of ``HyenaBackbone.forward`` hand over to ``dnaestim.nn._fast``, which computes
+the same function faster (its docstring lists the rules).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from . import _fast
+from ._checks import check_input_ids, check_inputs_embeds
 from .config import HyenaConfig
+from .options import filter_parameters
 
-__all__ = ["HyenaLM", "HyenaBackbone", "HyenaBlock", "HyenaOperator", "HyenaFilter", "filter_parameters",
-           "initialize_weights", "set_training_options"]
+__all__ = ["HyenaLM", "HyenaBackbone", "HyenaBlock", "HyenaOperator", "HyenaFilter", "initialize_weights"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -262,7 +265,7 @@ class HyenaBackbone(nn.Module):
             of a dozen (1M tokens on a laptop), and on the CPU long inputs run faster; the result equals the
             one-pass output up to float rounding. ``"auto"``: chunks of 4096 for inputs longer than 8192 on the
             CPU, and on CUDA only when one pass would not fit in half the free memory. None: one pass. The rules
-            are those of :mod:`dnaestim.nn._fast`; with fast paths off every input runs in one pass.
+            are those of ``dnaestim.nn._fast``; with fast paths off every input runs in one pass.
 
         Returns
         -------
@@ -271,16 +274,9 @@ class HyenaBackbone(nn.Module):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids and inputs_embeds.")
         if inputs_embeds is None:
-            input_ids = _check_input_ids(input_ids, self.config)
-            h = self.embeddings(input_ids)  # (B, L, D)
+            h = self.embeddings(check_input_ids(input_ids, self.config))  # (B, L, D)
         else:
-            h = inputs_embeds
-            if h.ndim != 3 or h.shape[-1] != self.config.d_model:
-                raise ValueError(f"inputs_embeds must have shape (B, L, {self.config.d_model}); got {tuple(h.shape)}.")
-            if h.shape[1] > self.config.l_max:
-                raise ValueError(
-                    f"Input of {h.shape[1]} tokens is longer than this model's l_max={self.config.l_max}."
-                )
+            h = check_inputs_embeds(inputs_embeds, self.config)
         chunk = _fast.chunk_size(self, h, chunk_size)
         if chunk is not None:
             return _fast.chunked_forward(self, h, chunk, copy=inputs_embeds is not None)
@@ -289,27 +285,6 @@ class HyenaBackbone(nn.Module):
             h, residual = layer(h, residual)
         residual = self.drop_f(h) + residual
         return self.ln_f(residual.to(self.ln_f.weight.dtype))  # (B, L, D)
-
-
-def _check_input_ids(input_ids, config: HyenaConfig):
-    if not isinstance(input_ids, torch.Tensor):
-        raise TypeError(f"input_ids must be a torch.LongTensor; got {type(input_ids).__name__}.")
-    if input_ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
-        raise TypeError(f"input_ids must hold integer token ids; got dtype {input_ids.dtype}.")
-    if input_ids.ndim != 2:
-        raise ValueError(f"input_ids must have shape (batch, length); got {tuple(input_ids.shape)}.")
-    if input_ids.shape[1] > config.l_max:
-        raise ValueError(
-            f"Input of {input_ids.shape[1]} tokens is longer than this model's l_max={config.l_max}. "
-            "Truncate or window the sequence, or use a checkpoint with a longer l_max."
-        )
-    # Range-checked on the CPU only: on an accelerator the check would stall the pipeline at every step (the
-    # estimators check their sequences before any token reaches the device).
-    if input_ids.device.type == "cpu" and input_ids.numel() and (
-            int(input_ids.min()) < 0 or int(input_ids.max()) >= config.padded_vocab_size):
-        bad = input_ids[(input_ids < 0) | (input_ids >= config.padded_vocab_size)][0]
-        raise ValueError(f"Token id {int(bad)} is outside the vocabulary (0..{config.padded_vocab_size - 1}).")
-    return input_ids.long()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -363,7 +338,7 @@ class HyenaLM(nn.Module):
         return hidden @ self.output_weight.T.to(hidden.dtype)  # (B, L, V)
 
     def filter_parameters(self):
-        """Parameters of the implicit long filters (see :func:`filter_parameters`)."""
+        """Parameters of the implicit long filters (see :func:`dnaestim.nn.options.filter_parameters`)."""
         return filter_parameters(self.backbone)
 
     def reset_parameters(self, generator: torch.Generator | None = None):
@@ -375,42 +350,6 @@ class HyenaLM(nn.Module):
             Source of randomness; the global generator when not given.
         """
         initialize_weights(self, self.config, generator)
-
-
-def filter_parameters(backbone: HyenaBackbone) -> list:
-    """Parameters of the backbone's implicit long filters: their MLPs, and ``z`` when it is trainable.
-
-    The published recipe trains them with the layer's own ``lr``/``wd`` (``wd`` 0 by default).
-    """
-    params = []
-    for layer in backbone.layers:
-        fn = layer.mixer.filter_fn
-        params.extend(fn.implicit_filter.parameters())
-        if isinstance(fn.pos_emb.z, nn.Parameter):
-            params.append(fn.pos_emb.z)
-    return params
-
-
-def set_training_options(backbone: HyenaBackbone, *, embed_dropout=None, resid_dropout=None,
-                         gradient_checkpointing=None):
-    """Change a built backbone's dropout rates and activation checkpointing, in its modules and its config.
-
-    Parameters left at None keep their value. For models that were built (or loaded) with other settings than
-    the ones to train with: every estimator sets them through this one function.
-    """
-    config = backbone.config
-    if embed_dropout is not None:
-        config.embed_dropout = float(embed_dropout)
-    if resid_dropout is not None:
-        config.resid_dropout = float(resid_dropout)
-    if gradient_checkpointing is not None:
-        config.checkpoint_mixer = config.checkpoint_mlp = bool(gradient_checkpointing)
-    for i, layer in enumerate(backbone.layers):
-        layer.dropout1.p = config.embed_dropout if i == 0 else config.resid_dropout
-        layer.dropout2.p = config.resid_dropout
-        layer.checkpoint_mixer, layer.checkpoint_mlp = config.checkpoint_mixer, config.checkpoint_mlp
-    backbone.drop_f.p = config.resid_dropout
-    return backbone
 
 
 @torch.no_grad()

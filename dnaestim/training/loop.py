@@ -73,6 +73,9 @@ class LoopState:
         This step is the last one (``total_steps`` reached or the budget spent); decided once per step.
     stop : bool
         Set by a callback to end training after the current step or epoch.
+    extra : dict
+        What an estimator's train step and its callbacks share (running losses, the validation loss of the epoch,
+        the progress bar's figures).
     """
 
     step: int
@@ -117,12 +120,14 @@ def train_loop(epochs, train_step, *, optimization, lr_multiplier, total_steps, 
     lr_multiplier : callable
         ``lr_multiplier(progress)``: the learning rate as a multiple of each group's ``base_lr``.
     total_steps : int
+        Optimiser steps the schedule is planned for; training ends when ``state.step`` reaches it.
     budget : TimeBudget, optional
         Wall-clock budget of the whole training (started by the caller, which may spend some of it first); none
         when not given.
     start_step : int, default=0
         Steps taken before (a resumed run).
     callbacks : sequence of Callback
+        Called after every step and epoch and at the end, in this order.
 
     Returns
     -------
@@ -253,9 +258,11 @@ class EarlyStopping(Callback):
                     parameters[name].copy_(value)
 
     def on_epoch_end(self, state):
+        """Read the epoch's validation loss; ask the loop to stop when patience has run out."""
         loss = state.extra.get("valid_loss")
         if loss is not None and self.update(loss, state.extra.get("epoch", state.epoch), self.model):
             state.stop = True
 
     def on_train_end(self, state):
+        """Put the best weights back into the model."""
         self.restore(self.model)

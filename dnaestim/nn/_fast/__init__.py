@@ -72,6 +72,12 @@ def fast_paths(enabled: bool = True):
     Parameters
     ----------
     enabled : bool, default=True
+        Whether the fast paths run inside the block.
+
+    Yields
+    ------
+    None
+        The block runs with the chosen paths; the previous setting comes back when it ends.
 
     Examples
     --------
@@ -134,7 +140,7 @@ def spectrum(filter_fn, length: int, dtype: torch.dtype) -> torch.Tensor:
     n_fft = fft_length(length)
     if torch.is_grad_enabled() and any(p.requires_grad for p in filter_fn.parameters()):
         return filter_spectrum(filter_fn.filter(length), n_fft)
-    weights = [*filter_fn.parameters(), *filter_fn.buffers()]
+    weights = _filter_inputs(filter_fn, length)
     entries = _spectra.setdefault(filter_fn, OrderedDict())
     # Spectra built under inference_mode cannot be saved for a backward pass (a frozen filter, trained prompts).
     key = (length, dtype, filter_fn.bias.device, torch.is_inference_mode_enabled())
@@ -150,6 +156,15 @@ def spectrum(filter_fn, length: int, dtype: torch.dtype) -> torch.Tensor:
             while len(entries) > _CACHE_ENTRIES:
                 entries.popitem(last=False)
     return k_f
+
+
+def _filter_inputs(filter_fn, length):
+    """Every tensor the filter's first ``length`` taps depend on: its parameters and buffers, the positional
+    grid cut to ``length`` (the grid spans ``l_max``, 1M positions for the long models: too large to compare)."""
+    inputs = []
+    for name, tensor in [*filter_fn.named_parameters(), *filter_fn.named_buffers()]:
+        inputs.append(tensor[:, :length] if name in ("pos_emb.z", "pos_emb.t") else tensor)
+    return inputs
 
 
 # -- rule 6: chunked evaluation ---------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from ..distributed import rank_and_world
 from ..genome import GenomeSource
 from ..scoring import token_log_probs
 from ..nn import HyenaLM
-from ..nn.hyena import set_training_options
+from ..nn.options import set_training_options
 from ..tokenizer import GENOME_WINDOWS, RIGHT_PADDED, reverse_complement_ids
 from ..training import (Hooks, Optimization, ProgressBar, TimeBudget, build_optimizer, cosine_with_warmup,
                         train_loop)

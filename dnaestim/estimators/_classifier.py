@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ..models import DEFAULT_BACKBONE
 from ..nn.heads import HyenaSequenceClassifier
-from ..nn.hyena import filter_parameters, set_training_options
+from ..nn.options import filter_parameters, set_training_options
 from ..training import build_optimizer
 from ._base import _check_float, _check_pooling, seeded
 from ._classification import HyenaClassifierBase
