@@ -140,31 +140,33 @@ def spectrum(filter_fn, length: int, dtype: torch.dtype) -> torch.Tensor:
     n_fft = fft_length(length)
     if torch.is_grad_enabled() and any(p.requires_grad for p in filter_fn.parameters()):
         return filter_spectrum(filter_fn.filter(length), n_fft)
-    weights = _filter_inputs(filter_fn, length)
+    with torch.no_grad():
+        weights = _filter_inputs(filter_fn, length)
     entries = _spectra.setdefault(filter_fn, OrderedDict())
     # Spectra built under inference_mode cannot be saved for a backward pass (a frozen filter, trained prompts).
     key = (length, dtype, filter_fn.bias.device, torch.is_inference_mode_enabled())
     cached = entries.get(key)
-    if cached is not None and len(cached[0]) == len(weights) and all(
-            a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b) for a, b in zip(cached[0], weights)):
+    if cached is not None and cached[0].shape == weights.shape and torch.equal(cached[0], weights):
         entries.move_to_end(key)
         return cached[1]
     with torch.no_grad():
         k_f = filter_spectrum(filter_fn.filter(length), n_fft)
         if k_f.numel() * k_f.element_size() <= _CACHE_MAX_BYTES:
-            entries[key] = ([w.detach().clone() for w in weights], k_f)
+            entries[key] = (weights, k_f)
             while len(entries) > _CACHE_ENTRIES:
                 entries.popitem(last=False)
     return k_f
 
 
 def _filter_inputs(filter_fn, length):
-    """Every tensor the filter's first ``length`` taps depend on: its parameters and buffers, the positional
-    grid cut to ``length`` (the grid spans ``l_max``, 1M positions for the long models: too large to compare)."""
+    """Every value the filter's first ``length`` taps depend on, in one flat tensor (one allocation to keep): its
+    parameters and buffers, the positional grid cut to ``length`` (the grid spans ``l_max``, 1M positions for the
+    long models: too large to compare)."""
     inputs = []
     for name, tensor in [*filter_fn.named_parameters(), *filter_fn.named_buffers()]:
-        inputs.append(tensor[:, :length] if name in ("pos_emb.z", "pos_emb.t") else tensor)
-    return inputs
+        tensor = tensor[:, :length] if name in ("pos_emb.z", "pos_emb.t") else tensor
+        inputs.append(tensor.reshape(-1).to(torch.float64))
+    return torch.cat(inputs)
 
 
 # -- rule 6: chunked evaluation ---------------------------------------------------------------------------------
