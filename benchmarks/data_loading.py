@@ -46,7 +46,7 @@ def main():
 
     HyenaPretrainer._batch, HyenaPretrainer._optimizer_step = timed_batch, timed_step
     pre = HyenaPretrainer(d_model=args.d_model, n_layer=args.n_layer, max_length=args.length,
-                          batch_size=args.batch_size, warmup=None, max_steps=args.steps, eval_interval=10**9,
+                          batch_size=args.batch_size, length_warmup=None, max_steps=args.steps, eval_interval=10**9,
                           validation_windows=1, device=args.device, random_state=0)
     start = time.perf_counter()
     pre.fit(args.fasta)

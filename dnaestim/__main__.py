@@ -131,7 +131,7 @@ def _pretrain(args) -> int:
         pretrainer = HyenaPretrainer(
             pretrained=args.pretrained, d_model=args.d_model, n_layer=args.n_layer, max_length=args.max_length,
             batch_size=args.batch_size, max_steps=args.max_steps, max_time=args.max_time,
-            learning_rate_init=args.lr, warmup=None if args.no_warmup else "auto",
+            learning_rate_init=args.lr, length_warmup=None if args.no_length_warmup else "auto",
             embed_dropout=args.embed_dropout, gradient_accumulation=args.gradient_accumulation,
             validation_fraction=args.validation_fraction, eval_interval=args.eval_interval,
             checkpoint_dir=args.checkpoint_dir, checkpoint_interval=args.checkpoint_interval,
@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--max-steps", type=int, default=1000)
     pre.add_argument("--max-time", type=float, help="wall-clock budget in seconds")
     pre.add_argument("--lr", type=float, default=6e-4)
-    pre.add_argument("--no-warmup", action="store_true", help="train at the full length from the start")
+    pre.add_argument("--no-length-warmup", action="store_true",
+                     help="train at the full window length from the start (no sequence-length warm-up)")
     pre.add_argument("--embed-dropout", type=float, default=0.1)
     pre.add_argument("--gradient-accumulation", type=int, default=1)
     pre.add_argument("--validation-fraction", type=float, default=0.1)

@@ -39,7 +39,7 @@ def test_loss_falls_on_a_real_genome_within_seconds():
 
 
 def test_warmup_stages_advance_with_constant_tokens_per_step():
-    pre = tiny(max_length=128, batch_size=2, max_steps=12, warmup="auto").fit(GENOME)
+    pre = tiny(max_length=128, batch_size=2, max_steps=12, length_warmup="auto").fit(GENOME)
     lengths = [h["length"] for h in pre.history_]
     assert lengths == [64] * 6 + [128] * 6
     assert {h["length"] * h["batch_size"] for h in pre.history_} == {256}
@@ -48,7 +48,7 @@ def test_warmup_stages_advance_with_constant_tokens_per_step():
 
 def test_explicit_warmup_schedule():
     stages = [{"length": 16, "steps": 2}, (32, 3), {"length": 64, "steps": 1, "batch_size": 1}]
-    pre = tiny(warmup=stages, max_steps=8).fit(GENOME)
+    pre = tiny(length_warmup=stages, max_steps=8).fit(GENOME)
     assert [h["length"] for h in pre.history_] == [16, 16, 32, 32, 32, 64, 64, 64]
     assert [h["batch_size"] for h in pre.history_] == [16, 16, 8, 8, 8, 1, 1, 1]
 
@@ -63,9 +63,9 @@ def test_schedule_lookup_and_auto_stages():
 
 
 @pytest.mark.parametrize(
-    "warmup, message",
+    "length_warmup, message",
     [
-        ("cosine", "warmup must be 'auto', None or a list"),
+        ("cosine", "length_warmup must be 'auto', None or a list"),
         ([{"length": 16}], "must have keys 'length' and 'steps'"),
         ([(16, 0)], "steps must be a positive int"),
         ([(128, 2)], "length 128, more than max_length=64"),
@@ -73,15 +73,15 @@ def test_schedule_lookup_and_auto_stages():
         ([3], r"must be a dict or a \(length, steps\) pair"),
     ],
 )
-def test_bad_warmup_schedules(warmup, message):
+def test_bad_warmup_schedules(length_warmup, message):
     with pytest.raises(ValueError, match=message):
-        tiny(warmup=warmup).fit(GENOME)
+        tiny(length_warmup=length_warmup).fit(GENOME)
 
 
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, monkeypatch):
     """Kill (simulated) after step 6 with checkpoints every 4 steps: resuming reaches the same weights."""
     # On the CPU: CUDA's atomic-add kernels (embedding backward) are not bitwise reproducible.
-    params = dict(max_steps=10, checkpoint_interval=4, embed_dropout=0.1, warmup=[(32, 3), (64, 7)], device="cpu")
+    params = dict(max_steps=10, checkpoint_interval=4, embed_dropout=0.1, length_warmup=[(32, 3), (64, 7)], device="cpu")
     full = tiny(**params, checkpoint_dir=tmp_path / "full").fit(GENOME)
 
     original = HyenaPretrainer._optimizer_step

@@ -257,13 +257,6 @@ class HyenaEstimatorMixin(BaseEstimator):
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device_.type, dtype=dtype)
 
-    def _progress(self, iterable, desc, **kwargs):
-        if not self.verbose:
-            return iterable
-        from tqdm.auto import tqdm
-
-        return tqdm(iterable, desc=desc, leave=False, **kwargs)
-
     # -- pickling --------------------------------------------------------------------------------------------
 
     def __getstate__(self):

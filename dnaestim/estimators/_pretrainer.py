@@ -73,8 +73,8 @@ class HyenaPretrainer(HyenaEstimatorMixin):
     batch_size : int, default=8
         Windows per optimiser step at ``max_length`` (shorter warm-up windows come in proportionally larger
         batches, so every step sees ``batch_size * max_length`` tokens). Also the batch size of ``score``.
-    warmup : "auto", None or list, default="auto"
-        Sequence-length warm-up; see :meth:`dnaestim.training.WarmupSchedule.build`.
+    length_warmup : "auto", None or list, default="auto"
+        Sequence-length warm-up (not the learning-rate ramp, which is ``lr_warmup_fraction``); see :meth:`dnaestim.training.WarmupSchedule.build`.
     max_steps : int, default=1000
         Optimiser steps.
     max_time : float, default=None
@@ -161,7 +161,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         resid_dropout=0.0,
         max_length=1024,
         batch_size=8,
-        warmup="auto",
+        length_warmup="auto",
         max_steps=1000,
         max_time=None,
         learning_rate_init=6e-4,
@@ -192,7 +192,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         self.resid_dropout = resid_dropout
         self.max_length = max_length
         self.batch_size = batch_size
-        self.warmup = warmup
+        self.length_warmup = length_warmup
         self.max_steps = max_steps
         self.max_time = max_time
         self.learning_rate_init = learning_rate_init
@@ -287,7 +287,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             self.model_ = model.to(device=device, dtype=dtype)
             self.device_, self.autocast_dtype_ = device, autocast
             self.max_length_ = int(self.max_length or model.config.l_max)
-            self.schedule_ = WarmupSchedule.build(self.warmup, max_length=self.max_length_,
+            self.schedule_ = WarmupSchedule.build(self.length_warmup, max_length=self.max_length_,
                                                   batch_size=int(self.batch_size), max_steps=int(self.max_steps))
             self._train(source, seed, rank, world, checkpoint)
         return self

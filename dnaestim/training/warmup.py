@@ -94,7 +94,7 @@ class WarmupSchedule:
             return cls([sized(max_length, max_steps)])
         if isinstance(spec, str):
             if spec != "auto":
-                raise ValueError(f"warmup must be 'auto', None or a list of stages; got {spec!r}.")
+                raise ValueError(f"length_warmup must be 'auto', None or a list of stages; got {spec!r}.")
             lengths = []
             length = max_length
             while length // 2 >= min_length:
@@ -112,20 +112,21 @@ class WarmupSchedule:
             if isinstance(item, dict):
                 unknown = set(item) - {"length", "steps", "batch_size"}
                 if unknown or not {"length", "steps"} <= set(item):
-                    raise ValueError(f"warmup stage {i} must have keys 'length' and 'steps' (and optionally "
+                    raise ValueError(f"length_warmup stage {i} must have keys 'length' and 'steps' (and optionally "
                                      f"'batch_size'); got {sorted(item)}.")
                 length, steps, stage_batch = item["length"], item["steps"], item.get("batch_size")
             else:
                 try:
                     length, steps = item
                 except (TypeError, ValueError):
-                    raise ValueError(f"warmup stage {i} must be a dict or a (length, steps) pair; got {item!r}.") from None
+                    raise ValueError(
+                        f"length_warmup stage {i} must be a dict or a (length, steps) pair; got {item!r}.") from None
                 stage_batch = None
             for name, value in (("length", length), ("steps", steps)):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ValueError(f"warmup stage {i}: {name} must be a positive int; got {value!r}.")
+                    raise ValueError(f"length_warmup stage {i}: {name} must be a positive int; got {value!r}.")
             if length > max_length:
-                raise ValueError(f"warmup stage {i} has length {length}, more than max_length={max_length}.")
+                raise ValueError(f"length_warmup stage {i} has length {length}, more than max_length={max_length}.")
             stages.append(sized(length, steps, stage_batch))
         total = sum(s.steps for s in stages)
         if total > max_steps:
