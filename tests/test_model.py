@@ -548,3 +548,17 @@ def test_spectrum_cache_is_not_saved_for_backward_from_inference_mode():
     embeds = model.backbone.embeddings(ids).requires_grad_(True)
     model.backbone(inputs_embeds=embeds).sum().backward()
     assert embeds.grad is not None
+
+
+def test_spectrum_cache_drops_spectra_of_another_dtype_and_skips_autocast_mixups():
+    model = small_model()
+    ids = torch.randint(7, 12, (1, 30))
+    filter_fn = model.backbone.layers[0].mixer.filter_fn
+    with torch.inference_mode():
+        model(ids)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(ids)  # a second entry: the filter MLP ran in bfloat16
+        assert len(_fast._spectra[filter_fn]) == 2
+        model.double()
+        model(ids)
+    assert len(_fast._spectra[filter_fn]) == 1

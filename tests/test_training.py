@@ -100,3 +100,37 @@ def test_early_stopping_callback_keeps_and_restores_the_best_weights():
                        lr_multiplier=lambda p: 1.0, total_steps=5, callbacks=[Hooks(on_epoch_end=end_epoch), stopper])
     assert state.step == 4 and stopper.best_epoch == 2  # stopped after two epochs without improvement
     torch.testing.assert_close(model.weight, snapshots[1])
+
+
+def test_min_steps_trains_even_when_the_budget_is_spent_and_time_is_checked_before_every_step():
+    model, optimization = _setup()
+    spent = TimeBudget(10.0, used=10.0)
+    state = train_loop([[0.0, 0.0], [0.0]], _step(model, optimization), optimization=optimization,
+                       lr_multiplier=lambda p: 1.0, total_steps=3, budget=spent, min_steps=1)
+    assert state.step == 1 and state.epoch == 1  # one step, its epoch ended, then time is up
+
+    budget = TimeBudget(1000.0)
+
+    class SpendTheBudget(Callback):
+        def on_step_end(self, state):
+            budget.start -= 2000.0  # an evaluation that took longer than the whole budget
+
+    recorder = Recorder()
+    state = train_loop([range(10)], _step(model, optimization), optimization=optimization,
+                       lr_multiplier=lambda p: 1.0, total_steps=10, budget=budget,
+                       callbacks=[SpendTheBudget(), recorder])
+    assert state.step == 1 and recorder.events[-2:] == [("epoch", 1), ("end", 1)]
+
+
+def test_early_stopping_keeps_the_current_weights_when_training_fails():
+    model, optimization = _setup()
+    stopper = EarlyStopping(patience=5, tol=0.0, model=model)
+    stopper.best_state = {name: torch.zeros_like(p) for name, p in model.named_parameters()}
+
+    def failing_step(batch, state):
+        raise FloatingPointError("nan")
+
+    with pytest.raises(FloatingPointError):
+        train_loop([[0.0]], failing_step, optimization=optimization, lr_multiplier=lambda p: 1.0, total_steps=1,
+                   callbacks=[stopper])
+    assert model.weight.abs().sum() > 0

@@ -187,7 +187,8 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
         if self.verbose:
             callbacks.append(ProgressBar(steps_per_epoch * int(self.max_iter), "fit"))
         train_loop(epochs(), train_step, optimization=optimization, lr_multiplier=cosine_with_warmup,
-                   total_steps=steps_per_epoch * int(self.max_iter), budget=budget, callbacks=callbacks)
+                   total_steps=steps_per_epoch * int(self.max_iter), budget=budget, min_steps=1,
+                   callbacks=callbacks)
         self.best_iter_ = stopper.best_epoch if stopper is not None and stopper.best_state is not None else self.n_iter_
         model.eval()
 

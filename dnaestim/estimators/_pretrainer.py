@@ -358,6 +358,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         total = int(self.max_steps)
 
         def train_step(step, state):
+            state.extra.setdefault("step_end", time.perf_counter())  # the first step's rate counts from here
             stage = self.schedule_.stage(max(step, int(state.step_progress * total)))
             state.extra["checked"] = self._optimizer_step(train_model, step_fn, source, seed, step, stage, rank,
                                                           world)
@@ -386,7 +387,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
                     logger.info("step %d: train loss %.4f, valid %.4f bits/nt, %d tokens",
                                 self.n_iter_, record["loss"], record["valid_bits_per_nt"], self.tokens_seen_)
             now = time.perf_counter()
-            rate = stage.length * stage.batch_size / max(1e-9, now - state.extra.get("step_end", now - 1e-9))
+            rate = stage.length * stage.batch_size / max(1e-9, now - state.extra["step_end"])
             state.extra["step_end"] = now
             state.extra["postfix"] = {**({"loss": record["loss"]} if record["loss"] is not None else {}),
                                       "length": stage.length, "tok_s": f"{rate:,.0f}"}

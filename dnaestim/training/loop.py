@@ -73,6 +73,8 @@ class LoopState:
         This step is the last one (``total_steps`` reached or the budget spent); decided once per step.
     stop : bool
         Set by a callback to end training after the current step or epoch.
+    error : BaseException or None
+        The exception that ended training, if one did (the end hooks still run).
     extra : dict
         What an estimator's train step and its callbacks share (running losses, the validation loss of the epoch,
         the progress bar's figures).
@@ -85,6 +87,7 @@ class LoopState:
     step_progress: float = 0.0
     last: bool = False
     stop: bool = False
+    error: BaseException | None = None
     extra: dict = field(default_factory=dict)  # what the estimator's train step and callbacks share
 
     def progress(self) -> float:
@@ -106,7 +109,7 @@ class Callback:
 
 
 def train_loop(epochs, train_step, *, optimization, lr_multiplier, total_steps, budget=None, start_step=0,
-               callbacks=()):
+               min_steps=0, callbacks=()):
     """Run optimiser steps until ``total_steps``, the time budget, the batches or a callback says stop.
 
     Parameters
@@ -126,6 +129,8 @@ def train_loop(epochs, train_step, *, optimization, lr_multiplier, total_steps, 
         when not given.
     start_step : int, default=0
         Steps taken before (a resumed run).
+    min_steps : int, default=0
+        Steps this run takes even when the budget is spent (a classifier's ``fit`` always trains a little).
     callbacks : sequence of Callback
         Called after every step and epoch and at the end, in this order.
 
@@ -134,25 +139,38 @@ def train_loop(epochs, train_step, *, optimization, lr_multiplier, total_steps, 
     LoopState
     """
     state = LoopState(step=start_step, total_steps=total_steps, budget=budget or TimeBudget(None))
+
+    def out_of_time():
+        return state.step - start_step >= min_steps and state.budget.exhausted()
+
     try:
         for batches in epochs:
-            if state.step >= total_steps or state.budget.exhausted():
+            if state.step >= total_steps or out_of_time():
                 break
+            steps_before = state.step
             for batch in batches:
+                if out_of_time():  # spent by the previous step's callbacks (evaluation, checkpoint)
+                    state.stop = True
+                    break
                 state.step_progress = state.progress()  # one value per step, for the schedule and the caller
                 optimization.set_lr(lr_multiplier(state.step_progress))
                 train_step(batch, state)
                 state.step += 1
-                state.last = state.step >= total_steps or state.budget.exhausted()
+                state.last = state.step >= total_steps or out_of_time()
                 for callback in callbacks:
                     callback.on_step_end(state)
                 if state.last or state.stop:
                     break
+            if state.step == steps_before:
+                break  # nothing trained in this epoch
             state.epoch += 1
             for callback in callbacks:
                 callback.on_epoch_end(state)
             if state.last or state.stop:
                 break
+    except BaseException as error:
+        state.error = error
+        raise
     finally:
         for callback in callbacks:
             callback.on_train_end(state)
@@ -264,5 +282,6 @@ class EarlyStopping(Callback):
             state.stop = True
 
     def on_train_end(self, state):
-        """Put the best weights back into the model."""
-        self.restore(self.model)
+        """Put the best weights back into the model (not when training ended with an exception)."""
+        if state.error is None:
+            self.restore(self.model)

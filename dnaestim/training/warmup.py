@@ -59,7 +59,7 @@ class WarmupSchedule:
 
     @classmethod
     def build(cls, spec, *, max_length: int, batch_size: int, max_steps: int, min_length: int = 64):
-        """Make a schedule from an estimator's ``warmup`` parameter.
+        """Make a schedule from an estimator's ``length_warmup`` parameter.
 
         Parameters
         ----------

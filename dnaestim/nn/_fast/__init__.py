@@ -14,9 +14,10 @@ The rules, all of them:
    (B, D, L) layout, with backward passes written as real FFTs (:mod:`.fftconv`). Always in float32 (float64 for
    float64 models), also under autocast.
 3. **Short filter** (training and inference): shifted multiply-adds in (B, L, C) layout (:mod:`.shortconv`).
-4. **Filter spectrum cache** (inference): the FFT of a filter is kept per (length, dtype, device) while nothing
-   needs its gradient, and reused as long as the filter's parameters and buffers are equal to the ones it was
-   computed from (compared by value, so any change of the weights shows). Worth 1.6x at 32k tokens, batch 1.
+4. **Filter spectrum cache** (inference on the CPU): the FFT of a filter is kept per length and dtype while
+   nothing needs its gradient, and reused as long as the filter's parameters and buffers are equal to the ones it
+   was computed from (compared by value, so any change of the weights shows). Worth 1.6x at 32k tokens, batch 1.
+   Not on accelerators (the comparison would wait for the device at every layer) nor for spectra over 256 MiB.
 5. **oneDNN dense layers** (inference): float32 on x86 CPUs with AVX-512, outside autocast, no gradients
    (:mod:`.onednn`).
 6. **Chunked evaluation** (inference only: eval mode, no gradient): when :func:`chunk_size` returns an int. An int
@@ -35,7 +36,7 @@ from collections import OrderedDict
 
 import torch
 
-from .fftconv import fft_causal_conv, fft_length, filter_spectrum
+from .fftconv import compute_dtype, fft_causal_conv, fft_length, filter_spectrum
 from .onednn import linear, linear_gelu
 from .shortconv import ShortCausalConv
 
@@ -138,23 +139,30 @@ _spectra: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # filter -> O
 def spectrum(filter_fn, length: int, dtype: torch.dtype) -> torch.Tensor:
     """Spectrum of ``filter_fn`` for ``length`` tokens (``1/n_fft`` folded in), (D, n_fft // 2 + 1); rule 4."""
     n_fft = fft_length(length)
-    if torch.is_grad_enabled() and any(p.requires_grad for p in filter_fn.parameters()):
-        return filter_spectrum(filter_fn.filter(length), n_fft)
+    device = filter_fn.bias.device
+    needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in filter_fn.parameters())
+    spectrum_bytes = filter_fn.bias.shape[0] * (n_fft // 2 + 1) * 2 * compute_dtype(dtype).itemsize
+    if needs_grad or device.type != "cpu" or spectrum_bytes > _CACHE_MAX_BYTES:
+        # On an accelerator the comparison would wait for the device at every layer, and the filter is cheap there.
+        with contextlib.nullcontext() if needs_grad else torch.no_grad():
+            return filter_spectrum(filter_fn.filter(length), n_fft)
     with torch.no_grad():
         weights = _filter_inputs(filter_fn, length)
     entries = _spectra.setdefault(filter_fn, OrderedDict())
-    # Spectra built under inference_mode cannot be saved for a backward pass (a frozen filter, trained prompts).
-    key = (length, dtype, filter_fn.bias.device, torch.is_inference_mode_enabled())
+    # Spectra built under inference_mode cannot be saved for a backward pass (a frozen filter, trained prompts);
+    # under autocast the filter MLP runs in lower precision.
+    key = (length, dtype, torch.is_inference_mode_enabled(), torch.is_autocast_enabled("cpu"))
     cached = entries.get(key)
     if cached is not None and cached[0].shape == weights.shape and torch.equal(cached[0], weights):
         entries.move_to_end(key)
         return cached[1]
     with torch.no_grad():
         k_f = filter_spectrum(filter_fn.filter(length), n_fft)
-        if k_f.numel() * k_f.element_size() <= _CACHE_MAX_BYTES:
-            entries[key] = (weights, k_f)
-            while len(entries) > _CACHE_ENTRIES:
-                entries.popitem(last=False)
+    for stale in [k for k, (w, _) in entries.items() if w.dtype != weights.dtype]:
+        del entries[stale]  # the model was cast to another dtype
+    entries[key] = (weights, k_f)
+    while len(entries) > _CACHE_ENTRIES:
+        entries.popitem(last=False)
     return k_f
 
 
@@ -165,8 +173,8 @@ def _filter_inputs(filter_fn, length):
     inputs = []
     for name, tensor in [*filter_fn.named_parameters(), *filter_fn.named_buffers()]:
         tensor = tensor[:, :length] if name in ("pos_emb.z", "pos_emb.t") else tensor
-        inputs.append(tensor.reshape(-1).to(torch.float64))
-    return torch.cat(inputs)
+        inputs.append(tensor.detach().reshape(-1))
+    return torch.cat(inputs)  # in the widest dtype among them: equality stays exact
 
 
 # -- rule 6: chunked evaluation ---------------------------------------------------------------------------------
