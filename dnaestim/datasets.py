@@ -47,15 +47,13 @@ __all__ = [
     "load_human_nontata_promoters",
 ]
 
-#: Order in which splits are concatenated for ``split="all"``.
-SPLIT_ORDER = ("train", "dev", "test", "all")
 _GZIP_MAGIC = b"\x1f\x8b"
 _BENCHMARKS_DIR = ("data", "benchmarks")
 
 
 @dataclass(frozen=True)
 class _BundledDataset:
-    """Registry entry of one bundled benchmark: its splits (in :data:`SPLIT_ORDER`) and description."""
+    """Registry entry of one bundled benchmark: its splits (in the order train, dev, test) and description."""
 
     splits: tuple
     description: str

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dnaestim import HyenaConfig, HyenaLM
-from dnaestim.nn import causal_conv_direct, fft_causal_conv, filter_spectrum, next_fast_len
+from dnaestim.nn import fft_causal_conv, filter_spectrum, next_fast_len
 from dnaestim.nn import _fast
 from dnaestim.nn._fast.fftconv import fft_length
 
@@ -19,6 +19,14 @@ def small_model(seed=0, **overrides):
     config = HyenaConfig(**{"d_model": 16, "n_layer": 2, "d_inner": 32, "l_max": 80, "emb_dim": 3,
                             "filter_order": 8, "w": 10, **overrides})
     return HyenaLM(config).eval()
+
+
+def causal_conv_direct(u, k, bias):
+    """O(L^2) causal convolution from its definition: y[t] = sum_{s<=t} k[s] u[t-s] + bias u[t]."""
+    length = u.shape[1]
+    lags = torch.arange(length)[:, None] - torch.arange(length)[None, :]
+    toeplitz = k[lags.clamp(min=0)] * (lags >= 0)[..., None].to(k.dtype)  # (L, L, D): k[t - s] for s <= t
+    return torch.einsum("tsd,bsd->btd", toeplitz, u) + u * bias
 
 
 @given(st.integers(1, 5000))

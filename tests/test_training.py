@@ -71,6 +71,8 @@ def test_a_callback_stops_training_and_the_end_hook_runs_even_on_errors():
         train_loop([range(5)], failing_step, optimization=optimization, lr_multiplier=lambda p: 1.0,
                    total_steps=5, callbacks=[stop_at_three])
     assert len(ended) == 2
+    with pytest.raises(TypeError, match="on_step_ends"):
+        Hooks(on_step_ends=print)
 
 
 def test_a_spent_budget_ends_the_epoch_and_stretches_the_schedule():

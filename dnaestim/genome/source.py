@@ -234,11 +234,6 @@ class GenomeSource:
         """``{record: length}`` of every record, in file order (see the class docstring for repeated names)."""
         return {key: length for key, (_, _, length) in self._lengths.items()}
 
-    @property
-    def n_train_bases(self) -> int:
-        """Bases in the training regions."""
-        return sum(r.length for r in self.train_regions)
-
     # -- reading -----------------------------------------------------------------------------------------------
 
     def read(self, regions: list[Region]) -> list[str]:

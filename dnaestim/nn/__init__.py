@@ -5,7 +5,7 @@
 """
 
 from ._fast import fast_paths
-from ._fast.fftconv import causal_conv_direct, fft_causal_conv, filter_spectrum, next_fast_len
+from ._fast.fftconv import fft_causal_conv, filter_spectrum, next_fast_len
 from .config import HyenaConfig
 from .hyena import HyenaBackbone, HyenaBlock, HyenaFilter, HyenaLM, HyenaOperator
 
@@ -16,7 +16,6 @@ __all__ = [
     "HyenaFilter",
     "HyenaLM",
     "HyenaOperator",
-    "causal_conv_direct",
     "fast_paths",
     "fft_causal_conv",
     "filter_spectrum",

@@ -182,23 +182,15 @@ class Hooks(Callback):
 
     Parameters
     ----------
-    on_step_end, on_epoch_end, on_train_end : callable, optional
+    **hooks : callable
+        Functions of the :class:`LoopState` named after :class:`Callback`'s methods.
     """
 
-    def __init__(self, on_step_end=None, on_epoch_end=None, on_train_end=None):
-        self._hooks = {"on_step_end": on_step_end, "on_epoch_end": on_epoch_end, "on_train_end": on_train_end}
-
-    def on_step_end(self, state):
-        if self._hooks["on_step_end"] is not None:
-            self._hooks["on_step_end"](state)
-
-    def on_epoch_end(self, state):
-        if self._hooks["on_epoch_end"] is not None:
-            self._hooks["on_epoch_end"](state)
-
-    def on_train_end(self, state):
-        if self._hooks["on_train_end"] is not None:
-            self._hooks["on_train_end"](state)
+    def __init__(self, **hooks):
+        for name, function in hooks.items():
+            if not hasattr(Callback, name):
+                raise TypeError(f"Hooks got {name!r}; the hooks are on_step_end, on_epoch_end and on_train_end.")
+            setattr(self, name, function)
 
 
 class ProgressBar(Callback):

@@ -14,7 +14,7 @@ import math
 
 import torch
 
-__all__ = ["causal_conv_direct", "fft_causal_conv", "filter_spectrum", "next_fast_len", "polyphase_irfft",
+__all__ = ["fft_causal_conv", "filter_spectrum", "next_fast_len", "polyphase_irfft",
            "polyphase_parts", "polyphase_rfft"]
 
 
@@ -293,23 +293,3 @@ def fft_causal_conv(u: torch.Tensor, k_f: torch.Tensor, bias: torch.Tensor) -> t
         u_f = torch.fft.rfft(_padded_channels_first(u, n_fft), dim=-1).mul_(k_f)  # in place: no graph to keep
         y = torch.fft.irfft(u_f, n=n_fft, dim=-1, norm="forward")
         return _time_last_to_first(y, length).addcmul_(u, bias)  # (B, L, D)
-
-
-def causal_conv_direct(u: torch.Tensor, k: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Reference O(L²) causal convolution, for tests.
-
-    Parameters
-    ----------
-    u : Tensor of shape (B, L, D)
-    k : Tensor of shape (L, D)
-    bias : Tensor of shape (D,)
-
-    Returns
-    -------
-    Tensor of shape (B, L, D)
-    """
-    length = u.shape[1]
-    # toeplitz[t, s] = k[t - s] for s <= t, else 0   -> (L, L, D)
-    lags = torch.arange(length)[:, None] - torch.arange(length)[None, :]
-    toeplitz = k[lags.clamp(min=0)] * (lags >= 0)[..., None].to(k.dtype)
-    return torch.einsum("tsd,bsd->btd", toeplitz, u) + u * bias
