@@ -31,6 +31,7 @@ import torch
 from ._atomic import atomic_write
 from .models import bundled_model_path, bundled_names, is_bundled_name
 from .nn import HyenaConfig, HyenaLM
+from .nn.hyena import HyenaBackbone
 
 __all__ = ["CheckpointError", "load_pretrained", "save_pretrained"]
 
@@ -134,22 +135,41 @@ def language_model_of(source, *, copy: bool = False) -> HyenaLM | None:
 
     Parameters
     ----------
-    source : str, path-like, HyenaLM or fitted estimator
-        A bundled model's name or a checkpoint directory (loaded), a :class:`~dnaestim.nn.HyenaLM`, or a fitted
-        estimator whose ``model_`` is one (a :class:`~dnaestim.HyenaPretrainer`).
+    source : str, path-like, torch.nn.Module or fitted estimator
+        A bundled model's name or a checkpoint directory (loaded); a :class:`~dnaestim.nn.HyenaLM`; a module
+        holding a fine-tuned backbone (a :class:`~dnaestim.nn.heads.HyenaSequenceClassifier`, a soft-prompt
+        model); or a fitted estimator whose ``model_`` is one of these (:class:`~dnaestim.HyenaPretrainer`,
+        :class:`~dnaestim.HyenaClassifier`, :class:`~dnaestim.HyenaEmbedder`,
+        :class:`~dnaestim.SoftPromptClassifier`).
     copy : bool, default=False
         Return a copy on the CPU of a model given in memory (a loaded one is always new).
 
     Returns
     -------
     HyenaLM or None
+        For a classifier, a language model around its fine-tuned backbone whose next-token head is the (tied)
+        token embedding: fine-tuning trains the backbone for the task, not for next-token prediction, so use it
+        for embeddings and further fine-tuning rather than for likelihoods.
     """
     if isinstance(source, (str, os.PathLike)):
         return load_pretrained(source)
-    model = source if isinstance(source, HyenaLM) else getattr(source, "model_", None)
-    if not isinstance(model, HyenaLM):
+    model = source if isinstance(source, torch.nn.Module) else getattr(source, "model_", None)
+    if isinstance(model, HyenaLM):
+        return deepcopy(model).cpu() if copy else model
+    if isinstance(getattr(model, "lm", None), HyenaLM):  # a soft-prompt model around a frozen language model
+        return deepcopy(model.lm).cpu() if copy else model.lm
+    backbone = getattr(model, "backbone", None)
+    if not isinstance(backbone, HyenaBackbone):
         return None
-    return deepcopy(model).cpu() if copy else model
+    config = deepcopy(backbone.config)
+    config.tie_word_embeddings = True
+    language_model = HyenaLM(config)
+    if not copy:
+        language_model.backbone = backbone
+        return language_model
+    language_model.backbone = deepcopy(backbone).cpu()
+    language_model.backbone.config = config
+    return language_model
 
 
 def checkpoint_directory(path) -> Path:
@@ -372,8 +392,9 @@ def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning
 
     Parameters
     ----------
-    model : HyenaLM
-        The model to save.
+    model : HyenaLM, torch.nn.Module or fitted estimator
+        The model to save: a language model, or anything :func:`language_model_of` finds one in (the fine-tuned
+        backbone of a fitted classifier is saved as a language model with a tied head).
     path : str or path-like
         Directory; created if missing.
     safetensors, lightning : bool, default=True
@@ -384,8 +405,13 @@ def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning
     Path
         The directory.
     """
-    if not isinstance(model, HyenaLM):
-        raise TypeError(f"model must be a dnaestim HyenaLM; got {type(model).__name__}.")
+    language_model = model if isinstance(model, HyenaLM) else language_model_of(model)
+    if language_model is None:
+        raise TypeError(
+            f"model must be a dnaestim HyenaLM, a module with a dnaestim backbone, or a fitted dnaestim estimator; "
+            f"got {type(model).__name__}{' (is it fitted?)' if hasattr(model, 'get_params') else ''}."
+        )
+    model = language_model
     if not (safetensors or lightning):
         raise ValueError("Write at least one of safetensors and lightning.")
     directory = Path(path).expanduser()

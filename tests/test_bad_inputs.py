@@ -146,7 +146,7 @@ CASES = [
     ("missing-label", lambda t, f, c: clf().fit(GOOD_X[:2], [0, None]),
      ValueError, r"y\[1\] is missing.*every sequence needs a label"),
     ("class-weight-unseen-label", lambda t, f, c: clf(class_weight={7: 2.0}).fit(GOOD_X, GOOD_Y),
-     ValueError, r"class_weight names label\(s\) \[7\] not in y"),
+     ValueError, r"class_weight names label 7, which is not in y"),
     ("negative-sample-weight", lambda t, f, c: clf().fit(GOOD_X, GOOD_Y, sample_weight=[-1.0] * 12),
      ValueError, r"sample_weight must be a 1-D array of finite, non-negative numbers"),
     ("soft-prompt-unseen-label-token", lambda t, f, c: SoftPromptClassifier(pretrained=c, label_tokens="AZ")

@@ -226,8 +226,37 @@ def test_sample_weight_and_class_weight():
         fast_classifier().fit(SEQS, LABELS, sample_weight=-np.ones(40))
     with pytest.raises(ValueError, match="sums to zero"):
         fast_classifier().fit(SEQS, LABELS, sample_weight=np.zeros(40))
-    with pytest.raises(ValueError, match=r"class_weight names label\(s\) \['q'\]"):
+    with pytest.raises(ValueError, match="class_weight names label 'q'"):
         fast_classifier(class_weight={"q": 1.0}).fit(SEQS, LABELS)
+
+
+@pytest.mark.parametrize("labels", [np.array(["0", "1"] * 20), np.array([0, 1] * 20)], ids=["str", "int"])
+@pytest.mark.parametrize("class_weight", [{0: 1.0, 1: 3.0}, {"0": 1.0, "1": 3.0}], ids=["int-keys", "str-keys"])
+def test_class_weight_keys_match_labels_by_value_or_text(labels, class_weight):
+    """GUE labels are read as "0"/"1": integer keys work for them as LogisticRegression's do, and text keys too."""
+    clf = fast_classifier(class_weight=class_weight)
+    clf.classes_ = np.unique(labels)
+    np.testing.assert_array_equal(clf._class_weight_from_dict(), [1.0, 3.0])
+    weighted = fast_classifier(class_weight=class_weight).fit(SEQS, labels)
+    by_sample = fast_classifier().fit(SEQS, labels, sample_weight=np.where(labels == labels[1], 3.0, 1.0))
+    np.testing.assert_allclose(weighted.loss_curve_, by_sample.loss_curve_, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"class_weight\[1\] must be a finite number"):
+        fast_classifier(class_weight={1: -2.0}).fit(SEQS, labels)
+
+
+def test_a_fine_tuned_classifier_gives_embeddings_and_exports_its_backbone(tmp_path):
+    clf = fast_classifier(max_iter=3).fit(SEQS, LABELS)
+    expected = clf._pooled_embeddings(clf.model_.backbone, list(SEQS[:6]), pooling="mean")
+    from_estimator = HyenaEmbedder(pretrained=clf).fit(SEQS).transform(SEQS[:6])
+    np.testing.assert_allclose(from_estimator, expected, rtol=1e-6, atol=1e-6)
+    assert clf.save_pretrained(tmp_path / "a") == tmp_path / "a"
+    save_pretrained(clf.model_, tmp_path / "b")
+    for directory in ("a", "b"):
+        reloaded = HyenaEmbedder(pretrained=tmp_path / directory).fit(SEQS).transform(SEQS[:6])
+        np.testing.assert_allclose(reloaded, expected, rtol=1e-6, atol=1e-6)
+    assert HyenaEmbedder(pretrained=clf).fit(SEQS).model_.backbone is not clf.model_.backbone  # a copy
+    with pytest.raises(TypeError, match=r"\(is it fitted\?\)"):
+        save_pretrained(HyenaClassifier(), tmp_path / "c")
 
 
 def test_freeze_backbone_trains_only_the_head():

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from .._inference import predict_batches
 from .._resources import advises_on_out_of_memory
 from .._validation import check_sequences, resolve_device, resolve_precision
-from ..checkpoints import language_model_of
+from ..checkpoints import language_model_of, save_pretrained
 from ..nn import HyenaConfig, HyenaLM
 from ..nn.heads import POOLING_MODES, pool
 from ..tokenizer import LEFT_PADDED, RIGHT_PADDED, reverse_complement_ids
@@ -188,6 +189,26 @@ class HyenaEstimatorMixin(BaseEstimator):
             raise ValueError(f"max_length={max_length} is more than the pretrained model's l_max={l_max}; set "
                              f"max_length<={l_max}, or pretrained=None to train from scratch.")
         return max_length
+
+    def save_pretrained(self, path):
+        """Write the fitted model's language model (backbone) in the published layout and as safetensors.
+
+        A classifier's fine-tuned backbone is written as a language model with a tied head, so that
+        ``pretrained=path`` (or :func:`dnaestim.load_pretrained`) starts another estimator from it; see
+        :func:`dnaestim.checkpoints.language_model_of`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Directory (created if missing); every file is written atomically.
+
+        Returns
+        -------
+        pathlib.Path
+            The directory.
+        """
+        check_is_fitted(self)
+        return save_pretrained(self, path)
 
     # -- tokens --------------------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ to class logits) and say which parameters the optimiser trains."""
 from __future__ import annotations
 
 import logging
+import numbers
 
 import numpy as np
 import torch
@@ -88,17 +89,38 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
             if sample_weight.sum() <= 0:
                 raise ValueError("sample_weight sums to zero; at least one sequence needs a positive weight.")
             weights *= sample_weight
-        if self.class_weight is not None:
-            if isinstance(self.class_weight, dict):
-                unknown = [k for k in self.class_weight if k not in set(self.classes_.tolist())]
-                if unknown:
-                    raise ValueError(f"class_weight names label(s) {unknown} not in y (classes: {list(self.classes_)}).")
+        if isinstance(self.class_weight, dict):
+            weights *= self._class_weight_from_dict()[y_index]
+        elif self.class_weight is not None:
             present = np.unique(y_index)
             per_class = np.ones(n_classes)
             per_class[present] = compute_class_weight(self.class_weight, classes=self.classes_[present],
                                                       y=self.classes_[y_index])
             weights *= per_class[y_index]
         return weights
+
+    def _class_weight_from_dict(self):
+        """Weight per class of ``classes_`` from a ``class_weight`` dict (classes it omits weigh 1).
+
+        A key names a class when it equals the label or, failing that, when its text does: ``{0: 1, 1: 3}`` and
+        ``{"0": 1, "1": 3}`` both work for labels ``"0"``/``"1"`` (as read from a CSV) and for labels 0/1.
+        """
+        classes = self.classes_.tolist()
+        by_text = {}
+        for index, label in enumerate(classes):
+            by_text.setdefault(str(label), []).append(index)
+        per_class = np.ones(len(classes))
+        for key, value in self.class_weight.items():
+            if key in classes:
+                index = classes.index(key)
+            elif len(by_text.get(str(key), ())) == 1:
+                index = by_text[str(key)][0]
+            else:
+                raise ValueError(f"class_weight names label {key!r}, which is not in y (classes: {classes}).")
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+                raise ValueError(f"class_weight[{key!r}] must be a finite number >= 0; got {value!r}.")
+            per_class[index] = float(value)
+        return per_class
 
     def _split(self, y_index, rng):
         n = len(y_index)

@@ -17,7 +17,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._atomic import atomic_write
 from .._resources import advises_on_out_of_memory
-from ..checkpoints import save_pretrained as _save_pretrained
 from ..distributed import rank_and_world
 from ..genome import GenomeSource
 from ..scoring import token_log_probs
@@ -510,22 +509,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         sequences, lengths = self._sequences(X)
         return float(self.log_likelihood(sequences).sum() / (lengths - 1).clip(min=0).sum())
 
-    # -- persistence -------------------------------------------------------------------------------------------
-
-    def save_pretrained(self, path):
-        """Write the model in the published layout (``config.json`` + ``weights.ckpt``) and as safetensors.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Directory (created if missing).
-
-        Returns
-        -------
-        pathlib.Path
-        """
-        check_is_fitted(self)
-        return _save_pretrained(self.model_, path)
+    # -- checkpoints -------------------------------------------------------------------------------------------
 
     def _write_checkpoint(self, optimizer, elapsed, rank):
         if rank != 0:
