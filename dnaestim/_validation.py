@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numbers
+import os
+import sys
 import warnings
 
 import numpy as np
 
-__all__ = ["check_sequences", "resolve_device", "resolve_precision"]
+__all__ = ["check_sequences", "resolve_device", "resolve_precision", "user_stacklevel"]
 
 
 def check_sequences(X, *, name: str = "X", allow_empty: bool = False) -> np.ndarray:
@@ -159,5 +161,36 @@ def resolve_precision(precision, device):
     if precision == "32":
         return torch.float32, None
     if precision == "16" and device.type == "cpu":
-        warnings.warn("precision='16' on the CPU is slow and imprecise; consider '32' or 'bf16'.", stacklevel=3)
+        warnings.warn("precision='16' on the CPU is slow and imprecise; consider '32' or 'bf16'.", stacklevel=user_stacklevel())
     return torch.float32, (torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def _library_directories() -> tuple:
+    """Directories whose frames a warning skips: dnaestim's and those of the libraries that call into it."""
+    directories = [os.path.dirname(os.path.abspath(__file__))]
+    for name in ("sklearn", "joblib"):
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__file__", None):
+            directories.append(os.path.dirname(os.path.abspath(module.__file__)))
+    return tuple(d + os.sep for d in directories)
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` that makes a warning point at the user's line.
+
+    For ``warnings.warn(..., stacklevel=user_stacklevel())``: counts the frames from the caller up to the first
+    one outside dnaestim, scikit-learn and joblib (so a warning raised in ``fit`` called by ``cross_val_score``
+    names the line that called ``cross_val_score``).
+
+    Returns
+    -------
+    int
+    """
+    skipped = _library_directories()
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(skipped):
+        frame = frame.f_back
+        level += 1
+    return level
+

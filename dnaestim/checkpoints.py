@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from ._atomic import atomic_write
+from ._validation import user_stacklevel
 from .models import bundled_model_path, bundled_names, is_bundled_name
 from .nn import HyenaConfig, HyenaLM
 from .nn.hyena import HyenaBackbone
@@ -205,7 +206,7 @@ def checkpoint_directory(path) -> Path:
         if directory.resolve() != bundled_model_path(name).resolve():
             warnings.warn(f"{name!r} is the name of a bundled model, and a directory of that name exists here "
                           f"({directory.resolve()}): loading the directory. Rename it to use the bundled model.",
-                          UserWarning, stacklevel=3)
+                          UserWarning, stacklevel=user_stacklevel())
     if directory.is_file():
         raise CheckpointError(
             f"{directory} is a file; pass the directory that holds it together with config.json."

@@ -171,7 +171,8 @@ def test_multiclass_decision_function():
 def test_history_and_fitted_attributes(fitted):
     assert fitted.n_iter_ == 2 == len(fitted.history_) == len(fitted.loss_curve_)
     assert fitted.max_length_ == max(map(len, SEQS))
-    assert set(fitted.history_[0]) == {"epoch", "train_loss", "valid_loss", "valid_accuracy", "lr", "seconds"}
+    assert set(fitted.history_[0]) == {"epoch", "train_loss", "valid_loss", "valid_accuracy", "valid_score", "lr",
+                                      "seconds"}
     assert fitted.device_.type == ("cuda" if torch.cuda.is_available() else "cpu")  # device="auto"
 
 
@@ -257,6 +258,49 @@ def test_a_fine_tuned_classifier_gives_embeddings_and_exports_its_backbone(tmp_p
     assert HyenaEmbedder(pretrained=clf).fit(SEQS).model_.backbone is not clf.model_.backbone  # a copy
     with pytest.raises(TypeError, match=r"\(is it fitted\?\)"):
         save_pretrained(HyenaClassifier(), tmp_path / "c")
+
+
+def test_too_few_sequences_for_early_stopping_train_without_it_and_say_so():
+    with pytest.warns(UserWarning, match="leaves no validation data") as record:
+        clf = fast_classifier(early_stopping=True, validation_fraction=0.1).fit(SEQS[:6], LABELS[:6])
+    assert record[0].filename == __file__  # the warning names the user's line, not dnaestim's
+    assert clf.validation_scores_ == [] and clf.best_validation_score_ is None
+    assert clf.best_loss_ == min(clf.loss_curve_) and clf.best_iter_ == clf.n_iter_
+
+
+def test_early_stopping_on_a_scorer_records_validation_scores():
+    clf = fast_classifier(early_stopping=True, scoring="roc_auc", max_iter=4, n_iter_no_change=10).fit(SEQS, LABELS)
+    assert len(clf.validation_scores_) == clf.n_iter_ == 4
+    assert all(0.0 <= v <= 1.0 for v in clf.validation_scores_)
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.best_validation_score_ == clf.validation_scores_[clf.best_iter_ - 1]
+    assert clf.best_loss_ is None  # as MLPClassifier: with early stopping the validation split decides
+    by_loss = fast_classifier(early_stopping=True, max_iter=2).fit(SEQS, LABELS)
+    assert by_loss.validation_scores_ == [h["valid_accuracy"] for h in by_loss.history_]
+
+
+def test_convergence_warning_when_max_iter_ends_an_improving_fit():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = np.array(["AAAAAAAAAAAA", "CCCCCCCCCCCC"] * 20, dtype=object), np.array(["a", "c"] * 20)
+    with pytest.warns(ConvergenceWarning, match="raise max_iter") as record:
+        fast_classifier(early_stopping=True, max_iter=2, learning_rate_init=0.01).fit(X, y)
+    assert record[0].filename == __file__
+
+
+def test_verbose_prints_an_epoch_table_to_stderr(capsys):
+    fast_classifier(verbose=1, early_stopping=True, max_iter=3).fit(SEQS, LABELS)
+    lines = capsys.readouterr().err.splitlines()
+    header = next(line for line in lines if "train loss" in line)
+    assert header.split()[:3] == ["epoch", "train", "loss"] and "valid acc" in header
+    rows = [line.split() for line in lines if line.split() and line.split()[0].isdigit()]
+    assert [row[0] for row in rows] == ["1", "2", "3"]
+    assert all(len(row) == 6 for row in rows)
+
+
+def test_a_one_step_fit_trains_at_the_peak_learning_rate():
+    clf = fast_classifier(max_iter=1, batch_size=64).fit(SEQS, LABELS)
+    assert clf.history_[0]["lr"] == pytest.approx(clf.learning_rate_init)
 
 
 def test_freeze_backbone_trains_only_the_head():
@@ -382,7 +426,7 @@ def test_bad_inputs_are_named(X, y, error, message):
         ({"pretrained": 3.5}, "pretrained must be a bundled model's name"),
         ({"head_init": "zeros"}, r"head_init must be one of \('probe', 'random'\); got 'zeros'"),
         ({"pretrained": HyenaClassifier()}, "unfitted HyenaClassifier"),
-        ({"early_stopping": True, "validation_fraction": 0.01}, "leaves no validation"),
+        ({"scoring": "not_a_metric"}, "scoring must be 'loss', a scikit-learn scorer name"),
     ],
 )
 def test_bad_parameters_are_named(params, message):

@@ -38,6 +38,13 @@ def test_loss_falls_on_a_real_genome_within_seconds():
     assert pre.n_iter_ == 100 and pre.tokens_seen_ == sum(h["length"] * h["batch_size"] for h in pre.history_)
 
 
+def test_verbose_prints_a_row_per_evaluation_to_stderr(capsys):
+    tiny(max_length=64, max_steps=6, eval_interval=2, validation_windows=4, verbose=1).fit(bundled_genome_path())
+    lines = capsys.readouterr().err.splitlines()
+    assert "bits/nt" in lines[0] and "train loss" in lines[0]
+    assert [line.split()[0] for line in lines[2:]] == ["2", "4", "6"]
+
+
 def test_warmup_stages_advance_with_constant_tokens_per_step():
     pre = tiny(max_length=128, batch_size=2, max_steps=12, length_warmup="auto").fit(GENOME)
     lengths = [h["length"] for h in pre.history_]

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._inference import predict_batches
 from .._resources import advises_on_out_of_memory
-from .._validation import check_sequences, resolve_device, resolve_precision
+from .._validation import check_sequences, resolve_device, resolve_precision, user_stacklevel
 from ..checkpoints import language_model_of, save_pretrained
 from ..nn import HyenaConfig, HyenaLM
 from ..nn.heads import POOLING_MODES, pool
@@ -51,7 +51,7 @@ def restore_device(device: str, owner: str) -> torch.device:
     target = torch.device(device)
     if target.type == "cuda" and not torch.cuda.is_available():
         warnings.warn(f"{owner} was fitted on {device}, which is not available here; its model is loaded on the CPU.",
-                      UserWarning, stacklevel=5)
+                      UserWarning, stacklevel=user_stacklevel())
         target = torch.device("cpu")
     return target
 
@@ -108,6 +108,9 @@ class HyenaEstimatorMixin(BaseEstimator):
     #: Right padding to the longest sequence of each batch (see the module docstring). An estimator with a
     #: fixed input layout (every sequence left-padded to ``max_length_``) sets ``_fixed_layout = True``.
     _fixed_layout = False
+    #: ``verbose`` from which inference shows progress bars (estimators that print a training table keep
+    #: ``verbose=1`` for the table alone).
+    _progress_bar_verbosity = 2
 
     # -- parameters ------------------------------------------------------------------------------------------
 
@@ -227,7 +230,7 @@ class HyenaEstimatorMixin(BaseEstimator):
                 f"{too_long.size} sequence(s) of {name} are longer than the {self.max_length_} nucleotides this "
                 f"{type(self).__name__} reads ({name}[{i}] has {lengths[i]}); only their first {self.max_length_} "
                 "are used. Set max_length to choose the cut (and silence this warning).",
-                UserWarning, stacklevel=4,
+                UserWarning, stacklevel=user_stacklevel(),
             )
 
     def _tokenize(self, sequences, lengths, *, name="X"):
@@ -252,7 +255,7 @@ class HyenaEstimatorMixin(BaseEstimator):
             module, sequences, forward, tokenizer=LEFT_PADDED if self._fixed_layout else RIGHT_PADDED,
             batch_size=int(self.batch_size), device=self.device_, max_length=self.max_length_,
             pad_to_max_length=self._fixed_layout, autocast_dtype=self.autocast_dtype_,
-            progress=bool(self.verbose), desc=desc,
+            progress=self.verbose >= self._progress_bar_verbosity, desc=desc,
         )
 
     @advises_on_out_of_memory("inference")

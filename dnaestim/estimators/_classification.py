@@ -4,13 +4,15 @@ to class logits) and say which parameters the optimiser trains."""
 
 from __future__ import annotations
 
-import logging
 import numbers
+import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import get_scorer
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_class_weight
@@ -19,10 +21,11 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 
 from .._resources import advises_on_out_of_memory
 from ..tokenizer import reverse_complement_ids
-from ..training import EarlyStopping, Hooks, Optimization, ProgressBar, TimeBudget, cosine_with_warmup, train_loop
+from ..training import (EarlyStopping, Hooks, Optimization, PrintLog, ProgressBar, TimeBudget, cosine_with_warmup,
+                        train_loop)
+from .._validation import user_stacklevel
 from ._base import HyenaEstimatorMixin, _check_float, _check_positive_int
 
-logger = logging.getLogger("dnaestim")
 
 
 class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
@@ -43,6 +46,14 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
         _check_float(self.validation_fraction, "validation_fraction", 0, 1, low_open=True, high_open=True)
         _check_float(self.tol, "tol", 0, np.inf)
         _check_float(self.max_time, "max_time", 0, np.inf, low_open=True, allow_none=True)
+        if not (self.scoring in (None, "loss") or callable(self.scoring)):
+            try:
+                get_scorer(self.scoring)
+            except (ValueError, TypeError):
+                raise ValueError(
+                    f"scoring must be 'loss', a scikit-learn scorer name (sklearn.metrics.get_scorer_names()) or a "
+                    f"callable scorer(estimator, X, y); got {self.scoring!r}."
+                ) from None
         if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict; got {self.class_weight!r}.")
 
@@ -129,10 +140,11 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
             return all_index, None
         n_valid = int(np.floor(self.validation_fraction * n))
         if n_valid < 1 or n - n_valid < 1:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} of {n} sequences leaves no validation or no "
-                "training data; raise validation_fraction, add data, or set early_stopping=False."
-            )
+            warnings.warn(
+                f"validation_fraction={self.validation_fraction} of {n} sequences leaves no validation data, so "
+                "this fit trains on all of them without early stopping. Raise validation_fraction or set "
+                "early_stopping=False to silence this warning.", UserWarning, stacklevel=user_stacklevel())
+            return all_index, None
         counts = np.bincount(y_index)
         stratify = y_index if counts[counts > 0].min() >= 2 and n_valid >= len(counts[counts > 0]) else None
         train, valid = train_test_split(all_index, test_size=n_valid, stratify=stratify,
@@ -181,37 +193,64 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
             state.extra["loss_sum"] = state.extra.get("loss_sum", 0.0) + loss.detach() * batch_weight
             state.extra["weight_sum"] = state.extra.get("weight_sum", 0.0) + batch_weight
 
+        scorer = None if self.scoring in (None, "loss") else get_scorer(self.scoring)
+
         def end_epoch(state):
             optimization.losses()  # check the steps not yet checked (raises on a non-finite loss)
             seen = state.extra.pop("weight_sum", 0.0)
             record = {"epoch": self.n_iter_ + 1,
                       "train_loss": float(state.extra.pop("loss_sum", 0.0)) / max(seen, 1e-12),
-                      "valid_loss": None, "valid_accuracy": None,
+                      "valid_loss": None, "valid_accuracy": None, "valid_score": None,
                       "lr": optimization.optimizer.param_groups[0]["lr"], "seconds": state.budget.elapsed()}
+            criterion = None
             if valid_index is not None:
                 record["valid_loss"], record["valid_accuracy"] = self._evaluate(sequences, y_index, weights,
                                                                                 valid_index)
+                criterion = record["valid_loss"]
+                record["valid_score"] = record["valid_accuracy"]
+                if scorer is not None:
+                    record["valid_score"] = float(scorer(self, [sequences[i] for i in valid_index],
+                                                         self.classes_[y_index[valid_index]]))
+                    criterion = -record["valid_score"]
                 self.validation_loss_curve_.append(record["valid_loss"])
-            state.extra.update(valid_loss=record["valid_loss"], epoch=record["epoch"])
+                self.validation_scores_.append(record["valid_score"])
+            state.extra.update(valid_loss=criterion, epoch=record["epoch"], log=record)
             self.n_iter_ += 1
             self.history_.append(record)
             self.loss_curve_.append(record["train_loss"])
-            if self.verbose:
-                logger.info("epoch %(epoch)d: train loss %(train_loss).4f, valid loss %(valid_loss)s, "
-                            "valid accuracy %(valid_accuracy)s", record)
 
         steps_per_epoch = int(np.ceil(len(train_index) / batch))
+        total_steps = steps_per_epoch * int(self.max_iter)
         callbacks = [Hooks(on_epoch_end=end_epoch)]
         stopper = None
         if valid_index is not None:
             stopper = EarlyStopping(int(self.n_iter_no_change), float(self.tol), model)
             callbacks.append(stopper)
-        if self.verbose:
-            callbacks.append(ProgressBar(steps_per_epoch * int(self.max_iter), "fit"))
-        train_loop(epochs(), train_step, optimization=optimization, lr_multiplier=cosine_with_warmup,
-                   total_steps=steps_per_epoch * int(self.max_iter), budget=budget, min_steps=1,
-                   callbacks=callbacks)
-        self.best_iter_ = stopper.best_epoch if stopper is not None and stopper.best_state is not None else self.n_iter_
+        if self.verbose >= 1:
+            score_name = "valid acc" if scorer is None else (
+                f"valid {self.scoring}"[:16] if isinstance(self.scoring, str) else "valid score")
+            callbacks.append(PrintLog([("epoch", "epoch", "d"), ("train_loss", "train loss", ".4f"),
+                                       ("valid_loss", "valid loss", ".4f"), ("valid_score", score_name, ".4f"),
+                                       ("lr", "lr", ".2e"), ("seconds", "time (s)", ".1f")]))
+        if self.verbose >= 2:
+            callbacks.append(ProgressBar(total_steps, "fit"))
+        # Linear warm-up in whole steps: the first step runs at 1/warmup_steps of the peak (a short fit is not
+        # spent at a near-zero learning rate).
+        first_ratio = min(1.0, 1.0 / max(1.0, 0.01 * total_steps))
+        state = train_loop(epochs(), train_step, optimization=optimization,
+                           lr_multiplier=lambda p: cosine_with_warmup(p, warmup_init_ratio=first_ratio),
+                           total_steps=total_steps, budget=budget, min_steps=1, callbacks=callbacks)
+        kept = stopper is not None and stopper.best_state is not None
+        self.best_iter_ = stopper.best_epoch if kept else self.n_iter_
+        self.best_validation_score_ = None
+        if kept:
+            self.best_validation_score_ = self.history_[self.best_iter_ - 1]["valid_score"]
+        self.best_loss_ = None if valid_index is not None else min(self.loss_curve_)
+        if kept and not state.stop and state.step >= total_steps and self.best_iter_ == self.n_iter_:
+            warnings.warn(
+                f"{type(self).__name__} ran all max_iter={self.max_iter} epochs of this fit and its validation "
+                f"{'loss' if scorer is None else 'score'} still improved in the last one; raise max_iter to train "
+                "longer.", ConvergenceWarning, stacklevel=user_stacklevel())
         model.eval()
 
     def _evaluate(self, sequences, y_index, weights, index):

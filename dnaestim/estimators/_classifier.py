@@ -79,6 +79,11 @@ class HyenaClassifier(HyenaClassifierBase):
     tol : float, default=1e-4
         Minimum decrease of the validation loss that counts as an improvement when deciding to stop (the weights
         kept are those of the lowest validation loss, as in scikit-learn's ``MLPClassifier``).
+    scoring : str, callable or None, default="loss"
+        What early stopping watches on the validation split: ``"loss"`` (the validation loss, lower is better) or
+        a scikit-learn scorer (a name such as ``"roc_auc"`` or ``"balanced_accuracy"``, or a callable
+        ``scorer(estimator, X, y)``; higher is better, and ``tol`` applies to it). Also what
+        ``validation_scores_`` holds (accuracy for ``"loss"`` and None).
     max_time : float, default=None
         Wall-clock budget for ``fit`` in seconds: training stops at the first batch boundary after it, and the
         learning-rate schedule anneals over whichever of ``max_iter`` and ``max_time`` runs out first.
@@ -93,7 +98,8 @@ class HyenaClassifier(HyenaClassifierBase):
         Seeds initialisation, shuffling, the validation split, augmentation and dropout. The global random
         generators are left untouched.
     verbose : int, default=0
-        0 is silent; 1 shows tqdm progress bars and logs each epoch at INFO level.
+        0 is silent; 1 prints a table of every epoch (losses, validation score, learning rate, time) to
+        stderr; 2 also shows progress bars.
     warm_start : bool, default=False
         Continue training the fitted model on the next ``fit`` instead of starting afresh.
     device : str or torch.device, default="auto"
@@ -112,14 +118,21 @@ class HyenaClassifier(HyenaClassifierBase):
     n_iter_ : int
         Epochs run (over all fits when warm-starting).
     history_ : list of dict
-        One entry per epoch: ``epoch``, ``train_loss``, ``valid_loss``, ``valid_accuracy`` (None without early
-        stopping), ``lr``, ``seconds``.
+        One entry per epoch: ``epoch``, ``train_loss``, ``valid_loss``, ``valid_accuracy``, ``valid_score`` (by
+        ``scoring``; the three are None without early stopping), ``lr``, ``seconds``.
     loss_curve_ : list of float
         Training loss per epoch.
     validation_loss_curve_ : list of float
         Validation loss per epoch (empty without early stopping).
     best_iter_ : int
         Epoch whose weights were kept (the last one without early stopping).
+    validation_scores_ : list of float
+        Validation score per epoch (by ``scoring``; accuracy for ``scoring="loss"``); empty without early stopping.
+    best_validation_score_ : float or None
+        Validation score of the epoch whose weights were kept (None without early stopping).
+    best_loss_ : float or None
+        Lowest training loss of any epoch; None with early stopping (as in scikit-learn's ``MLPClassifier``,
+        where the validation split decides).
     device_ : torch.device
         Device the model lives on.
 
@@ -159,6 +172,7 @@ class HyenaClassifier(HyenaClassifierBase):
         validation_fraction=0.1,
         n_iter_no_change=5,
         tol=1e-4,
+        scoring="loss",
         max_time=None,
         class_weight=None,
         rc_augment=False,
@@ -190,6 +204,7 @@ class HyenaClassifier(HyenaClassifierBase):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.scoring = scoring
         self.max_time = max_time
         self.class_weight = class_weight
         self.rc_augment = rc_augment
@@ -311,5 +326,5 @@ class HyenaClassifier(HyenaClassifierBase):
             model.backbone.requires_grad_(False)
         self.model_ = model.to(device=device, dtype=dtype)
         self.n_iter_ = 0
-        self.history_, self.loss_curve_, self.validation_loss_curve_ = [], [], []
+        self.history_, self.loss_curve_, self.validation_loss_curve_, self.validation_scores_ = [], [], [], []
 

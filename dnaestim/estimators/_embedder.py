@@ -78,6 +78,8 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
     (4, 16)
     """
 
+    _progress_bar_verbosity = 1
+
     def __init__(
         self,
         *,

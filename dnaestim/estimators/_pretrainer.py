@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import math
 import os
 import time
@@ -23,14 +22,13 @@ from ..scoring import token_log_probs
 from ..nn import HyenaLM
 from ..nn.options import set_training_options
 from ..tokenizer import GENOME_WINDOWS, RIGHT_PADDED, reverse_complement_ids
-from ..training import (Hooks, Optimization, ProgressBar, TimeBudget, build_optimizer, cosine_with_warmup,
+from ..training import (Hooks, Optimization, PrintLog, ProgressBar, TimeBudget, build_optimizer, cosine_with_warmup,
                         train_loop)
 from ..training import WarmupSchedule
 from ._base import HyenaEstimatorMixin, _check_chunk_size, _check_float, _check_positive_int, seeded
 
 __all__ = ["HyenaPretrainer"]
 
-logger = logging.getLogger("dnaestim")
 
 CHECKPOINT_NAME = "checkpoint.pt"
 _IGNORE = -100
@@ -109,7 +107,8 @@ class HyenaPretrainer(HyenaEstimatorMixin):
     random_state : int or None, default=None
         Seeds initialisation, window sampling and dropout; the global random generators are left untouched.
     verbose : int, default=0
-        1 shows a tqdm bar with loss and tokens/s, and logs evaluations at INFO level.
+        1 prints a table row to stderr at every evaluation (train and validation loss, learning rate, tokens,
+        time); 2 also shows a progress bar with the loss and tokens/s.
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available (under torchrun: this rank's GPU), else the CPU.
     precision : {"auto", "32", "bf16", "16", "64"}, default="auto"
@@ -382,9 +381,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             if evaluate:
                 valid_loss = self._mean_nll(valid)
                 record.update(valid_loss=valid_loss, valid_bits_per_nt=valid_loss / math.log(2))
-                if self.verbose:
-                    logger.info("step %d: train loss %.4f, valid %.4f bits/nt, %d tokens",
-                                self.n_iter_, record["loss"], record["valid_bits_per_nt"], self.tokens_seen_)
+                state.extra["log"] = record
             now = time.perf_counter()
             rate = stage.length * stage.batch_size / max(1e-9, now - state.extra["step_end"])
             state.extra["step_end"] = now
@@ -394,7 +391,11 @@ class HyenaPretrainer(HyenaEstimatorMixin):
                 self._write_checkpoint(optimizer, state.budget.elapsed(), rank)
 
         callbacks = [Hooks(on_step_end=after_step)]
-        if self.verbose and rank == 0:
+        if self.verbose >= 1 and rank == 0:
+            callbacks.append(PrintLog([("step", "step", "d"), ("length", "length", "d"), ("loss", "train loss", ".4f"),
+                                       ("valid_loss", "valid loss", ".4f"), ("valid_bits_per_nt", "bits/nt", ".4f"),
+                                       ("lr", "lr", ".2e"), ("tokens", "tokens", ",d"), ("seconds", "time (s)", ".1f")]))
+        if self.verbose >= 2 and rank == 0:
             callbacks.append(ProgressBar(total, "pretrain", initial=self.n_iter_))
         train_loop([itertools.count(self.n_iter_)], train_step, optimization=step_fn,
                    lr_multiplier=lambda progress: cosine_with_warmup(progress, warmup=float(self.lr_warmup_fraction)),

@@ -117,6 +117,11 @@ class SoftPromptClassifier(HyenaClassifierBase):
     tol : float, default=1e-4
         Minimum decrease of the validation loss that counts as an improvement when deciding to stop (the weights
         kept are those of the lowest validation loss, as in scikit-learn's ``MLPClassifier``).
+    scoring : str, callable or None, default="loss"
+        What early stopping watches on the validation split: ``"loss"`` (the validation loss, lower is better) or
+        a scikit-learn scorer (a name such as ``"roc_auc"`` or ``"balanced_accuracy"``, or a callable
+        ``scorer(estimator, X, y)``; higher is better, and ``tol`` applies to it). Also what
+        ``validation_scores_`` holds (accuracy for ``"loss"`` and None).
     max_time : float, default=None
         Wall-clock budget for ``fit`` in seconds.
     class_weight : dict, "balanced" or None, default=None
@@ -134,7 +139,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
         Seeds the demonstrations, the prompt and head initialisation, the validation split, shuffling and
         dropout. The global random generators are left untouched.
     verbose : int, default=0
-        0 is silent; 1 shows tqdm progress bars and logs each epoch at INFO level.
+        0 is silent; 1 prints a table of every epoch to stderr; 2 also shows progress bars.
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
     precision : {"auto", "32", "bf16", "16", "64"}, default="auto"
@@ -163,6 +168,8 @@ class SoftPromptClassifier(HyenaClassifierBase):
         Training and validation loss per epoch.
     best_iter_ : int
         Epoch whose prompt was kept.
+    validation_scores_, best_validation_score_, best_loss_
+        As in :class:`HyenaClassifier`.
     device_ : torch.device
         Device the model lives on.
 
@@ -196,6 +203,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
         validation_fraction=0.1,
         n_iter_no_change=2,
         tol=1e-4,
+        scoring="loss",
         max_time=None,
         class_weight=None,
         rc_augment=False,
@@ -221,6 +229,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.scoring = scoring
         self.max_time = max_time
         self.class_weight = class_weight
         self.rc_augment = rc_augment
@@ -352,7 +361,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
             self.model_ = model.to(device=device, dtype=dtype)
             self.device_, self.autocast_dtype_ = device, autocast
             self.n_iter_, self.history_, self.loss_curve_, self.validation_loss_curve_ = 0, [], [], []
-            self.best_iter_ = 0
+            self.validation_scores_, self.best_iter_, self.best_validation_score_, self.best_loss_ = [], 0, None, None
             if any(p.requires_grad and p.numel() for p in model.parameters()):
                 self._train([sequences[i] for i in keep], lengths[keep], y_index[keep], weights[keep], rng,
                             warm=False)

@@ -1,7 +1,7 @@
 """Training: the one loop every estimator runs (:mod:`.loop`), one optimiser step (:mod:`.optim`) and the
 pretrainer's sequence-length warm-up (:mod:`.warmup`). Model code (``dnaestim.nn``) never imports this package."""
 
-from .loop import Callback, EarlyStopping, Hooks, LoopState, ProgressBar, TimeBudget, train_loop
+from .loop import Callback, EarlyStopping, Hooks, LoopState, PrintLog, ProgressBar, TimeBudget, train_loop
 from .optim import NonFiniteLossError, Optimization, build_optimizer, cosine_with_warmup
 from .warmup import Stage, WarmupSchedule
 
@@ -12,6 +12,7 @@ __all__ = [
     "LoopState",
     "NonFiniteLossError",
     "Optimization",
+    "PrintLog",
     "ProgressBar",
     "Stage",
     "TimeBudget",

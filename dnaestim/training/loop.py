@@ -23,12 +23,14 @@ short by ``max_time`` still ends its schedule.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["Callback", "EarlyStopping", "Hooks", "LoopState", "ProgressBar", "TimeBudget", "train_loop"]
+__all__ = ["Callback", "EarlyStopping", "Hooks", "LoopState", "PrintLog", "ProgressBar", "TimeBudget",
+           "train_loop"]
 
 
 class TimeBudget:
@@ -218,6 +220,51 @@ class ProgressBar(Callback):
 
     def on_train_end(self, state):
         self.bar.close()
+
+
+class PrintLog(Callback):
+    """Print a table row to stderr for every record an estimator puts in ``state.extra["log"]``.
+
+    The header is printed before the first row; a record's ``None`` values print as ``-``. Rows go through
+    ``tqdm.write``, so they stay above a running progress bar. This is what ``verbose=1`` shows, as
+    scikit-learn's ``MLPClassifier`` and skorch print an epoch table.
+
+    Parameters
+    ----------
+    columns : sequence of (str, str, str)
+        ``(key, heading, format)`` per column, e.g. ``("train_loss", "train loss", ".4f")``.
+    file : file-like, optional
+        Where to print; ``sys.stderr`` when not given.
+    """
+
+    def __init__(self, columns, file=None):
+        self.columns = list(columns)
+        self.file = file
+        self._widths = [max(len(heading), 8) for _, heading, _ in self.columns]
+        self._printed_header = False
+
+    def _write(self, line):
+        from tqdm.auto import tqdm
+
+        tqdm.write(line, file=self.file if self.file is not None else sys.stderr)
+
+    def print_row(self, record):
+        """Print ``record`` (a dict) as one row, after the header if none was printed yet."""
+        if not self._printed_header:
+            self._write("  ".join(h.rjust(w) for (_, h, _), w in zip(self.columns, self._widths)))
+            self._write("  ".join("-" * w for w in self._widths))
+            self._printed_header = True
+        cells = []
+        for (key, _, fmt), width in zip(self.columns, self._widths):
+            value = record.get(key)
+            cells.append(("-" if value is None else format(value, fmt)).rjust(width))
+        self._write("  ".join(cells))
+
+    def on_step_end(self, state):
+        if "log" in state.extra:
+            self.print_row(state.extra.pop("log"))
+
+    on_epoch_end = on_step_end
 
 
 class EarlyStopping(Callback):
