@@ -16,7 +16,8 @@ def check_sequences(X, *, name: str = "X", allow_empty: bool = False) -> np.ndar
     """Validate DNA sequences given in any common container and return them as a 1-D object array of str.
 
     Accepts a list or tuple of str, a 1-D numpy array, a ``pandas.Series`` or a one-column ``DataFrame``.
-    Characters are checked later, by the tokenizer, which names the sequence, position and character.
+    Whitespace at either end of a sequence (a newline or space carried over from a file) is removed; other
+    characters are checked later, by the tokenizer, which names the sequence, position and character.
 
     Parameters
     ----------
@@ -83,6 +84,8 @@ def check_sequences(X, *, name: str = "X", allow_empty: bool = False) -> np.ndar
             raise TypeError(f"{name}[{i}] is missing ({seq!r}); drop or fill missing sequences first.")
         else:
             raise TypeError(f"{name}[{i}] is a {type(seq).__name__} ({seq!r:.40}), not a DNA string.")
+        if out[i][-1:].isspace() or out[i][:1].isspace():
+            out[i] = out[i].strip()  # a newline or space carried over from a file
         if not allow_empty and not out[i]:
             raise ValueError(f"{name}[{i}] is an empty sequence; remove it or give it at least one nucleotide.")
     return out

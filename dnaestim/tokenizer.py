@@ -159,6 +159,9 @@ class DNATokenizer:
     unknown : {"raise", "N", "unk"}, default="raise"
         What to do with a character that is not ``A C G T N`` (after upper-casing): raise a ``ValueError``
         naming the sequence, position and character; map it to ``N``; or map it to ``[UNK]`` (published).
+    rna : bool, default=True
+        Read ``U`` (uracil; ``u`` too with ``uppercase``) as ``T``, so RNA sequences tokenize as the DNA they
+        were transcribed from. The published tokenizer has no such rule (:meth:`published` turns it off).
     special_tokens : {None, "sep", "cls_sep"}, default=None
         ``None`` adds nothing (as the published fine-tuning and the reference fixtures do); ``"sep"`` appends
         ``[SEP]`` as end-of-sequence (published pretraining); ``"cls_sep"`` writes ``[CLS] seq [SEP]`` (the
@@ -180,6 +183,7 @@ class DNATokenizer:
     uppercase: bool = True
     unknown: str = "raise"
     special_tokens: str | None = None
+    rna: bool = True
 
     pad_token_id = PAD_ID
     vocab = VOCAB
@@ -208,7 +212,8 @@ class DNATokenizer:
         -------
         DNATokenizer
         """
-        return cls(padding_side=padding_side, uppercase=False, unknown="unk", special_tokens=special_tokens)
+        return cls(padding_side=padding_side, uppercase=False, unknown="unk", special_tokens=special_tokens,
+                   rna=False)
 
     @property
     def n_special_tokens(self):
@@ -222,6 +227,10 @@ class DNATokenizer:
             table[ord(char)] = VOCAB[char]
             if self.uppercase:
                 table[ord(char.lower())] = VOCAB[char]
+        if self.rna:
+            table[ord("U")] = T_ID
+            if self.uppercase:
+                table[ord("u")] = T_ID
         return table.tobytes()  # a bytes.translate table: the fastest byte-to-byte map in CPython
 
     def _translate(self, text: str, offsets: np.ndarray | None = None) -> np.ndarray:
@@ -244,11 +253,12 @@ class DNATokenizer:
         else:
             index = int(np.searchsorted(offsets, flat_position, side="right") - 1)
             position = flat_position - int(offsets[index])
-        allowed = "A, C, G, T, N" + (" (either case)" if self.uppercase else " (upper case)")
+        allowed = "A, C, G, T, N" + (", U" if self.rna else "") + (" (either case)" if self.uppercase else
+                                                                   " (upper case)")
         raise ValueError(
             f"Sequence {index} has the character {text[flat_position]!r} at position {position}, which is not "
-            f"a nucleotide ({allowed}). Remove or replace it (for example by N); DNATokenizer(unknown='N') maps "
-            "such characters to N."
+            f"a nucleotide ({allowed}). Remove or replace it (for example by N), or pass unknown='N' (to a dnaestim "
+            "estimator or to DNATokenizer) to read such characters as N."
         )
 
     def encode(self, sequence: str) -> np.ndarray:

@@ -116,6 +116,8 @@ CASES = [
     # --- sequences given to estimators ---
     ("char-not-ACGTN", lambda t, f, c: clf().fit(["ACGTXACGT"] * 4, [0, 1] * 2),
      ValueError, r"Sequence 0 has the character 'X' at position 4.*Remove or replace it"),
+    ("unknown-bad-value", lambda t, f, c: clf(unknown="skip").fit(["ACGT"] * 4, [0, 1] * 2),
+     ValueError, r"unknown must be 'raise' .* or 'N'"),
     ("iupac-code", lambda t, f, c: f.predict(["ACGTRYACG"]),
      ValueError, r"Sequence 0 has the character 'R'.*unknown='N'"),
     ("empty-string", lambda t, f, c: f.predict(["ACGT", ""]),

@@ -303,6 +303,21 @@ def test_a_one_step_fit_trains_at_the_peak_learning_rate():
     assert clf.history_[0]["lr"] == pytest.approx(clf.learning_rate_init)
 
 
+def test_unknown_n_reads_iupac_codes_as_n_and_whitespace_at_the_ends_is_removed():
+    clf = fast_classifier(unknown="N").fit(SEQS, LABELS)
+    with_codes = [s[:3] + "RYK" + s[6:] for s in SEQS[:4]]
+    as_n = [s[:3] + "NNN" + s[6:] for s in SEQS[:4]]
+    np.testing.assert_array_equal(clf.predict_proba(with_codes), clf.predict_proba(as_n))
+    padded = [s + "\n" if i % 2 else " " + s + " \r\n" for i, s in enumerate(SEQS[:4])]
+    np.testing.assert_array_equal(clf.predict_proba(padded), clf.predict_proba(SEQS[:4]))
+    rna = [s.replace("T", "U") for s in SEQS[:4]]
+    np.testing.assert_array_equal(clf.predict_proba(rna), clf.predict_proba(SEQS[:4]))
+    with pytest.raises(ValueError, match="character 'R'.*unknown='N'"):
+        fast_classifier().fit(with_codes * 10, LABELS)
+    embedder = HyenaEmbedder(unknown="N", **TINY).fit(SEQS)
+    np.testing.assert_array_equal(embedder.transform(with_codes), embedder.transform(as_n))
+
+
 def test_freeze_backbone_trains_only_the_head():
     clf = fast_classifier(freeze_backbone=True)
     clf.fit(SEQS, LABELS)

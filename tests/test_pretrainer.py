@@ -45,6 +45,18 @@ def test_verbose_prints_a_row_per_evaluation_to_stderr(capsys):
     assert [line.split()[0] for line in lines[2:]] == ["2", "4", "6"]
 
 
+def test_score_reads_a_fasta_file_as_fit_does_iupac_codes_as_n(tmp_path):
+    fasta = tmp_path / "iupac.fa"
+    fasta.write_text(">chr1\n" + "ACGTRYACGTAAKMCCGGTTAC" * 10 + "\n>chr2\n" + "GGCCTTAAWS" * 20 + "\n")
+    pre = tiny(max_steps=2, validation_windows=2).fit(fasta)
+    as_n = [seq.translate(str.maketrans("RYKMWS", "NNNNNN")) for seq in ("ACGTRYACGTAAKMCCGGTTAC" * 10,
+                                                                          "GGCCTTAAWS" * 20)]
+    assert pre.score(fasta) == pytest.approx(pre.score(as_n), rel=1e-6)
+    with pytest.raises(ValueError, match="character 'R'"):
+        pre.score(["ACGTRY"])
+    assert tiny(max_steps=2, validation_windows=2, unknown="N").fit(fasta).score(["ACGTRY"]) < 0
+
+
 def test_warmup_stages_advance_with_constant_tokens_per_step():
     pre = tiny(max_length=128, batch_size=2, max_steps=12, length_warmup="auto").fit(GENOME)
     lengths = [h["length"] for h in pre.history_]

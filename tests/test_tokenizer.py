@@ -86,6 +86,14 @@ def test_invalid_characters_are_named(sequences, message):
     assert "unknown='N'" in str(info.value)
 
 
+def test_rna_uracil_reads_as_thymine_except_in_the_published_mode():
+    assert DNATokenizer().encode("ACGUu").tolist() == DNATokenizer().encode("ACGTT").tolist()
+    assert DNATokenizer(uppercase=False).encode("U").tolist() == [10]
+    with pytest.raises(ValueError, match="character 'U'"):
+        DNATokenizer(rna=False).encode("ACGU")
+    assert DNATokenizer.published(special_tokens=None).encode("ACGU").tolist() == [7, 8, 9, 6]
+
+
 def test_lower_case_is_invalid_when_case_is_kept():
     with pytest.raises(ValueError, match=r"character 'a' at position 0.*upper case"):
         DNATokenizer(uppercase=False).encode("aC")

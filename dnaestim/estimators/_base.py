@@ -11,6 +11,7 @@ one fixed length were chosen at fit time.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import io
 import logging
@@ -33,6 +34,8 @@ from ..tokenizer import LEFT_PADDED, RIGHT_PADDED, reverse_complement_ids
 
 logger = logging.getLogger("dnaestim")
 
+#: Values of the estimators' ``unknown`` parameter.
+UNKNOWN_MODES = ("raise", "N")
 #: Parameters that shape a backbone trained from scratch; a pretrained backbone brings its own.
 ARCHITECTURE_PARAMS = ("d_model", "n_layer", "d_inner", "filter_order", "emb_dim")
 
@@ -118,6 +121,11 @@ class HyenaEstimatorMixin(BaseEstimator):
         _check_positive_int(self.batch_size, "batch_size")
         _check_positive_int(self.max_length, "max_length", allow_none=True)
         _check_positive_int(self.verbose, "verbose", minimum=0)
+        if not (isinstance(self.unknown, str) and self.unknown in UNKNOWN_MODES):
+            raise ValueError(
+                f"unknown must be 'raise' (an error names the sequence and character) or 'N' (read any character "
+                f"that is not A, C, G, T or N, such as an IUPAC code, as N); got {self.unknown!r}."
+            )
         if self.pretrained is None:
             for name in ("d_model", "n_layer", "filter_order"):
                 _check_positive_int(getattr(self, name), name)
@@ -233,13 +241,19 @@ class HyenaEstimatorMixin(BaseEstimator):
                 UserWarning, stacklevel=user_stacklevel(),
             )
 
+    def _tokenizer(self):
+        """The tokenizer of this estimator's layout, reading unknown characters as ``unknown`` says."""
+        layout = LEFT_PADDED if self._fixed_layout else RIGHT_PADDED
+        return layout if self.unknown == "raise" else dataclasses.replace(layout, unknown=self.unknown)
+
     def _tokenize(self, sequences, lengths, *, name="X"):
         """Token ids (n, L) int64 and mask (n, L) of the training sequences, cut to ``max_length_``."""
         self._warn_if_cut(lengths, name=name)
         if self._fixed_layout:
-            batch = LEFT_PADDED(list(sequences), max_length=self.max_length_, truncation=True, padding="max_length")
+            batch = self._tokenizer()(list(sequences), max_length=self.max_length_, truncation=True,
+                                      padding="max_length")
         else:
-            batch = RIGHT_PADDED(list(sequences), max_length=self.max_length_, truncation=True)
+            batch = self._tokenizer()(list(sequences), max_length=self.max_length_, truncation=True)
         return batch.input_ids, batch.attention_mask
 
     def _batch_tensors(self, ids, mask, index, device):
@@ -252,7 +266,7 @@ class HyenaEstimatorMixin(BaseEstimator):
     def _predict_batches(self, module, sequences, forward, desc):
         """:func:`~dnaestim._inference.predict_batches` with this estimator's layout, batch size, device, precision."""
         return predict_batches(
-            module, sequences, forward, tokenizer=LEFT_PADDED if self._fixed_layout else RIGHT_PADDED,
+            module, sequences, forward, tokenizer=self._tokenizer(),
             batch_size=int(self.batch_size), device=self.device_, max_length=self.max_length_,
             pad_to_max_length=self._fixed_layout, autocast_dtype=self.autocast_dtype_,
             progress=self.verbose >= self._progress_bar_verbosity, desc=desc,

@@ -94,6 +94,9 @@ class HyenaClassifier(HyenaClassifierBase):
     rc_average : bool, default=False
         Average the predicted probabilities of each sequence and its reverse complement (strand-symmetric
         predictions, twice the inference cost).
+    unknown : {"raise", "N"}, default="raise"
+        A character that is not A, C, G, T or N (either case; U reads as T): ``"raise"`` stops with an error
+        naming the sequence, position and character; ``"N"`` reads it as N (IUPAC codes such as R or Y, gaps).
     random_state : int, RandomState or None, default=None
         Seeds initialisation, shuffling, the validation split, augmentation and dropout. The global random
         generators are left untouched.
@@ -178,6 +181,7 @@ class HyenaClassifier(HyenaClassifierBase):
         rc_augment=False,
         rc_average=False,
         random_state=None,
+        unknown="raise",
         verbose=0,
         warm_start=False,
         device="auto",
@@ -210,6 +214,7 @@ class HyenaClassifier(HyenaClassifierBase):
         self.rc_augment = rc_augment
         self.rc_average = rc_average
         self.random_state = random_state
+        self.unknown = unknown
         self.verbose = verbose
         self.warm_start = warm_start
         self.device = device

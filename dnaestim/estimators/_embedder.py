@@ -49,6 +49,9 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
         None: always one pass. Outputs agree to float rounding either way.
     random_state : int, RandomState or None, default=None
         Seeds a randomly initialised backbone.
+    unknown : {"raise", "N"}, default="raise"
+        A character that is not A, C, G, T or N (either case; U reads as T): ``"raise"`` stops with an error
+        naming the sequence, position and character; ``"N"`` reads it as N (IUPAC codes such as R or Y, gaps).
     verbose : int, default=0
         0 is silent; 1 shows a tqdm progress bar.
     device : str or torch.device, default="auto"
@@ -95,6 +98,7 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
         batch_size=64,
         chunk_size="auto",
         random_state=None,
+        unknown="raise",
         verbose=0,
         device="auto",
         precision="auto",
@@ -111,6 +115,7 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
         self.batch_size = batch_size
         self.chunk_size = chunk_size
         self.random_state = random_state
+        self.unknown = unknown
         self.verbose = verbose
         self.device = device
         self.precision = precision

@@ -21,7 +21,7 @@ from ..genome import GenomeSource
 from ..scoring import token_log_probs
 from ..nn import HyenaLM
 from ..nn.options import set_training_options
-from ..tokenizer import GENOME_WINDOWS, RIGHT_PADDED, reverse_complement_ids
+from ..tokenizer import GENOME_WINDOWS, reverse_complement_ids
 from ..training import (Hooks, Optimization, PrintLog, ProgressBar, TimeBudget, build_optimizer, cosine_with_warmup,
                         train_loop)
 from ..training import WarmupSchedule
@@ -104,6 +104,9 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         Write a resumable checkpoint here every ``checkpoint_interval`` steps and at the end (atomically).
     checkpoint_interval : int, default=100
         Steps between checkpoints.
+    unknown : {"raise", "N"}, default="raise"
+        A character that is not A, C, G, T or N (either case; U reads as T): ``"raise"`` stops with an error
+        naming the sequence, position and character; ``"N"`` reads it as N (IUPAC codes such as R or Y, gaps).
     random_state : int or None, default=None
         Seeds initialisation, window sampling and dropout; the global random generators are left untouched.
     verbose : int, default=0
@@ -176,6 +179,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         checkpoint_dir=None,
         checkpoint_interval=100,
         random_state=None,
+        unknown="raise",
         verbose=0,
         device="auto",
         precision="auto",
@@ -207,6 +211,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_interval = checkpoint_interval
         self.random_state = random_state
+        self.unknown = unknown
         self.verbose = verbose
         self.device = device
         self.precision = precision
@@ -224,7 +229,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             return GenomeSource(fasta=fasta, intervals=intervals, validation_fraction=self.validation_fraction,
                                 validation_intervals=validation_intervals)
         sequences, _ = self._sequences(X)
-        RIGHT_PADDED(list(sequences))  # names any sequence with a character that is not a nucleotide
+        self._tokenizer()(list(sequences))  # names any sequence with a character that is not a nucleotide
         if intervals is not None:
             raise ValueError("intervals apply to FASTA files; X holds sequences.")
         return GenomeSource(sequences=sequences, validation_fraction=self.validation_fraction,
@@ -441,11 +446,11 @@ class HyenaPretrainer(HyenaEstimatorMixin):
     # -- evaluation --------------------------------------------------------------------------------------------
 
     @advises_on_out_of_memory("inference")
-    def _token_log_probs(self, sequences, tokenizer=RIGHT_PADDED):
+    def _token_log_probs(self, sequences, tokenizer=None):
         """Per-sequence arrays of log p(x_t | x_<t) for t >= 1 (natural log), in input order."""
         with self._autocast():
-            return token_log_probs(self.model_, sequences, batch_size=int(self.batch_size), tokenizer=tokenizer,
-                                   chunk_size=self.chunk_size)
+            return token_log_probs(self.model_, sequences, batch_size=int(self.batch_size),
+                                   tokenizer=tokenizer or self._tokenizer(), chunk_size=self.chunk_size)
 
     def _mean_nll(self, windows):
         values = self._token_log_probs(windows, GENOME_WINDOWS)
@@ -480,12 +485,14 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        sequences, lengths = self._sequences(X)
+        return self._log_likelihood(*self._sequences(X))
+
+    def _log_likelihood(self, sequences, lengths, tokenizer=None):
         if lengths.min() < 2:
             i = int(np.argmin(lengths))
             raise ValueError(f"X[{i}] has {lengths[i]} nucleotide; scoring needs at least 2.")
         chunks, owners = self._chunks(sequences)
-        per_chunk = np.array([float(v.sum()) for v in self._token_log_probs(chunks)])
+        per_chunk = np.array([float(v.sum()) for v in self._token_log_probs(chunks, tokenizer)])
         return np.bincount(owners, weights=per_chunk, minlength=len(sequences))
 
     def score(self, X, y=None):
@@ -504,11 +511,13 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             Negative cross-entropy; divide by ``-log(2)`` for bits per nucleotide.
         """
         check_is_fitted(self)
+        tokenizer = None
         if isinstance(X, (str, os.PathLike)) and _looks_like_path(X):
             source = GenomeSource(fasta=[X], validation_fraction=0)
             X = source.read(source.train_regions)
+            tokenizer = GENOME_WINDOWS  # as fit reads a FASTA file: IUPAC codes and other letters count as N
         sequences, lengths = self._sequences(X)
-        return float(self.log_likelihood(sequences).sum() / (lengths - 1).clip(min=0).sum())
+        return float(self._log_likelihood(sequences, lengths, tokenizer).sum() / (lengths - 1).clip(min=0).sum())
 
     # -- checkpoints -------------------------------------------------------------------------------------------
 

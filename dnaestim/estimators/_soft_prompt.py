@@ -12,7 +12,7 @@ from ..checkpoints import checkpoint_directory, load_pretrained
 from ..models import bundled_model_path, is_bundled_name
 from ..models import DEFAULT_BACKBONE
 from ..nn.prompting import PROMPT_HEADS, SoftPromptModel
-from ..tokenizer import LEFT_PADDED, VOCAB
+from ..tokenizer import VOCAB
 from ..training import build_optimizer
 from ._base import _check_float, _check_positive_int, restore_device, seeded
 from ._classification import HyenaClassifierBase
@@ -135,6 +135,9 @@ class SoftPromptClassifier(HyenaClassifierBase):
         of the checkpoint directory and a fingerprint of its weights: one backbone on disk serves many small
         task files (``pretrained`` must then be a directory or a bundled model's name, kept by name; unpickling
         checks that the weights are unchanged).
+    unknown : {"raise", "N"}, default="raise"
+        A character that is not A, C, G, T or N (either case; U reads as T): ``"raise"`` stops with an error
+        naming the sequence, position and character; ``"N"`` reads it as N (IUPAC codes such as R or Y, gaps).
     random_state : int, RandomState or None, default=None
         Seeds the demonstrations, the prompt and head initialisation, the validation split, shuffling and
         dropout. The global random generators are left untouched.
@@ -210,6 +213,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
         rc_average=False,
         keep_backbone=True,
         random_state=None,
+        unknown="raise",
         verbose=0,
         device="auto",
         precision="auto",
@@ -236,6 +240,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
         self.rc_average = rc_average
         self.keep_backbone = keep_backbone
         self.random_state = random_state
+        self.unknown = unknown
         self.verbose = verbose
         self.device = device
         self.precision = precision
@@ -303,8 +308,8 @@ class SoftPromptClassifier(HyenaClassifierBase):
         sep = VOCAB["[SEP]"]
         if not len(demos):
             return np.zeros(0, dtype=np.int64)
-        ids = LEFT_PADDED([sequences[i] for i in demos], max_length=self.max_length_, truncation=True,
-                           padding="max_length").input_ids
+        ids = self._tokenizer()([sequences[i] for i in demos], max_length=self.max_length_, truncation=True,
+                                padding="max_length").input_ids
         labels = self.label_token_ids_[y_index[demos]]
         rows = [np.concatenate([row, [sep, label, sep]]) for row, label in zip(ids, labels)]
         return np.concatenate(rows).astype(np.int64)
