@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import tempfile
 import time
 
-__all__ = ["main"]
+from . import __version__
+from ._validation import PRECISIONS
+from .nn.heads import POOLING_MODES
+
+__all__ = ["build_parser", "main"]
 
 
 def _demo(args) -> int:
@@ -28,11 +33,12 @@ def _demo(args) -> int:
           f"{min(map(len, X_train))}-{max(map(len, X_train))} bp, classes {sorted(set(y_train))})")
 
     rows = []
-    runs = [(f"HyenaClassifier() fine-tuned", {}),
+    runs = [("HyenaClassifier() fine-tuned", {}),
             ("HyenaClassifier(pretrained=None)", {"pretrained": None})]
     for name, params in runs:
         start = time.perf_counter()
-        clf = HyenaClassifier(max_time=args.max_time, random_state=args.seed, verbose=args.progress, **params)
+        clf = HyenaClassifier(max_time=args.max_time, random_state=args.seed, verbose=_verbosity(args),
+                              **params)
         clf.fit(X_train, y_train)
         seconds = time.perf_counter() - start
         where = (f"the bundled backbone {DEFAULT_BACKBONE!r} (pretrained by dnaestim on public genomes)"
@@ -133,9 +139,10 @@ def _pretrain(args) -> int:
             batch_size=args.batch_size, max_steps=args.max_steps, max_time=args.max_time,
             learning_rate_init=args.lr, length_warmup=None if args.no_length_warmup else "auto",
             embed_dropout=args.embed_dropout, gradient_accumulation=args.gradient_accumulation,
+            gradient_checkpointing=args.gradient_checkpointing, rc_augment=args.rc_augment,
             validation_fraction=args.validation_fraction, eval_interval=args.eval_interval,
             checkpoint_dir=args.checkpoint_dir, checkpoint_interval=args.checkpoint_interval,
-            random_state=args.seed, verbose=int(args.progress), device=device, precision=args.precision,
+            random_state=args.seed, verbose=_verbosity(args), device=device, precision=args.precision,
         )
         pretrainer.fit(args.fasta if len(args.fasta) > 1 else args.fasta[0], intervals=args.intervals,
                        resume=True if args.resume else None)
@@ -161,7 +168,9 @@ def _genome_job(args) -> int:
     with distributed_session(args.device) as device:
         output = run_genome_job(args.job, args.checkpoint, args.fasta, args.output, window=args.window,
                                 stride=args.stride, intervals=args.intervals, batch_size=args.batch_size,
-                                device=device if device != "auto" else "cpu")
+                                device=device if device != "auto" else "cpu", precision=args.precision,
+                                chunk_size=args.chunk_size, pooling=getattr(args, "pooling", "mean"),
+                                progress=args.progress)
         if output is not None:
             import numpy as np
 
@@ -170,73 +179,252 @@ def _genome_job(args) -> int:
     return 0
 
 
+# -- argument types: a bad value is a one-line argparse error (exit status 2), never a traceback -----------------
+
+
+def _int_at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}; got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}; got {value}")
+        return value
+
+    return parse
+
+
+def _float_in(low, high=None, *, low_open=False):
+    where = f"{'>' if low_open else '>='} {low}" if high is None else f"in {'(' if low_open else '['}{low}, {high})"
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number {where}; got {text!r}") from None
+        if value != value or (value <= low if low_open else value < low) or (high is not None and value >= high):
+            raise argparse.ArgumentTypeError(f"must be {where}; got {text}")
+        return value
+
+    return parse
+
+
+def _chunk_size(text):
+    """``--chunk-size``: a positive int, ``auto`` or ``none`` (one pass), as the estimators' ``chunk_size``."""
+    lowered = text.strip().lower()
+    if lowered == "auto":
+        return "auto"
+    if lowered == "none":
+        return None
+    try:
+        value = int(lowered)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, 'auto' or 'none'; got {text!r}")
+    return value
+
+
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+_DEVICE_METAVAR = "{auto,cpu,cuda,cuda:N,mps}"
+
+
+def _device(text):
+    if not _DEVICE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"device={text!r} is not a device; use auto, cpu, cuda, cuda:N (N = 0, 1, "
+                                         "...) or mps")
+    return text
+
+
+def _one_of(name, values):
+    """A type for a flag with a fixed set of values (also given as ``choices``, which the help lists): a bad value
+    reads as the library's own error, ``<name> must be one of (...); got '<value>'``."""
+
+    def parse(text):
+        if text not in values:
+            raise argparse.ArgumentTypeError(f"{name} must be one of {tuple(values)}; got {text!r}")
+        return text
+
+    return parse
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default: ``(default: ...)``, ``(default: off)`` for a flag, or
+    ``(required)``; a help text that already says ``(default ...)`` is kept as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "(default" in text or action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        if action.required:
+            return f"{text} (required)"
+        if action.nargs == 0:
+            return f"{text} (default: off)"
+        return f"{text} (default: %(default)s)"
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit status 2), not the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+_PROGRESS_HELP = ("show progress on stderr: progress bars, and a table row per epoch or evaluation where the "
+                  "command trains")
+
+
+def _add_progress(parser):
+    """``--progress``, the same flag with the same meaning in every command that has it."""
+    parser.add_argument("--progress", action="store_true", help=_PROGRESS_HELP)
+
+
+def _verbosity(args) -> int:
+    """The estimators' ``verbose`` for ``--progress``: 2 (a table row per epoch or evaluation, and progress bars)."""
+    return 2 if args.progress else 0
+
+
+def _demo_datasets():
+    from .datasets import _BUNDLED
+
+    return sorted(name for name, entry in _BUNDLED.items() if {"train", "test"} <= set(entry.splits))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``dnaestim`` command-line parser."""
-    parser = argparse.ArgumentParser(prog="dnaestim", description="HyenaDNA models as scikit-learn estimators.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="fine-tune the bundled backbone on a bundled task; compare with k-mers and "
-                                       "training from scratch")
-    demo.add_argument("--dataset", default="gue_prom_core_tata",
-                      help="bundled task with train and test splits (default: gue_prom_core_tata)")
-    demo.add_argument("--max-time", type=float, default=120.0, help="training budget per model in seconds (default: 120)")
-    demo.add_argument("--k", type=int, default=4, help="k of the k-mer baseline (default: 4)")
-    demo.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
-    demo.add_argument("--progress", type=int, default=0, help="1 shows progress bars (default: 0)")
+    """Build the ``dnaestim`` command-line parser.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With one sub-parser per command (``demo``, ``inspect``, ``pretrain``, ``embed-genome``, ``score-genome``);
+        ``dnaestim <command> --help`` lists each flag with its default.
+    """
+    parser = _ArgumentParser(prog="dnaestim", description="HyenaDNA models as scikit-learn estimators.",
+                             formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"dnaestim {__version__}",
+                        help="print the version and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    def command(name, text):
+        return sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".",
+                              formatter_class=_HelpFormatter)
+
+    positive, non_negative = _int_at_least(1), _int_at_least(0)
+
+    demo = command("demo", "fine-tune the bundled backbone on a bundled task; compare with k-mers and training "
+                           "from scratch")
+    demo.add_argument("--dataset", default="gue_prom_core_tata", type=_one_of("dataset", _demo_datasets()),
+                      choices=_demo_datasets(),
+                      help="bundled task with train and test splits")
+    demo.add_argument("--max-time", type=_float_in(0, low_open=True), default=120.0,
+                      help="training budget per model in seconds")
+    demo.add_argument("--k", type=positive, default=4, help="k of the k-mer baseline")
+    demo.add_argument("--seed", type=non_negative, default=0, help="random_state of both classifiers")
+    _add_progress(demo)
     demo.set_defaults(func=_demo)
 
-    inspect = sub.add_parser("inspect", help="run a HyenaDNA checkpoint over windows of the bundled genome")
-    inspect.add_argument("--checkpoint", help="local checkpoint directory (default: a random tiny-1k model)")
+    inspect = command("inspect", "run a HyenaDNA checkpoint over windows of the bundled genome")
+    inspect.add_argument("--checkpoint", help="local checkpoint directory or bundled model name (default: a randomly "
+                                              "initialised model of the tiny-1k shape)")
     inspect.add_argument("--record", help="record of the bundled genome (default: the first, human mtDNA)")
-    inspect.add_argument("--windows", type=int, default=8, help="number of windows (default: 8)")
-    inspect.add_argument("--length", type=int, default=1024, help="window length in bp (default: 1024)")
-    inspect.add_argument("--repeats", type=int, default=5, help="timed forward passes (default: 5)")
-    inspect.add_argument("--seed", type=int, default=0, help="seed for the random model (default: 0)")
+    inspect.add_argument("--windows", type=positive, default=8, help="number of windows")
+    inspect.add_argument("--length", type=positive, default=1024, help="window length in bp")
+    inspect.add_argument("--repeats", type=positive, default=5, help="timed forward passes")
+    inspect.add_argument("--seed", type=non_negative, default=0, help="seed for the random model")
     inspect.set_defaults(func=_inspect)
 
-    pre = sub.add_parser("pretrain", help="pretrain a HyenaDNA model on FASTA files (also under torchrun)")
+    pre = command("pretrain", "pretrain a HyenaDNA model on FASTA files (also under torchrun)")
     pre.add_argument("fasta", nargs="+", help="FASTA file(s), plain or bgzip with samtools faidx indexes")
-    pre.add_argument("--output", required=True, help="directory for the trained model (published layout)")
-    pre.add_argument("--intervals", help="BED file of the intervals to train on")
-    pre.add_argument("--pretrained", help="continue from this checkpoint directory")
-    pre.add_argument("--d-model", type=int, default=128)
-    pre.add_argument("--n-layer", type=int, default=2)
-    pre.add_argument("--max-length", type=int, default=1024, help="final window length (default: 1024)")
-    pre.add_argument("--batch-size", type=int, default=8, help="global windows per step at max length")
-    pre.add_argument("--max-steps", type=int, default=1000)
-    pre.add_argument("--max-time", type=float, help="wall-clock budget in seconds")
-    pre.add_argument("--lr", type=float, default=6e-4)
+    pre.add_argument("--output", required=True, help="directory for the trained model (published layout) and "
+                                                     "its history.json")
+    pre.add_argument("--intervals", help="BED file of the intervals to train on; the strand column is ignored, "
+                                         "every interval is read as stored (see --rc-augment) (default: every "
+                                         "record, whole)")
+    pre.add_argument("--pretrained", help="continue from this checkpoint directory or bundled model name; "
+                                          "--d-model and --n-layer must then keep their defaults (default: "
+                                          "train from scratch)")
+    pre.add_argument("--d-model", type=positive, default=128, help="model width (from scratch only)")
+    pre.add_argument("--n-layer", type=positive, default=2, help="number of Hyena blocks (from scratch only)")
+    pre.add_argument("--max-length", type=_int_at_least(2), default=1024,
+                     help="window length of the final warm-up stage, and l_max of a model trained from scratch")
+    pre.add_argument("--batch-size", type=positive, default=8,
+                     help="windows per optimiser step at --max-length, over all processes")
+    pre.add_argument("--max-steps", type=positive, default=1000, help="optimiser steps")
+    pre.add_argument("--max-time", type=_float_in(0, low_open=True),
+                     help="wall-clock budget in seconds; training stops at the first step after it "
+                          "(default: no limit)")
+    pre.add_argument("--lr", type=_float_in(0, low_open=True), default=6e-4, help="peak learning rate")
     pre.add_argument("--no-length-warmup", action="store_true",
                      help="train at the full window length from the start (no sequence-length warm-up)")
-    pre.add_argument("--embed-dropout", type=float, default=0.1)
-    pre.add_argument("--gradient-accumulation", type=int, default=1)
-    pre.add_argument("--validation-fraction", type=float, default=0.1)
-    pre.add_argument("--eval-interval", type=int, default=100)
-    pre.add_argument("--checkpoint-dir", help="write resumable checkpoints here")
-    pre.add_argument("--checkpoint-interval", type=int, default=100)
+    pre.add_argument("--embed-dropout", type=_float_in(0, 1), default=0.1, help="dropout on the token embeddings")
+    pre.add_argument("--gradient-accumulation", type=positive, default=1,
+                     help="split each optimiser step into this many micro-batches (less memory, same result)")
+    pre.add_argument("--gradient-checkpointing", action="store_true",
+                     help="recompute activations in the backward pass (less memory for long windows, slower)")
+    pre.add_argument("--rc-augment", action="store_true",
+                     help="reverse-complement each window with probability 1/2 (train on both strands)")
+    pre.add_argument("--validation-fraction", type=_float_in(0, 1), default=0.1,
+                     help="hold out this fraction at the end of every record or interval for validation; "
+                          "0 for none")
+    pre.add_argument("--eval-interval", type=positive, default=100,
+                     help="evaluate the validation loss every this many steps (and at the end)")
+    pre.add_argument("--checkpoint-dir", help="write resumable checkpoints here (default: no checkpoints)")
+    pre.add_argument("--checkpoint-interval", type=positive, default=100, help="steps between checkpoints")
     pre.add_argument("--resume", action="store_true", help="continue the run in --checkpoint-dir")
-    pre.add_argument("--seed", type=int, default=0)
-    pre.add_argument("--device", default="auto")
-    pre.add_argument("--precision", default="auto")
-    pre.add_argument("--progress", action="store_true", help="show a progress bar")
+    pre.add_argument("--seed", type=non_negative, default=0, help="random_state (initialisation, windows, dropout)")
+    pre.add_argument("--device", type=_device, default="auto", metavar=_DEVICE_METAVAR,
+                     help="auto: this rank's GPU when CUDA is available, else the CPU")
+    pre.add_argument("--precision", type=_one_of("precision", PRECISIONS), choices=PRECISIONS, default="auto",
+                     help="auto: mixed precision (bf16, else fp16) on GPUs, float32 on the CPU")
+    _add_progress(pre)
     pre.set_defaults(func=_pretrain)
 
-    for job, text in (("embed", "mean-pooled embeddings"), ("score", "log-likelihoods")):
-        genome = sub.add_parser(f"{job}-genome", help=f"{text} of every window of a genome (also under torchrun)")
-        genome.add_argument("fasta", nargs="+", help="FASTA file(s)")
-        genome.add_argument("--checkpoint", required=True, help="model directory (either published layout)")
+    for job, text in (("embed", "pooled embeddings"), ("score", "log-likelihoods")):
+        genome = command(f"{job}-genome", f"{text} of every window of a genome (also under torchrun)")
+        genome.add_argument("fasta", nargs="+", help="FASTA file(s), plain or bgzip with samtools faidx indexes")
+        genome.add_argument("--checkpoint", required=True,
+                            help="model directory (either published layout) or bundled model name")
         genome.add_argument("--output", required=True, help="output .npz (merged from per-rank shards)")
-        genome.add_argument("--window", type=int, default=1024)
-        genome.add_argument("--stride", type=int, help="default: the window (no overlap)")
-        genome.add_argument("--intervals", help="BED file of the intervals to cover")
-        genome.add_argument("--batch-size", type=int, default=16)
-        genome.add_argument("--device", default="auto")
+        genome.add_argument("--window", type=_int_at_least(2), default=1024,
+                            help=f"window length in bp (at most the model's l_max{' + 1' if job == 'score' else ''})")
+        genome.add_argument("--stride", type=positive, help="step between window starts (default: the window, no "
+                                                            "overlap)")
+        genome.add_argument("--intervals", help="BED file of the intervals to cover; an interval with strand '-' "
+                                                "(column 6) is read as its reverse complement (default: every "
+                                                "record, whole)")
+        genome.add_argument("--batch-size", type=positive, default=16, help="windows per forward pass")
+        genome.add_argument("--device", type=_device, default="auto", metavar=_DEVICE_METAVAR,
+                            help="auto: this rank's GPU when CUDA is available, else the CPU")
+        genome.add_argument("--precision", type=_one_of("precision", PRECISIONS), choices=PRECISIONS, default="32",
+                            help="32: float32; auto: mixed precision on GPUs and float32 on the CPU; bf16/16: "
+                                 "mixed precision; 64: float64 weights")
+        genome.add_argument("--chunk-size", type=_chunk_size, default="auto", metavar="{N,auto,none}",
+                            help="run windows longer than N tokens in chunks (bounded memory); auto: only where "
+                                 "needed; none: one pass")
+        if job == "embed":
+            genome.add_argument("--pooling", type=_one_of("pooling", POOLING_MODES), choices=POOLING_MODES,
+                                default="mean",
+                                help="mean of the window's hidden states, or the last nucleotide's")
+        _add_progress(genome)
         genome.set_defaults(func=_genome_job, job=job)
     return parser
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 on an error in the arguments or the input (one line on stderr).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,

@@ -318,6 +318,20 @@ def test_unknown_n_reads_iupac_codes_as_n_and_whitespace_at_the_ends_is_removed(
     np.testing.assert_array_equal(embedder.transform(with_codes), embedder.transform(as_n))
 
 
+def test_a_dataframe_column_name_is_recorded_and_checked():
+    frame = pd.DataFrame({"sequence": SEQS})
+    clf = fast_classifier(max_iter=1).fit(frame, LABELS)
+    assert clf.feature_names_in_.tolist() == ["sequence"]
+    clf.predict(frame)
+    clf.predict(list(SEQS))  # a plain list is fine too
+    with pytest.raises(ValueError, match="column is 'seq'.*fitted on column 'sequence'"):
+        clf.predict(frame.rename(columns={"sequence": "seq"}))
+    assert not hasattr(clf.fit(SEQS, LABELS), "feature_names_in_")
+    embedder = HyenaEmbedder(**TINY).fit(frame)
+    assert embedder.feature_names_in_.tolist() == ["sequence"]
+    assert len(embedder.get_feature_names_out()) == embedder.transform(frame[:2]).shape[1]
+
+
 def test_freeze_backbone_trains_only_the_head():
     clf = fast_classifier(freeze_backbone=True)
     clf.fit(SEQS, LABELS)

@@ -36,7 +36,8 @@ def pretrain_command(tmp_path, *extra):
 
 
 def steps_logged(text):
-    return [int(m) for m in re.findall(r"step (\d+): train loss", text)]
+    """Steps of the evaluation table's rows (step, length, train loss, ...) in the command's stderr."""
+    return [int(m) for m in re.findall(r"(?m)^\s*(\d+)\s+\d+\s+\d+\.\d{4}\s", text)]
 
 
 def run_logged(tmp_path, kill_after=None):

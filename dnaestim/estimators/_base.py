@@ -223,8 +223,24 @@ class HyenaEstimatorMixin(BaseEstimator):
 
     # -- tokens --------------------------------------------------------------------------------------------------
 
-    def _sequences(self, X, *, name="X"):
-        """Validated sequences and their lengths."""
+    def _sequences(self, X, *, name="X", reset=False):
+        """Validated sequences and their lengths.
+
+        A one-column DataFrame's column name becomes ``feature_names_in_`` when ``reset`` (in ``fit``), as
+        scikit-learn records feature names; later calls with a DataFrame must use the same column name.
+        """
+        columns = getattr(X, "columns", None)
+        column = str(columns[0]) if columns is not None and len(columns) == 1 else None
+        if reset:
+            if column is not None:
+                self.feature_names_in_ = np.array([column], dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif column is not None and hasattr(self, "feature_names_in_") and column != self.feature_names_in_[0]:
+            raise ValueError(
+                f"{name} is a DataFrame whose column is {column!r}, but this {type(self).__name__} was fitted on "
+                f"column {self.feature_names_in_[0]!r}; pass the same column (or a Series or list of sequences)."
+            )
         sequences = check_sequences(X, name=name)
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
         return sequences, lengths

@@ -138,6 +138,8 @@ class HyenaClassifier(HyenaClassifierBase):
         where the validation split decides).
     device_ : torch.device
         Device the model lives on.
+    feature_names_in_ : ndarray of shape (1,)
+        Name of the column when ``X`` was a one-column DataFrame in ``fit`` (absent otherwise).
 
     Examples
     --------
@@ -250,7 +252,7 @@ class HyenaClassifier(HyenaClassifierBase):
             The fitted estimator (``self``).
         """
         device, dtype, autocast = self._validate_params()
-        sequences, lengths = self._sequences(X)
+        sequences, lengths = self._sequences(X, reset=True)
         y = self._labels(y, len(sequences))
         warm = self.warm_start and hasattr(self, "model_")
         y_index = self._encode_labels(y, warm)

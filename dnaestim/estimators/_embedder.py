@@ -61,6 +61,8 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
 
     Attributes
     ----------
+    feature_names_in_ : ndarray of shape (1,)
+        Name of the column when ``X`` was a one-column DataFrame in ``fit`` (absent otherwise).
     model_ : HyenaLM
         The language model whose backbone embeds.
     max_length_ : int
@@ -139,7 +141,7 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
         device, dtype, autocast = self._validate_common_params()
         _check_pooling(self.pooling)
         _check_chunk_size(self.chunk_size)
-        lengths = None if X is None else self._sequences(X)[1]
+        lengths = None if X is None else self._sequences(X, reset=True)[1]
         if self.pretrained is not None:
             model = self._pretrained_lm()
             if self.max_length is not None and self.max_length > model.config.l_max:

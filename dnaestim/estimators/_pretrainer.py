@@ -228,7 +228,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         if fasta is not None:
             return GenomeSource(fasta=fasta, intervals=intervals, validation_fraction=self.validation_fraction,
                                 validation_intervals=validation_intervals)
-        sequences, _ = self._sequences(X)
+        sequences, _ = self._sequences(X, reset=True)
         self._tokenizer()(list(sequences))  # names any sequence with a character that is not a nucleotide
         if intervals is not None:
             raise ValueError("intervals apply to FASTA files; X holds sequences.")

@@ -332,7 +332,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
             The fitted estimator (``self``).
         """
         device, dtype, autocast = self._validate_params()
-        sequences, lengths = self._sequences(X)
+        sequences, lengths = self._sequences(X, reset=True)
         y = self._labels(y, len(sequences))
         y_index = self._encode_labels(y, warm=False)
         weights = self._sample_weights(sample_weight, y_index)

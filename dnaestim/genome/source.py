@@ -4,6 +4,11 @@ A :class:`GenomeSource` describes where sequence comes from — FASTA files (pla
 pyfaidx and never kept open between calls, so estimators that hold a source still pickle), optionally restricted
 to BED intervals, or plain in-memory sequences — and splits it into disjoint training and validation regions.
 
+Strand. A BED interval (or an interval tuple) may carry a strand, ``+``, ``-`` or ``.``. :meth:`GenomeSource.read`
+with ``stranded=True`` returns the reverse complement of a ``-`` region (the genome jobs, ``python -m dnaestim
+embed-genome`` and ``score-genome``, read this way); pretraining reads every region as stored in the FASTA file
+and ignores the strand (a language model sees the reverse strand only through ``rc_augment``).
+
 Windows are a pure function of ``(seed, step, index)``: the same seed gives the same windows on any machine and
 in any process, which is what makes resumed and multi-process runs reproduce a single uninterrupted one.
 
@@ -23,9 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..tokenizer import reverse_complement
 from .fasta import open_fasta
 
 __all__ = ["GenomeSource", "Region", "read_bed"]
+
+#: Strand values accepted in BED files and interval tuples (``.``, unknown, reads as ``+``).
+STRANDS = ("+", "-", ".")
 
 
 @dataclass(frozen=True)
@@ -33,13 +42,16 @@ class Region:
     """A half-open interval ``[start, end)`` of a record, in a FASTA file (``path``) or in memory (``path=None``).
 
     ``record`` is the record's name in the source (file-qualified where several files share it, see
-    :class:`GenomeSource`).
+    :class:`GenomeSource`). ``strand`` is ``"+"`` or ``"-"``: the reverse complement of a ``"-"`` region is read
+    only where the reader asks for it (:meth:`GenomeSource.read` with ``stranded=True``); coordinates are always
+    those of the forward strand.
     """
 
     path: str | None
     record: str
     start: int
     end: int
+    strand: str = "+"
 
     @property
     def length(self) -> int:
@@ -56,21 +68,32 @@ class Region:
         Returns
         -------
         Region
+            On the same strand.
         """
-        return Region(self.path, self.record, int(start), int(end))
+        return Region(self.path, self.record, int(start), int(end), self.strand)
 
 
-def read_bed(path) -> list[tuple[str, int, int]]:
-    """Read ``record, start, end`` from the first three columns of a BED file (0-based, half-open).
+def read_bed(path, *, strand=False) -> list[tuple]:
+    """Read the intervals of a BED file: ``record, start, end`` (0-based, half-open) and optionally the strand.
+
+    The strand is the sixth column, ``+``, ``-`` or ``.`` (unknown, read as ``+``); a line without it is on
+    ``+``. It is checked on every line, also when it is not returned.
 
     Parameters
     ----------
     path : str or path-like
-        BED file; ``#``, ``track`` and ``browser`` lines are skipped.
+        BED file (tab-separated); ``#``, ``track`` and ``browser`` lines are skipped.
+    strand : bool, default=False
+        Return ``(record, start, end, strand)`` with strand ``"+"`` or ``"-"`` instead of ``(record, start, end)``.
 
     Returns
     -------
-    list of (str, int, int)
+    list of (str, int, int) or list of (str, int, int, str)
+
+    Raises
+    ------
+    ValueError
+        On a malformed line, naming the file, the line number and the offending value.
     """
     path = Path(path)
     if not path.is_file():
@@ -80,7 +103,7 @@ def read_bed(path) -> list[tuple[str, int, int]]:
         for number, line in enumerate(fh, start=1):
             if not line.strip() or line.startswith(("#", "track", "browser")):
                 continue
-            fields = line.rstrip("\n").split("\t")
+            fields = line.rstrip("\r\n").split("\t")
             if len(fields) < 3:
                 raise ValueError(f"{path}, line {number}: a BED line needs record, start and end (tab-separated).")
             try:
@@ -89,10 +112,26 @@ def read_bed(path) -> list[tuple[str, int, int]]:
                 raise ValueError(f"{path}, line {number}: start and end must be integers; got {fields[1:3]}.") from None
             if not 0 <= start < end:
                 raise ValueError(f"{path}, line {number}: interval {fields[0]}:{start}-{end} is empty or negative.")
-            intervals.append((fields[0], start, end))
+            sign = fields[5].strip() if len(fields) >= 6 else "+"
+            if sign not in STRANDS:
+                raise ValueError(f"{path}, line {number}: strand (column 6) must be '+', '-' or '.'; got {sign!r}.")
+            intervals.append((fields[0], start, end, "-" if sign == "-" else "+") if strand
+                             else (fields[0], start, end))
     if not intervals:
         raise ValueError(f"BED file {path} holds no intervals.")
     return intervals
+
+
+def _interval(item) -> tuple:
+    """``(record, start, end, strand)`` of an interval tuple of three or four items."""
+    message = f"An interval is (record, start, end) or (record, start, end, strand); got {item!r}."
+    try:
+        record, start, end, *rest = item
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if len(rest) > 1:
+        raise ValueError(message)
+    return (record, start, end, *rest)
 
 
 def _stable_seed(*parts) -> int:
@@ -109,8 +148,10 @@ class GenomeSource:
         FASTA files (plain or bgzip with ``.fai``/``.gzi`` indexes).
     sequences : list of str, optional
         In-memory sequences instead of files (each is a record named by its index).
-    intervals : list of (record, start, end) or str/path-like, optional
-        Restrict the files to these intervals (a list, or a BED file).
+    intervals : list of (record, start, end[, strand]) or str/path-like, optional
+        Restrict the files to these intervals (a list, or a BED file, see :func:`read_bed`). The strand (``+``,
+        ``-`` or ``.``; default ``+``) is kept on the regions and used only by ``read(..., stranded=True)``:
+        pretraining (:class:`~dnaestim.HyenaPretrainer`) reads every interval as stored and ignores it.
     validation_fraction : float, default=0.1
         The last ``validation_fraction`` of every region is held out for validation (regions shorter than
         ``min_validation_length`` stay entirely in training).
@@ -147,7 +188,7 @@ class GenomeSource:
             seen[Path(path).resolve()] = path
         regions = self._all_regions(intervals)
         if validation_intervals is not None:
-            valid = [self.region(r, s, e) for r, s, e in validation_intervals]
+            valid = [self.region(*_interval(item)) for item in validation_intervals]
             train = _subtract(regions, valid)
         elif validation_fraction:
             if not 0 < validation_fraction < 1:
@@ -199,8 +240,8 @@ class GenomeSource:
                        for key, (path, name, length) in self._lengths.items() if length]
         else:
             if isinstance(intervals, (str, os.PathLike)):
-                intervals = read_bed(intervals)
-            regions = [self.region(r, s, e) for r, s, e in intervals]
+                intervals = read_bed(intervals, strand=True)
+            regions = [self.region(*_interval(item)) for item in intervals]
         if not regions:
             raise ValueError("The genome holds no sequence (every record is empty).")
         return regions
@@ -211,8 +252,24 @@ class GenomeSource:
             raise KeyError(f"Record {record!r} is not in this genome; it has: {', '.join(list(self._lengths)[:8])}.")
         return self._lengths[record][0]
 
-    def region(self, record, start, end) -> Region:
-        """The interval ``[start, end)`` of ``record`` (a name of :attr:`records`), checked against its length."""
+    def region(self, record, start, end, strand="+") -> Region:
+        """The interval ``[start, end)`` of ``record`` (a name of :attr:`records`), checked against its length.
+
+        Parameters
+        ----------
+        record : str
+            A name of :attr:`records`.
+        start, end : int
+            0-based, half-open.
+        strand : {"+", "-", "."}, default="+"
+            ``"."`` (unknown) is taken as ``"+"``.
+
+        Returns
+        -------
+        Region
+        """
+        if strand not in STRANDS:
+            raise ValueError(f"The strand of interval {record}:{start}-{end} must be '+', '-' or '.'; got {strand!r}.")
         if record not in self._lengths:
             qualified = [key for key, (_, name, _) in self._lengths.items() if name == record and key != record]
             if qualified:
@@ -227,7 +284,7 @@ class GenomeSource:
             raise ValueError(
                 f"Interval {record}:{start}-{end} is outside the record, which has {length} bases (0-based, half-open)."
             )
-        return Region(path, record, int(start), int(end))
+        return Region(path, record, int(start), int(end), "-" if strand == "-" else "+")
 
     @property
     def records(self) -> dict:
@@ -236,8 +293,28 @@ class GenomeSource:
 
     # -- reading -----------------------------------------------------------------------------------------------
 
-    def read(self, regions: list[Region]) -> list[str]:
-        """Sequences of ``regions`` (files opened once per call and closed before returning)."""
+    def read(self, regions: list[Region], *, stranded: bool = False) -> list[str]:
+        """Sequences of ``regions`` (files opened once per call and closed before returning).
+
+        Parameters
+        ----------
+        regions : list of Region
+            Intervals to read.
+        stranded : bool, default=False
+            Return the reverse complement (:func:`dnaestim.reverse_complement`) of regions on the ``"-"`` strand;
+            by default every region is read as stored, whatever its strand.
+
+        Returns
+        -------
+        list of str
+            One sequence per region, case kept.
+        """
+        out = self._read_forward(regions)
+        if stranded:
+            out = [reverse_complement(seq) if r.strand == "-" else seq for seq, r in zip(out, regions)]
+        return out
+
+    def _read_forward(self, regions):
         out = [None] * len(regions)
         pending: dict = {}
         for i, r in enumerate(regions):
