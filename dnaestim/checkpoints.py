@@ -39,6 +39,8 @@ __all__ = ["CheckpointError", "load_pretrained", "save_pretrained"]
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
+#: Keys a config.json must state: without them, the defaults would describe another model than the weights.
+REQUIRED_CONFIG_KEYS = ("d_model", "n_layer")
 LIGHTNING_WEIGHTS = "weights.ckpt"
 SAFETENSORS_WEIGHTS = "model.safetensors"
 TORCH_WEIGHTS = "pytorch_model.bin"
@@ -239,6 +241,15 @@ def read_config(path) -> HyenaConfig:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path} is not valid JSON ({err}).") from None
+    if isinstance(raw, dict):
+        flat = {**raw, **(raw.get("layer") if isinstance(raw.get("layer"), dict) else {})}
+        missing = [key for key in REQUIRED_CONFIG_KEYS if key not in flat]
+        if missing:
+            raise CheckpointError(
+                f"{path} has no {' and no '.join(repr(k) for k in missing)}: every published config.json states the "
+                f"model's {' and '.join(REQUIRED_CONFIG_KEYS)}. Is it the config of this checkpoint? Add the "
+                "missing key(s) with the values the weights were trained with."
+            )
     try:
         return HyenaConfig.from_dict(raw)
     except (TypeError, ValueError) as err:

@@ -5,6 +5,7 @@ match: the pattern pins both the offending item (which sequence, character, para
 to do). A case fails if the error comes from deep inside torch or numpy instead of our own checks.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -216,6 +217,10 @@ CASES = [
     ("checkpoint-corrupt-config", lambda t, f, c: load_pretrained(broken_copy(
         c, t, lambda d: (d / "config.json").write_text("{not json"))),
      CheckpointError, r"config.json is not valid JSON"),
+    ("checkpoint-config-without-d-model", lambda t, f, c: load_pretrained(broken_copy(
+        c, t, lambda d: (d / "config.json").write_text(json.dumps(
+            {k: v for k, v in json.loads((d / "config.json").read_text()).items() if k != "d_model"})))),
+     CheckpointError, r"config.json has no 'd_model': every published config.json states"),
     ("checkpoint-wrong-layout", lambda t, f, c: load_pretrained(broken_copy(c, t, _rename_keys)),
      CheckpointError, r"broken"),
     ("checkpoint-wrong-shapes", lambda t, f, c: load_pretrained(broken_copy(c, t, _wrong_shapes)),

@@ -60,10 +60,10 @@ def test_invalid_json(ckpt):
 
 
 def test_config_that_is_not_hyena(ckpt):
-    (ckpt / "config.json").write_text(json.dumps({"d_model": -3}))
+    (ckpt / "config.json").write_text(json.dumps({"d_model": -3, "n_layer": 2}))
     with pytest.raises(CheckpointError, match=r"does not describe a HyenaDNA model: .*d_model"):
         load_pretrained(ckpt)
-    (ckpt / "config.json").write_text(json.dumps({"layer": {"_name_": "attention"}}))
+    (ckpt / "config.json").write_text(json.dumps({"d_model": 8, "n_layer": 1, "layer": {"_name_": "attention"}}))
     with pytest.raises(CheckpointError, match="only 'hyena' layers"):
         load_pretrained(ckpt)
 
