@@ -14,13 +14,14 @@ The public API:
 
 from .checkpoints import CheckpointError, load_pretrained, save_pretrained
 from .estimators import HyenaClassifier, HyenaEmbedder, HyenaPretrainer, SoftPromptClassifier
+from .estimators._base import InconsistentVersionWarning
 from .memory import retain_freed_memory
 from .models import list_pretrained
 from .nn import HyenaConfig, HyenaLM
 from .scoring import score_variants
 from .tokenizer import DNATokenizer, reverse_complement, reverse_complement_ids
 
-__version__ = "0.1.0.dev0"
+from ._version import __version__
 
 __all__ = [
     "CheckpointError",
@@ -30,6 +31,7 @@ __all__ = [
     "HyenaPretrainer",
     "HyenaConfig",
     "HyenaLM",
+    "InconsistentVersionWarning",
     "list_pretrained",
     "load_pretrained",
     "reverse_complement",

@@ -29,10 +29,12 @@ from pathlib import Path
 import torch
 
 from ._atomic import atomic_write
+from ._version import __version__
 from ._validation import user_stacklevel
 from .models import bundled_model_path, bundled_names, is_bundled_name
 from .nn import HyenaConfig, HyenaLM
 from .nn.hyena import HyenaBackbone
+from .tokenizer import VOCAB
 
 __all__ = ["CheckpointError", "load_pretrained", "save_pretrained"]
 
@@ -395,7 +397,8 @@ def _load_into(model: HyenaLM, state: dict, source: Path):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning: bool = True) -> Path:
+def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning: bool = True,
+                    metadata: dict | None = None) -> Path:
     """Write a model in the published Lightning layout and as ``model.safetensors``.
 
     ``config.json`` + ``weights.ckpt`` can be read by the published code; ``model.safetensors`` is the safe,
@@ -411,6 +414,11 @@ def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning
         Directory; created if missing.
     safetensors, lightning : bool, default=True
         Which weight files to write (at least one).
+    metadata : dict, optional
+        JSON-serialisable facts about the model (how it was trained) to store in ``config.json`` under
+        ``"dnaestim"``, next to the dnaestim version and the tokenizer convention. A fitted estimator's
+        parameters and training data are stored this way when ``model`` is the estimator; the block of the
+        checkpoint the model was loaded from is kept under ``"based_on"``.
 
     Returns
     -------
@@ -423,6 +431,8 @@ def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning
             f"model must be a dnaestim HyenaLM, a module with a dnaestim backbone, or a fitted dnaestim estimator; "
             f"got {type(model).__name__}{' (is it fitted?)' if hasattr(model, 'get_params') else ''}."
         )
+    if metadata is None and hasattr(model, "get_params"):
+        metadata = model._checkpoint_metadata()
     model = language_model
     if not (safetensors or lightning):
         raise ValueError("Write at least one of safetensors and lightning.")
@@ -432,6 +442,7 @@ def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning
     directory.mkdir(parents=True, exist_ok=True)
 
     config = model.config.to_dict()
+    config["dnaestim"] = _provenance(model.config, metadata)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     if model.lm_head is None:
         state.pop("lm_head.weight", None)
@@ -454,6 +465,30 @@ def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning
         with atomic_write(directory / name) as fh:
             fh.write(payload)
     return directory
+
+
+def _provenance(config: HyenaConfig, metadata: dict | None) -> dict:
+    """The ``"dnaestim"`` block of a written config.json: version, tokenizer convention, metadata, ancestry."""
+    block = {
+        "version": __version__,
+        "tokenizer": {
+            "ids": " ".join(f"{token}={index}" for token, index in VOCAB.items()),
+            "padding_side": "right",
+            "special_tokens": None,
+            "note": "dnaestim's estimators feed sequences this way (upper-cased, no special tokens, right padding "
+                    "with an attention mask); DNATokenizer(padding_side='right') reproduces it.",
+        },
+    }
+    if metadata:
+        block.update(metadata)
+    previous = config.extra.get("dnaestim")
+    if isinstance(previous, dict):
+        block["based_on"] = previous
+    try:
+        json.dumps(block)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"metadata must be JSON-serialisable ({err}).") from None
+    return block
 
 
 def _published_key(key: str, config: HyenaConfig) -> str:

@@ -19,6 +19,10 @@ Every loader returns a :class:`sklearn.utils.Bunch` shaped like those of :mod:`s
 
 ``return_X_y=True`` returns ``(data, target)`` instead of the bunch.
 
+Every loader that reads a dataset with splits defaults to ``split="all"``: all of its splits, concatenated in
+the order train, dev, test, so that nothing is left out unless you ask for one split (``split="train"``, ...).
+A bunch does not say which split each row came from; load the splits one by one to keep a published split.
+
 The bundled benchmarks (:func:`list_bundled_datasets`) are real, published sequences shipped inside the package;
 provenance, licences and reference numbers are in ``dnaestim/data/benchmarks/README.md``. The other loaders read
 local files in the layouts that published benchmarks are distributed in. Nothing here touches the network.
@@ -44,6 +48,7 @@ __all__ = [
     "load_genomic_benchmark",
     "load_gue_prom_core_tata",
     "load_human_enhancers_cohn",
+    "load_human_enhancers_cohn_subset",
     "load_human_nontata_promoters",
 ]
 
@@ -53,19 +58,33 @@ _BENCHMARKS_DIR = ("data", "benchmarks")
 
 @dataclass(frozen=True)
 class _BundledDataset:
-    """Registry entry of one bundled benchmark: its splits (in the order train, dev, test) and description."""
+    """Registry entry of one bundled benchmark.
+
+    Its splits (in the order train, dev, test), what it is and where it came from, and the number of sequences
+    in each split (aligned with ``splits``; empty when unknown).
+    """
 
     splits: tuple
     description: str
+    sizes: tuple = ()
+
+    def sizes_line(self):
+        """``"Splits: train 303, test 102 (405 in all)."``, or ``""`` without sizes."""
+        if not self.sizes:
+            return ""
+        parts = ", ".join(f"{split} {size}" for split, size in zip(self.splits, self.sizes))
+        total = f" ({sum(self.sizes)} in all)" if len(self.sizes) > 1 else ""
+        return f"Splits: {parts}{total}."
 
 
 _BUNDLED = {
     "human_nontata_promoters": _BundledDataset(
         splits=("test",),
+        sizes=(9034,),
         description=(
             "Human non-TATA promoters (Genomic Benchmarks, Gresova et al. 2023): 251-nt human sequences, "
             "'positive' = non-TATA promoter, 'negative' = not a promoter. Only the official TEST split is "
-            "bundled (9034 sequences); use it with cross-validation. Published test accuracy (trained on the "
+            "bundled; use it with cross-validation. Published test accuracy (trained on the "
             "full official train split, which is not bundled): HyenaDNA 96.6%, CNN 84.6%.\n"
             "Source: GayanSamuditha/DNA-Language-Model-Evaluation@5859377b1d217a7734611d4e8559b4c4561e7dc2:"
             "Dataset/test_human_nontata_promoters.csv (the Hugging Face export of the Genomic Benchmarks test "
@@ -75,9 +94,10 @@ _BUNDLED = {
     ),
     "human_enhancers_cohn_subset": _BundledDataset(
         splits=("train", "test"),
+        sizes=(303, 102),
         description=(
             "Human enhancers (Cohn et al.), a small subsample of the Genomic Benchmarks dataset "
-            "human_enhancers_cohn: 500-nt sequences, labels 'negative'/'positive'; train 303, test 102. Every "
+            "human_enhancers_cohn: 500-nt sequences, labels 'negative'/'positive'. Every "
             "test sequence is in the official test split with the same label; no train sequence is. Meant for "
             "fast tests: numbers on it are not comparable with published ones (HyenaDNA 74.2%, CNN 69.5% test "
             "accuracy on the full dataset).\n"
@@ -88,10 +108,11 @@ _BUNDLED = {
     ),
     "gue_prom_core_tata": _BundledDataset(
         splits=("train", "dev", "test"),
+        sizes=(4904, 613, 613),
         description=(
             "Core promoter detection, TATA promoters (GUE prom_core_tata, DNABERT-2: Zhou et al., ICLR 2024): "
-            "70-nt human sequences, labels '0'/'1' as published (GUE names no classes); train 4904, dev 613, "
-            "test 613, the published GUE splits.\n"
+            "70-nt human sequences, labels '0'/'1' as published (GUE names no classes), in the published GUE "
+            "splits.\n"
             "Source: wds-seu/DeepGene@486343e5212361d6cd7ed03c624f430ed3d5f02e:"
             "data/GUE/prom/prom_core_tata/{train,dev,test}.csv, a verbatim copy of GUE as distributed by "
             "MAGICS-LAB/DNABERT_2. Licence: Apache-2.0 (both repositories; no separate data licence stated)."
@@ -141,7 +162,8 @@ def load_bundled(name, *, split="all", return_X_y=False, as_frame=False):
     -------
     sklearn.utils.Bunch or tuple
         A bunch with ``data``, ``target``, ``target_names``, ``frame``, ``DESCR`` and ``split`` (see the module
-        docstring), or ``(data, target)`` when ``return_X_y=True``.
+        docstring), or ``(data, target)`` when ``return_X_y=True``. ``DESCR`` starts with the split loaded and
+        its label counts, then the size of every split, then the dataset's description.
 
     Examples
     --------
@@ -151,6 +173,8 @@ def load_bundled(name, *, split="all", return_X_y=False, as_frame=False):
     ('all', (405,), ['negative', 'positive'])
     >>> bunch.data[0][:20], bunch.target[0]
     ('CACCACACCCAGCTAATTTT', 'negative')
+    >>> print(bunch.DESCR.splitlines()[1])
+    Splits: train 303, test 102 (405 in all).
     """
     if not isinstance(name, str) or name not in _BUNDLED:
         raise ValueError(
@@ -173,11 +197,12 @@ def load_bundled(name, *, split="all", return_X_y=False, as_frame=False):
             frames.append(_read_csv(handle, f"bundled {name}/{part}.csv.gz", "sequence", "label", compression="gzip"))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     counts = ", ".join(f"{label}={count}" for label, count in sorted(frame["label"].value_counts().items()))
-    descr = f"{name} ({split}: {len(frame)} sequences; {counts})\n\n{entry.description}"
+    header = [f"{name} ({split}: {len(frame)} sequences; {counts})", entry.sizes_line()]
+    descr = "\n".join(line for line in header if line) + f"\n\n{entry.description}"
     return _result(frame, descr, split, return_X_y=return_X_y, as_frame=as_frame)
 
 
-def load_human_nontata_promoters(*, split="test", return_X_y=False, as_frame=False):
+def load_human_nontata_promoters(*, split="all", return_X_y=False, as_frame=False):
     """Load the human non-TATA promoters benchmark (Genomic Benchmarks), official test split.
 
     9034 human sequences of 251 nt: 4915 ``"positive"`` (non-TATA promoters) and 4119 ``"negative"``. Only the
@@ -187,8 +212,9 @@ def load_human_nontata_promoters(*, split="test", return_X_y=False, as_frame=Fal
 
     Parameters
     ----------
-    split : {"test", "all"}, default="test"
-        The only split is ``"test"``; ``"all"`` returns the same sequences.
+    split : {"all", "test"}, default="all"
+        The only split is ``"test"`` (9034 sequences), so both values return the same sequences; only the
+        bunch's ``split`` differs.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a bunch.
     as_frame : bool, default=False
@@ -209,16 +235,18 @@ def load_human_nontata_promoters(*, split="test", return_X_y=False, as_frame=Fal
     return load_bundled("human_nontata_promoters", split=split, return_X_y=return_X_y, as_frame=as_frame)
 
 
-def load_human_enhancers_cohn(*, split="train", return_X_y=False, as_frame=False):
+def load_human_enhancers_cohn_subset(*, split="all", return_X_y=False, as_frame=False):
     """Load the bundled subsample of the human enhancers (Cohn) benchmark.
 
     Sequences of 500 nt labelled ``"positive"`` (enhancer) or ``"negative"``: 303 in ``"train"`` and 102 in
-    ``"test"``. A small subsample of the Genomic Benchmarks dataset, for fast tests and examples; scores on it
-    are not comparable with published ones. Provenance and licence: ``dnaestim/data/benchmarks/README.md``.
+    ``"test"``, 405 in all. A small subsample of the Genomic Benchmarks dataset ``human_enhancers_cohn``, for
+    fast tests and examples; scores on it are not comparable with published ones. The function is named after
+    the bundled dataset, ``"human_enhancers_cohn_subset"`` (:func:`load_human_enhancers_cohn` is the same
+    function). Provenance and licence: ``dnaestim/data/benchmarks/README.md``.
 
     Parameters
     ----------
-    split : {"train", "test", "all"}, default="train"
+    split : {"all", "train", "test"}, default="all"
         Which split; ``"all"`` concatenates train then test.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a bunch.
@@ -232,8 +260,10 @@ def load_human_enhancers_cohn(*, split="train", return_X_y=False, as_frame=False
 
     Examples
     --------
-    >>> from dnaestim.datasets import load_human_enhancers_cohn
-    >>> bunch = load_human_enhancers_cohn(split="test", as_frame=True)
+    >>> from dnaestim.datasets import load_human_enhancers_cohn_subset
+    >>> load_human_enhancers_cohn_subset().data.shape
+    (405,)
+    >>> bunch = load_human_enhancers_cohn_subset(split="test", as_frame=True)
     >>> bunch.frame.shape, bunch.target_names.tolist()
     ((102, 2), ['negative', 'positive'])
     >>> bunch.frame["label"].value_counts().sort_index().tolist()
@@ -242,17 +272,45 @@ def load_human_enhancers_cohn(*, split="train", return_X_y=False, as_frame=False
     return load_bundled("human_enhancers_cohn_subset", split=split, return_X_y=return_X_y, as_frame=as_frame)
 
 
-def load_gue_prom_core_tata(*, split="train", return_X_y=False, as_frame=False):
+def load_human_enhancers_cohn(*, split="all", return_X_y=False, as_frame=False):
+    """Load the bundled subsample of the human enhancers (Cohn) benchmark (alias).
+
+    The same function as :func:`load_human_enhancers_cohn_subset`, with the same parameters and result, under
+    the name it had first. It stays, without a warning; new code should use the name of the bundled dataset.
+
+    Parameters
+    ----------
+    split : {"all", "train", "test"}, default="all"
+        Which split; ``"all"`` concatenates train then test.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a bunch.
+    as_frame : bool, default=False
+        Give ``data`` and ``target`` as :class:`pandas.Series` and fill ``frame``.
+
+    Returns
+    -------
+    sklearn.utils.Bunch or tuple
+        See :func:`load_bundled`.
+
+    See Also
+    --------
+    load_human_enhancers_cohn_subset : The same loader under the bundled dataset's name.
+    """
+    return load_human_enhancers_cohn_subset(split=split, return_X_y=return_X_y, as_frame=as_frame)
+
+
+def load_gue_prom_core_tata(*, split="all", return_X_y=False, as_frame=False):
     """Load the GUE core-promoter (TATA) benchmark.
 
     Human sequences of 70 nt from the Genome Understanding Evaluation (DNABERT-2), labelled ``"0"`` or ``"1"``
     as published (kept as strings; GUE names no classes), in the published splits: train 4904, dev 613,
-    test 613. Provenance and licence: ``dnaestim/data/benchmarks/README.md``.
+    test 613 (6130 in all). Provenance and licence: ``dnaestim/data/benchmarks/README.md``.
 
     Parameters
     ----------
-    split : {"train", "dev", "test", "all"}, default="train"
-        Which split; ``"all"`` concatenates train, dev and test in that order.
+    split : {"all", "train", "dev", "test"}, default="all"
+        Which split; ``"all"`` concatenates train, dev and test in that order. Pass ``split="train"`` and
+        ``split="test"`` to compare with published numbers.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a bunch.
     as_frame : bool, default=False
@@ -268,9 +326,9 @@ def load_gue_prom_core_tata(*, split="train", return_X_y=False, as_frame=False):
     >>> from dnaestim.datasets import load_gue_prom_core_tata
     >>> X, y = load_gue_prom_core_tata(return_X_y=True)
     >>> X.shape, sorted(set(y))
-    ((4904,), ['0', '1'])
-    >>> load_gue_prom_core_tata(split="all").data.shape
-    (6130,)
+    ((6130,), ['0', '1'])
+    >>> load_gue_prom_core_tata(split="train").data.shape
+    (4904,)
     >>> X, y = load_gue_prom_core_tata(split="test", return_X_y=True, as_frame=True)
     >>> X.name, y.name, len(X), sorted(y.unique())
     ('sequence', 'label', 613, ['0', '1'])
@@ -283,7 +341,7 @@ def load_gue_prom_core_tata(*, split="train", return_X_y=False, as_frame=False):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def load_genomic_benchmark(path, *, split="train", return_X_y=False, as_frame=False):
+def load_genomic_benchmark(path, *, split="all", return_X_y=False, as_frame=False):
     """Load a dataset in the Genomic Benchmarks directory layout.
 
     The layout is ``<path>/<split>/<class name>/<anything>.txt``, one sequence per ``.txt`` file (as written by
@@ -298,8 +356,10 @@ def load_genomic_benchmark(path, *, split="train", return_X_y=False, as_frame=Fa
     ----------
     path : str or path-like
         The dataset directory (the one holding ``train`` and ``test``).
-    split : str, default="train"
-        Sub-directory of ``path`` to read.
+    split : str, default="all"
+        Sub-directory of ``path`` to read, or ``"all"`` for every split directory concatenated: ``train``
+        first, ``test`` last, any others in between in name order (a directory named ``all`` is read alone).
+        Pass ``split="train"`` and ``split="test"`` to keep the published split.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a bunch.
     as_frame : bool, default=False
@@ -315,19 +375,42 @@ def load_genomic_benchmark(path, *, split="train", return_X_y=False, as_frame=Fa
     if not isinstance(split, str):
         raise TypeError(f"split must be a str; got {type(split).__name__}.")
     split_dirs = _visible_subdirs(root)
-    split_dir = root / split
-    if split not in {d.name for d in split_dirs}:
-        available = ", ".join(repr(d.name) for d in split_dirs) or "none"
+    names = [d.name for d in split_dirs]
+    if split == "all" and "all" not in names:
+        if not split_dirs:
+            raise ValueError(
+                f"{root} has no split directories; a Genomic Benchmarks dataset directory holds "
+                "<split>/<class name>/*.txt."
+            )
+        chosen = sorted(split_dirs, key=lambda d: ({"train": 0, "test": 2}.get(d.name, 1), d.name))
+    elif split in names:
+        chosen = [root / split]
+    else:
+        available = ", ".join(repr(name) for name in (*names, "all")) if names else "none"
         raise ValueError(
             f"{root} has no split directory {split!r}; available splits: {available}. A Genomic Benchmarks "
             "dataset directory holds <split>/<class name>/*.txt."
         )
+    sequences, labels, sizes, classes = [], [], [], set()
+    for split_dir in chosen:
+        before = len(sequences)
+        classes.update(_read_genomic_benchmark_split(split_dir, sequences, labels))
+        sizes.append(f"{split_dir.name} {len(sequences) - before}")
+    frame = pd.DataFrame({"sequence": sequences, "label": labels}, dtype=str)
+    descr = (
+        f"Genomic Benchmarks layout read from {root} (split {split!r}: {len(frame)} sequences, "
+        f"classes {', '.join(sorted(classes))}).\nSplits read: {', '.join(sizes)}."
+    )
+    return _result(frame, descr, split, return_X_y=return_X_y, as_frame=as_frame)
+
+
+def _read_genomic_benchmark_split(split_dir, sequences, labels):
+    """Append the sequences and labels of one ``<split>/<class name>/*.txt`` directory; return the class names."""
     class_dirs = _visible_subdirs(split_dir)
     if not class_dirs:
         raise ValueError(
             f"{split_dir} holds no class directories; expected {split_dir}{os.sep}<class name>{os.sep}*.txt."
         )
-    sequences, labels = [], []
     for class_dir in class_dirs:
         files = sorted(
             (f for f in class_dir.iterdir() if f.suffix == ".txt" and not f.name.startswith(".") and f.is_file()),
@@ -344,12 +427,7 @@ def load_genomic_benchmark(path, *, split="train", return_X_y=False, as_frame=Fa
                 raise ValueError(f"Sequence file {file} is empty; remove it or write its sequence into it.")
             sequences.append(sequence)
             labels.append(class_dir.name)
-    frame = pd.DataFrame({"sequence": sequences, "label": labels}, dtype=str)
-    descr = (
-        f"Genomic Benchmarks layout read from {root} (split {split!r}: {len(frame)} sequences, "
-        f"classes {', '.join(d.name for d in class_dirs)})."
-    )
-    return _result(frame, descr, split, return_X_y=return_X_y, as_frame=as_frame)
+    return [d.name for d in class_dirs]
 
 
 def load_fasta_labeled(path, *, label_sep="|", return_X_y=False, as_frame=False):
@@ -429,12 +507,15 @@ def load_fasta_labeled(path, *, label_sep="|", return_X_y=False, as_frame=False)
     return _result(frame, descr, None, return_X_y=return_X_y, as_frame=as_frame)
 
 
-def load_csv(path, *, sequence_column="sequence", label_column="label", return_X_y=False, as_frame=False):
-    """Load sequences and labels from a CSV file.
+def load_csv(path, *, sequence_column="sequence", label_column="label", sep=",", return_X_y=False,
+             as_frame=False):
+    """Load sequences and labels from a CSV (or TSV) file.
 
     Both columns are read as ``str`` (labels such as ``"0"`` stay strings). Only an empty cell counts as
     missing: ``NA``, ``N/A`` or ``null`` are kept as text, since they can be sequences or labels. The GUE
-    benchmark files (``sequence,label``) load as they are.
+    benchmark files (``sequence,label``) load as they are; tab-separated files need ``sep="\\t"``. The
+    separator is never guessed, but a header that pandas reads as one column holding another common separator
+    (tab, comma, semicolon) makes the error message suggest that ``sep``.
 
     Parameters
     ----------
@@ -444,6 +525,9 @@ def load_csv(path, *, sequence_column="sequence", label_column="label", return_X
         Column holding the sequences.
     label_column : str, default="label"
         Column holding the labels.
+    sep : str, default=","
+        The field separator, one character, passed to :func:`pandas.read_csv`: ``","`` for CSV, ``"\\t"`` for
+        TSV, ``";"``, ``"|"``, ...
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a bunch.
     as_frame : bool, default=False
@@ -455,12 +539,28 @@ def load_csv(path, *, sequence_column="sequence", label_column="label", return_X
     sklearn.utils.Bunch or tuple
         ``data``, ``target``, ``target_names``, ``frame``, ``DESCR`` and ``split`` (``None``), or
         ``(data, target)`` when ``return_X_y=True``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from dnaestim.datasets import load_csv
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp, "train.tsv")
+    ...     _ = path.write_text("sequence\\tlabel\\nACGTAC\\tpromoter\\nTTGACA\\tother\\n")
+    ...     X, y = load_csv(path, sep="\\t", return_X_y=True)
+    >>> X.tolist(), y.tolist()
+    (['ACGTAC', 'TTGACA'], ['promoter', 'other'])
     """
+    if not isinstance(sep, str) or len(sep) != 1 or sep in "\"\r\n":
+        raise ValueError(
+            f"sep must be one character other than a quote or a line break, such as ',' or '\\t'; got {sep!r}."
+        )
     file = _existing(path, "CSV file")
     with open(file, "rb") as handle:
         compression = "gzip" if handle.read(2) == _GZIP_MAGIC else None
-    frame = _read_csv(file, str(file), sequence_column, label_column, compression=compression)
-    descr = f"CSV read from {file} ({len(frame)} rows; columns {sequence_column!r} and {label_column!r})."
+    frame = _read_csv(file, str(file), sequence_column, label_column, compression=compression, sep=sep)
+    what = "CSV" if sep == "," else f"Delimited file (sep={sep!r})"
+    descr = f"{what} read from {file} ({len(frame)} rows; columns {sequence_column!r} and {label_column!r})."
     return _result(frame, descr, None, return_X_y=return_X_y, as_frame=as_frame)
 
 
@@ -497,11 +597,11 @@ def _open_text(file):
     return open(file, encoding="utf-8")
 
 
-def _read_csv(source, name, sequence_column, label_column, *, compression):
+def _read_csv(source, name, sequence_column, label_column, *, compression, sep=","):
     """Read the two columns of a CSV as str, renamed ``sequence`` and ``label``; no missing values allowed."""
     try:
         table = pd.read_csv(
-            source, dtype=str, keep_default_na=False, na_values=[""], compression=compression,
+            source, sep=sep, dtype=str, keep_default_na=False, na_values=[""], compression=compression,
         )
     except pd.errors.EmptyDataError:
         raise ValueError(f"{name} is empty; expected a CSV file with a header line.") from None
@@ -510,9 +610,12 @@ def _read_csv(source, name, sequence_column, label_column, *, compression):
     present = ", ".join(repr(c) for c in table.columns)
     for role, column in (("sequence_column", sequence_column), ("label_column", label_column)):
         if column not in table.columns:
-            raise ValueError(
-                f"{name} has no column {column!r} ({role}); its columns are: {present}. Pass {role}= to choose one."
-            )
+            advice = f"Pass {role}= to choose one."
+            other = _other_separator(table.columns, sep)
+            if other is not None:
+                advice = (f"The header was read as a single column and holds {other!r}: is the file separated by "
+                          f"{other!r}? Pass sep={other!r}.")
+            raise ValueError(f"{name} has no column {column!r} ({role}); its columns are: {present}. {advice}")
     for column in (sequence_column, label_column):
         missing = np.flatnonzero(table[column].isna().to_numpy())
         if missing.size:
@@ -525,6 +628,13 @@ def _read_csv(source, name, sequence_column, label_column, *, compression):
         "sequence": table[sequence_column].to_numpy(dtype=object),
         "label": table[label_column].to_numpy(dtype=object),
     }, dtype=str)
+
+
+def _other_separator(columns, sep):
+    """The common separator (tab, comma, semicolon) in a header read as one column with ``sep``, if any."""
+    if len(columns) != 1:
+        return None
+    return next((other for other in ("\t", ",", ";") if other != sep and other in str(columns[0])), None)
 
 
 def _result(frame, descr, split, *, return_X_y, as_frame):

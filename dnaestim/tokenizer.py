@@ -159,13 +159,13 @@ class DNATokenizer:
     unknown : {"raise", "N", "unk"}, default="raise"
         What to do with a character that is not ``A C G T N`` (after upper-casing): raise a ``ValueError``
         naming the sequence, position and character; map it to ``N``; or map it to ``[UNK]`` (published).
-    rna : bool, default=True
-        Read ``U`` (uracil; ``u`` too with ``uppercase``) as ``T``, so RNA sequences tokenize as the DNA they
-        were transcribed from. The published tokenizer has no such rule (:meth:`published` turns it off).
     special_tokens : {None, "sep", "cls_sep"}, default=None
         ``None`` adds nothing (as the published fine-tuning and the reference fixtures do); ``"sep"`` appends
         ``[SEP]`` as end-of-sequence (published pretraining); ``"cls_sep"`` writes ``[CLS] seq [SEP]`` (the
         published tokenizer called with its defaults).
+    rna : bool, default=True
+        Read ``U`` (uracil; ``u`` too with ``uppercase``) as ``T``, so RNA sequences tokenize as the DNA they
+        were transcribed from. The published tokenizer has no such rule (:meth:`published` turns it off).
 
     Examples
     --------

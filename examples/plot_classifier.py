@@ -30,6 +30,7 @@ from sklearn.preprocessing import MaxAbsScaler
 
 from dnaestim import HyenaClassifier
 from dnaestim.datasets import load_gue_prom_core_tata
+from dnaestim.plotting import plot_history
 
 X_train, y_train = load_gue_prom_core_tata(split="train", return_X_y=True)
 X_test, y_test = load_gue_prom_core_tata(split="test", return_X_y=True)
@@ -66,22 +67,16 @@ scratch = HyenaClassifier(pretrained=None, max_time=20, random_state=0).fit(X_tr
 # Loss curves
 # -----------
 # ``history_`` holds one record per epoch; ``loss_curve_`` and ``validation_loss_curve_`` are its two loss
-# columns. How many epochs fit into 20 seconds depends on the machine: a few on an idle two-core CPU, possibly
-# only one on a busy one, so the curves are short. The last epoch is usually cut short by the time budget, so
-# its training loss averages fewer batches. The training loss is averaged over the epoch's batches, with
-# dropout on and the weights still changing; the validation loss is measured at the end of each epoch, with
-# dropout off.
+# columns. :func:`~dnaestim.plotting.plot_history` draws them (``train_loss`` and ``valid_loss``, the latter on
+# the held-out 10 %) with a dashed line at the epoch whose weights were kept. How many epochs fit into 20
+# seconds depends on the machine: a few on an idle two-core CPU, possibly only one on a busy one, so the curves
+# are short. The last epoch is usually cut short by the time budget, so its training loss averages fewer
+# batches. The training loss is averaged over the epoch's batches, with dropout on and the weights still
+# changing; the validation loss is measured at the end of each epoch, with dropout off.
 
-epochs = [record["epoch"] for record in clf.history_]
 fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.plot(epochs, clf.loss_curve_, marker="o", label="training loss")
-ax.plot(epochs, clf.validation_loss_curve_, marker="o", label="validation loss (held-out 10 %)")
-ax.axvline(clf.best_iter_, ls="--", lw=1, color="k", label=f"kept weights (epoch {clf.best_iter_})")
-ax.set_xticks(epochs)
-ax.set_xlabel("epoch")
-ax.set_ylabel("cross-entropy")
+plot_history(clf, ax=ax)
 ax.set_title("HyenaClassifier fine-tuned for 20 s")
-ax.legend()
 fig.tight_layout()
 
 # %%

@@ -17,7 +17,6 @@ whose pooled embeddings still keep the sequence composition: the baseline the pr
 # -------------------
 
 import matplotlib.pyplot as plt
-from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -25,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dnaestim import HyenaEmbedder
 from dnaestim.datasets import load_human_nontata_promoters
+from dnaestim.plotting import plot_embeddings
 
 X, y = load_human_nontata_promoters(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, train_size=600, test_size=400, stratify=y,
@@ -36,15 +36,12 @@ print("embeddings:", embeddings.shape)
 # %%
 # Project to two dimensions
 # -------------------------
+# :func:`~dnaestim.plotting.plot_embeddings` projects the standardised embeddings on their first two principal
+# components and colours each sequence by its label (``method="tsne"`` runs t-SNE instead).
 
-projected = PCA(n_components=2).fit_transform(StandardScaler().fit_transform(embeddings))
 fig, ax = plt.subplots(figsize=(6, 5))
-for label in sorted(set(y_train)):
-    ax.scatter(*projected[y_train == label].T, s=10, alpha=0.6, label=label)
-ax.set_xlabel("PC 1")
-ax.set_ylabel("PC 2")
+plot_embeddings(StandardScaler().fit_transform(embeddings), y_train, ax=ax)
 ax.set_title("HyenaEmbedder (bundled backbone): promoters vs other sequence")
-ax.legend()
 fig.tight_layout()
 
 # %%

@@ -5,8 +5,8 @@ Pretraining on a genome and scoring variants
 :class:`~dnaestim.HyenaPretrainer` learns a language model of DNA by next-nucleotide prediction. Here a small
 model trains for 15 seconds on the mitochondrial genomes bundled with dnaestim (eight mammals, about 130 kb),
 with the sequence-length warm-up: short windows first, doubling up to the final length. The loss falls quickly
-below the 2 bits per nucleotide of a uniform guess; a real run trains far longer on far more sequence (see the
-"Pretraining" guide and ``benchmarks/pretraining.py``).
+below the ln 4 = 1.386 nats (2 bits) per nucleotide of a uniform guess; a real run trains far longer on far more
+sequence (see the "Pretraining" guide and ``benchmarks/pretraining.py``).
 """
 
 import matplotlib.pyplot as plt
@@ -14,6 +14,7 @@ import numpy as np
 
 from dnaestim import HyenaPretrainer, score_variants
 from dnaestim.genome import bundled_genome_path, fetch_sequence, open_fasta
+from dnaestim.plotting import plot_history
 
 genome = bundled_genome_path()
 pre = HyenaPretrainer(d_model=64, n_layer=2, max_length=512, batch_size=8, max_steps=10_000, max_time=15,
@@ -25,17 +26,14 @@ print(f"{pre.n_iter_} steps, {pre.tokens_seen_:,} tokens, stages: "
 # %%
 # Loss curve
 # ----------
-# Training loss per step (window length changing with the warm-up stages) and the held-out validation loss.
+# Training loss per step (``loss``, window length changing with the warm-up stages) and the held-out
+# validation loss (``valid_loss``, measured every ``eval_interval`` steps), both in nats per nucleotide, as
+# :func:`~dnaestim.plotting.plot_history` draws them from ``history_``. (``valid_bits_per_nt`` holds the
+# validation loss in bits.)
 
-steps = np.array([h["step"] for h in pre.history_])
-train_bits = np.array([h["loss"] for h in pre.history_]) / np.log(2)
-evaluated = [h for h in pre.history_ if h["valid_loss"] is not None]
 fig, ax = plt.subplots(figsize=(7, 4))
-ax.plot(steps, train_bits, lw=1, label="training windows")
-ax.plot([h["step"] for h in evaluated], [h["valid_bits_per_nt"] for h in evaluated], "o-", label="held-out")
-ax.axhline(2.0, color="grey", ls="--", label="uniform over A, C, G, T")
-ax.set_xlabel("optimiser step")
-ax.set_ylabel("cross-entropy (bits per nucleotide)")
+plot_history(pre, ax=ax)
+ax.axhline(np.log(4), color="grey", ls="--", label="uniform over A, C, G, T")
 ax.legend()
 fig.tight_layout()
 

@@ -3,6 +3,7 @@
 import gzip
 import re
 import tempfile
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from dnaestim.datasets import (
     load_genomic_benchmark,
     load_gue_prom_core_tata,
     load_human_enhancers_cohn,
+    load_human_enhancers_cohn_subset,
     load_human_nontata_promoters,
 )
 
@@ -39,13 +41,8 @@ MANIFEST = {
 }
 LOADERS = {
     "human_nontata_promoters": load_human_nontata_promoters,
-    "human_enhancers_cohn_subset": load_human_enhancers_cohn,
+    "human_enhancers_cohn_subset": load_human_enhancers_cohn_subset,
     "gue_prom_core_tata": load_gue_prom_core_tata,
-}
-DEFAULT_SPLIT = {
-    "human_nontata_promoters": "test",
-    "human_enhancers_cohn_subset": "train",
-    "gue_prom_core_tata": "train",
 }
 SPLITS = [(name, split) for name, splits in MANIFEST.items() for split in splits]
 ACGTN = re.compile(r"[ACGTN]+")
@@ -84,13 +81,21 @@ def test_bundled_counts_labels_and_alphabet(name, split):
     assert name in bunch.DESCR and f"{split}: {len(bunch.data)} sequences" in bunch.DESCR
 
 
+def test_every_loader_defaults_to_split_all():
+    # One rule for every loader with splits: split="all" returns everything the dataset has.
+    import inspect
+
+    for loader in (*LOADERS.values(), load_human_enhancers_cohn, load_bundled, load_genomic_benchmark):
+        assert inspect.signature(loader).parameters["split"].default == "all", loader.__name__
+
+
 @pytest.mark.parametrize("name", sorted(LOADERS))
 def test_named_loaders_default_split_and_variants(name):
     loader = LOADERS[name]
-    split = DEFAULT_SPLIT[name]
     bunch = loader()
-    assert bunch.split == split
-    expected = load_bundled(name, split=split)
+    assert bunch.split == "all"
+    assert len(bunch.data) == sum(sum(counts.values()) for counts, _ in MANIFEST[name].values())
+    expected = load_bundled(name, split="all")
     np.testing.assert_array_equal(bunch.data, expected.data)
     np.testing.assert_array_equal(bunch.target, expected.target)
 
@@ -110,6 +115,31 @@ def test_named_loaders_default_split_and_variants(name):
     X, y = loader(return_X_y=True, as_frame=True)
     assert isinstance(X, pd.Series) and X.name == "sequence" and X.tolist() == bunch.data.tolist()
     assert isinstance(y, pd.Series) and y.name == "label" and y.tolist() == bunch.target.tolist()
+
+
+def test_enhancers_alias_is_the_subset_loader_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        old = load_human_enhancers_cohn(split="test", as_frame=True)
+        X, y = load_human_enhancers_cohn(return_X_y=True)
+    new = load_human_enhancers_cohn_subset(split="test", as_frame=True)
+    pd.testing.assert_frame_equal(old.frame, new.frame)
+    assert old.DESCR == new.DESCR and old.split == new.split == "test"
+    np.testing.assert_array_equal(X, load_human_enhancers_cohn_subset(return_X_y=True)[0])
+    assert len(X) == 405 and len(y) == 405
+    assert "load_human_enhancers_cohn_subset" in load_human_enhancers_cohn.__doc__
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_descr_gives_the_size_of_every_split(name):
+    sizes = {split: sum(counts.values()) for split, (counts, _) in MANIFEST[name].items()}
+    expected = "Splits: " + ", ".join(f"{split} {n}" for split, n in sizes.items())
+    if len(sizes) > 1:
+        expected += f" ({sum(sizes.values())} in all)"
+    for split in (*sizes, "all"):
+        lines = load_bundled(name, split=split).DESCR.splitlines()
+        assert lines[1] == expected + "."
+        assert lines[0].startswith(f"{name} ({split}: ") and lines[2] == ""
 
 
 def test_gue_labels_stay_strings():
@@ -204,7 +234,7 @@ def test_genomic_benchmark_sorted_classes_and_multiline_files(tmp_path):
     (tmp_path / "train" / "positive" / "notes.md").write_text("not a sequence")
     (tmp_path / "train" / "positive" / "._0.txt").write_bytes(b"\x00\x05\x16\x07 macOS metadata")
     (tmp_path / "train" / ".ipynb_checkpoints").mkdir()
-    bunch = load_genomic_benchmark(tmp_path)
+    bunch = load_genomic_benchmark(tmp_path, split="train")
     assert bunch.split == "train" and bunch.frame is None
     assert bunch.target_names.tolist() == ["negative", "positive"]
     assert bunch.data.tolist() == ["aaaa", "CCCCGGGG", "ACGT", "GGCC", "TTAA"]
@@ -232,6 +262,28 @@ def test_genomic_benchmark_files_sorted_by_name(tmp_path):
     assert load_genomic_benchmark(tmp_path).data.tolist() == ["AAA", "GGG", "CCC"]
 
 
+def test_genomic_benchmark_split_all_is_train_then_others_then_test(tmp_path):
+    write_genomic_benchmark(tmp_path, "test", {"neg": ["TT"], "pos": ["CC"]})
+    write_genomic_benchmark(tmp_path, "train", {"pos": ["AA", "AC"], "neg": ["GG"]})
+    write_genomic_benchmark(tmp_path, "valid", {"other": ["NN"]})
+    bunch = load_genomic_benchmark(tmp_path, as_frame=True)
+    assert bunch.split == "all"
+    assert bunch.frame.to_dict("list") == {
+        "sequence": ["GG", "AA", "AC", "NN", "TT", "CC"],
+        "label": ["neg", "pos", "pos", "other", "neg", "pos"],
+    }
+    assert bunch.target_names.tolist() == ["neg", "other", "pos"]
+    assert "Splits read: train 3, valid 1, test 2." in bunch.DESCR
+    parts = [load_genomic_benchmark(tmp_path, split=s).data.tolist() for s in ("train", "valid", "test")]
+    assert bunch.data.tolist() == sum(parts, [])
+
+
+def test_genomic_benchmark_directory_named_all_is_read_alone(tmp_path):
+    write_genomic_benchmark(tmp_path, "all", {"a": ["AAA"]})
+    write_genomic_benchmark(tmp_path, "train", {"a": ["CCC"]})
+    assert load_genomic_benchmark(tmp_path).data.tolist() == ["AAA"]
+
+
 @given(st.dictionaries(
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=8),
     st.lists(st.text(alphabet="ACGTN", min_size=1, max_size=30), min_size=1, max_size=4),
@@ -257,8 +309,10 @@ def test_genomic_benchmark_errors(tmp_path):
 
     write_genomic_benchmark(tmp_path, "train", {"a": ["ACGT"]})
     (tmp_path / "test").mkdir()
-    with pytest.raises(ValueError, match=r"no split directory 'dev'; available splits: 'test', 'train'"):
+    with pytest.raises(ValueError, match=r"no split directory 'dev'; available splits: 'test', 'train', 'all'\."):
         load_genomic_benchmark(tmp_path, split="dev")
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "test")) + " holds no class directories"):
+        load_genomic_benchmark(tmp_path)  # split="all" reads test too
     with pytest.raises(ValueError, match=re.escape(str(tmp_path / "test")) + " holds no class directories"):
         load_genomic_benchmark(tmp_path, split="test")
 
@@ -439,6 +493,56 @@ def test_csv_round_trip(rows):
         X, y = load_csv(path, return_X_y=True)
     assert X.tolist() == [s for s, _ in rows]
     assert y.tolist() == [label for _, label in rows]
+
+
+@pytest.mark.parametrize("sep, text", [
+    ("\t", "id\tsequence\tlabel\n1\tACGT\t0\n2\tGG,CC\t1\n"),
+    (";", "id;sequence;label\n1;ACGT;0\n2;GG,CC;1\n"),
+    ("|", "id|sequence|label\n1|ACGT|0\n2|GG,CC|1\n"),
+])
+def test_csv_other_separators(tmp_path, sep, text):
+    path = tmp_path / "data.tsv"
+    path.write_text(text)
+    bunch = load_csv(path, sep=sep, as_frame=True)
+    assert bunch.frame.to_dict("list") == {"sequence": ["ACGT", "GG,CC"], "label": ["0", "1"]}
+    assert repr(sep) in bunch.DESCR
+    gz = tmp_path / "data.tsv.gz"
+    gz.write_bytes(gzip.compress(text.encode()))
+    X, y = load_csv(gz, sep=sep, return_X_y=True)
+    assert X.tolist() == ["ACGT", "GG,CC"] and y.tolist() == ["0", "1"]
+    assert "CSV read from" in load_csv(_write(tmp_path / "c.csv", "sequence,label\nA,1\n")).DESCR
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_csv_suggests_the_separator_of_a_one_column_header(tmp_path):
+    tsv = _write(tmp_path / "data.tsv", "sequence\tlabel\nACGT\t0\n")
+    with pytest.raises(ValueError, match=r"data\.tsv has no column 'sequence' \(sequence_column\); its columns are: "
+                                         r"'sequence\\tlabel'\. The header was read as a single column and holds "
+                                         r"'\\t': is the file separated by '\\t'\? Pass sep='\\t'\."):
+        load_csv(tsv)
+    assert load_csv(tsv, sep="\t").data.tolist() == ["ACGT"]
+    csv = _write(tmp_path / "data.csv", "sequence,label\nACGT,0\n")
+    with pytest.raises(ValueError, match=r"Pass sep=','\."):
+        load_csv(csv, sep="\t")
+    with pytest.raises(ValueError, match=r"Pass sep=';'\."):
+        load_csv(_write(tmp_path / "semi.csv", "sequence;label\nACGT;0\n"))
+    # A one-column header without another separator keeps the usual advice.
+    with pytest.raises(ValueError, match=r"its columns are: 'seq'\. Pass sequence_column= to choose one\."):
+        load_csv(_write(tmp_path / "one.csv", "seq\nACGT\n"))
+    # A header with several columns is not second-guessed, even if a name holds a tab.
+    with pytest.raises(ValueError, match=r"Pass sequence_column= to choose one\."):
+        load_csv(_write(tmp_path / "two.csv", "se\tq,label\nACGT,0\n"))
+
+
+@pytest.mark.parametrize("sep", ["", ",,", "\n", '"', None, 9])
+def test_csv_bad_sep(tmp_path, sep):
+    path = _write(tmp_path / "data.csv", "sequence,label\nACGT,0\n")
+    with pytest.raises(ValueError, match="sep must be one character"):
+        load_csv(path, sep=sep)
 
 
 def test_csv_errors(tmp_path):

@@ -332,6 +332,32 @@ def test_a_dataframe_column_name_is_recorded_and_checked():
     assert len(embedder.get_feature_names_out()) == embedder.transform(frame[:2]).shape[1]
 
 
+def test_pickles_and_checkpoints_say_what_wrote_them(tmp_path):
+    import json
+    import warnings
+
+    import dnaestim
+
+    clf = fast_classifier(max_iter=1).fit(SEQS, LABELS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pickle.loads(pickle.dumps(clf))  # same version: silent
+    state = clf.__getstate__()
+    assert state["_dnaestim_version"] == dnaestim.__version__
+    state["_dnaestim_version"] = "0.0.1"
+    with pytest.warns(dnaestim.InconsistentVersionWarning, match="pickled by dnaestim 0.0.1"):
+        HyenaClassifier.__new__(HyenaClassifier).__setstate__(state)
+    block = json.loads((clf.save_pretrained(tmp_path) / "config.json").read_text())["dnaestim"]
+    assert block["version"] == dnaestim.__version__ and block["estimator"] == "HyenaClassifier"
+    assert block["parameters"]["d_model"] == 16 and block["parameters"]["max_iter"] == 1
+    assert block["training"] == {"n_iter_": 1, "n_sequences": 40, "nucleotides": int(sum(map(len, SEQS))),
+                                 "classes": ["x", "y"]}
+    assert block["tokenizer"]["padding_side"] == "right"
+    again = HyenaEmbedder(pretrained=tmp_path).fit(SEQS)
+    nested = json.loads((again.save_pretrained(tmp_path / "again") / "config.json").read_text())["dnaestim"]
+    assert nested["estimator"] == "HyenaEmbedder" and nested["based_on"]["estimator"] == "HyenaClassifier"
+
+
 def test_freeze_backbone_trains_only_the_head():
     clf = fast_classifier(freeze_backbone=True)
     clf.fit(SEQS, LABELS)

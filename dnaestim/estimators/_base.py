@@ -16,6 +16,7 @@ import inspect
 import io
 import logging
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -25,6 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._inference import predict_batches
+from .._version import __version__
 from .._resources import advises_on_out_of_memory
 from .._validation import check_sequences, resolve_device, resolve_precision, user_stacklevel
 from ..checkpoints import language_model_of, save_pretrained
@@ -59,6 +61,36 @@ def restore_device(device: str, owner: str) -> torch.device:
     return target
 
 
+class InconsistentVersionWarning(UserWarning):
+    """A fitted estimator is unpickled by another dnaestim version than the one that pickled it.
+
+    As scikit-learn's warning of the same name: the estimator may still work, but it was not tested that way;
+    refit it, or install the version that pickled it. Filter this class to silence it.
+
+    Parameters
+    ----------
+    estimator_name : str
+        Class of the unpickled estimator.
+    original_version : str
+        The dnaestim version that pickled it.
+    current_version : str
+        The dnaestim version that unpickles it.
+    """
+
+    def __init__(self, estimator_name, original_version, current_version):
+        self.estimator_name = estimator_name
+        self.original_version = original_version
+        self.current_version = current_version
+        super().__init__(
+            f"This {estimator_name} was pickled by dnaestim {original_version} and is unpickled by dnaestim "
+            f"{current_version}; it may give different results or break. Refit it, or load it with dnaestim "
+            f"{original_version}."
+        )
+
+    def __reduce__(self):
+        return type(self), (self.estimator_name, self.original_version, self.current_version)
+
+
 class _TorchPayload:
     """A module serialised with ``torch.save`` for pickling, restored on the best available device."""
 
@@ -72,6 +104,23 @@ class _TorchPayload:
         target = restore_device(self.device, type(owner).__name__)
         module = torch.load(io.BytesIO(self.data), map_location=target, weights_only=False)
         return module, target
+
+
+def _json_value(value):
+    """``value`` as JSON can hold it: plain values as they are, paths as text, anything else by its type."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, (str, int)) for k in value):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    return f"<{type(value).__name__}>"
 
 
 def _check_positive_int(value, name, minimum=1, allow_none=False):
@@ -221,6 +270,14 @@ class HyenaEstimatorMixin(BaseEstimator):
         check_is_fitted(self)
         return save_pretrained(self, path)
 
+    def _checkpoint_metadata(self) -> dict:
+        """What ``save_pretrained`` records about this fitted estimator: its class, parameters and training data."""
+        return {
+            "estimator": type(self).__name__,
+            "parameters": {name: _json_value(value) for name, value in self.get_params(deep=False).items()},
+            "training": {"n_iter_": int(getattr(self, "n_iter_", 0)), **getattr(self, "_training_data", {})},
+        }
+
     # -- tokens --------------------------------------------------------------------------------------------------
 
     def _sequences(self, X, *, name="X", reset=False):
@@ -243,6 +300,8 @@ class HyenaEstimatorMixin(BaseEstimator):
             )
         sequences = check_sequences(X, name=name)
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+        if reset:
+            self._training_data = {"n_sequences": len(sequences), "nucleotides": int(lengths.sum())}
         return sequences, lengths
 
     def _warn_if_cut(self, lengths, *, name="X"):
@@ -315,6 +374,7 @@ class HyenaEstimatorMixin(BaseEstimator):
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ returns the live __dict__
+        state["_dnaestim_version"] = __version__
         for name in self._torch_attributes:
             module = state.get(name)
             if isinstance(module, torch.nn.Module):
@@ -322,6 +382,10 @@ class HyenaEstimatorMixin(BaseEstimator):
         return state
 
     def __setstate__(self, state):
+        pickled = state.pop("_dnaestim_version", "unknown (before 0.1.0)")
+        if pickled != __version__:
+            warnings.warn(InconsistentVersionWarning(type(self).__name__, pickled, __version__),
+                          stacklevel=user_stacklevel())
         for name in self._torch_attributes:
             payload = state.get(name)
             if isinstance(payload, _TorchPayload):

@@ -73,6 +73,8 @@ class HyenaClassifierBase(ClassifierMixin, HyenaEstimatorMixin):
                 f"y has only one class ({encoder.classes_.tolist()[0]!r}); a classifier needs at least two."
             )
         self.classes_ = encoder.classes_
+        self._training_data = {**getattr(self, "_training_data", {}),
+                               "classes": [c.item() if hasattr(c, "item") else c for c in self.classes_]}
         return encoder.transform(y)
 
     def _labels(self, y, n_samples):

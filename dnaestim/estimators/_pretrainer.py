@@ -178,8 +178,8 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         eval_interval=100,
         checkpoint_dir=None,
         checkpoint_interval=100,
-        random_state=None,
         unknown="raise",
+        random_state=None,
         verbose=0,
         device="auto",
         precision="auto",
@@ -226,8 +226,13 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         else:
             fasta = None
         if fasta is not None:
-            return GenomeSource(fasta=fasta, intervals=intervals, validation_fraction=self.validation_fraction,
-                                validation_intervals=validation_intervals)
+            source = GenomeSource(fasta=fasta, intervals=intervals, validation_fraction=self.validation_fraction,
+                                  validation_intervals=validation_intervals)
+            self._training_data = {"fasta": [os.fspath(f) for f in fasta], "records": len(source.records),
+                                   "train_bases": sum(r.length for r in source.train_regions),
+                                   "intervals": os.fspath(intervals) if isinstance(intervals, (str, os.PathLike))
+                                   else None}
+            return source
         sequences, _ = self._sequences(X, reset=True)
         self._tokenizer()(list(sequences))  # names any sequence with a character that is not a nucleotide
         if intervals is not None:
@@ -518,6 +523,11 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             tokenizer = GENOME_WINDOWS  # as fit reads a FASTA file: IUPAC codes and other letters count as N
         sequences, lengths = self._sequences(X)
         return float(self._log_likelihood(sequences, lengths, tokenizer).sum() / (lengths - 1).clip(min=0).sum())
+
+    def _checkpoint_metadata(self) -> dict:
+        metadata = super()._checkpoint_metadata()
+        metadata["training"]["tokens_seen_"] = int(self.tokens_seen_)
+        return metadata
 
     # -- checkpoints -------------------------------------------------------------------------------------------
 

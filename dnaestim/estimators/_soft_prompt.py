@@ -8,6 +8,7 @@ import os
 import numpy as np
 import torch
 
+from .._version import __version__
 from ..checkpoints import checkpoint_directory, load_pretrained
 from ..models import bundled_model_path, is_bundled_name
 from ..models import DEFAULT_BACKBONE
@@ -212,8 +213,8 @@ class SoftPromptClassifier(HyenaClassifierBase):
         rc_augment=False,
         rc_average=False,
         keep_backbone=True,
-        random_state=None,
         unknown="raise",
+        random_state=None,
         verbose=0,
         device="auto",
         precision="auto",
@@ -382,7 +383,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
         model = self.__dict__.get("model_")
         if self.keep_backbone or model is None:
             return super().__getstate__()
-        state = dict(self.__dict__)
+        state = dict(self.__dict__, _dnaestim_version=__version__)
         state["model_"] = _PromptOnly(model, self._checkpoint, self._fingerprint, self._spec, self.device_)
         return state
 

@@ -261,10 +261,13 @@ class PrintLog(Callback):
         self._write("  ".join(cells))
 
     def on_step_end(self, state):
+        """Print the row a step left in ``state.extra["log"]`` (the pretrainer's evaluations)."""
         if "log" in state.extra:
             self.print_row(state.extra.pop("log"))
 
-    on_epoch_end = on_step_end
+    def on_epoch_end(self, state):
+        """Print the row an epoch left in ``state.extra["log"]`` (the classifiers' epochs)."""
+        self.on_step_end(state)
 
 
 class EarlyStopping(Callback):
