@@ -358,6 +358,18 @@ def test_pickles_and_checkpoints_say_what_wrote_them(tmp_path):
     assert nested["estimator"] == "HyenaEmbedder" and nested["based_on"]["estimator"] == "HyenaClassifier"
 
 
+@pytest.mark.parametrize("name", ["HyenaClassifier", "HyenaEmbedder", "HyenaPretrainer", "SoftPromptClassifier"])
+def test_public_attributes_are_the_parameters_or_end_with_an_underscore(name):
+    import dnaestim
+
+    cls = getattr(dnaestim, name)
+    estimator = cls()
+    params = set(estimator.get_params(deep=False))
+    public = {a for a in dir(estimator) if not a.startswith("_") and not callable(getattr(cls, a, None))
+              and not isinstance(getattr(cls, a, None), property)}
+    assert public == params
+
+
 def test_freeze_backbone_trains_only_the_head():
     clf = fast_classifier(freeze_backbone=True)
     clf.fit(SEQS, LABELS)
