@@ -5,26 +5,18 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from ..models import DEFAULT_BACKBONE
-from ..nn.heads import HyenaSequenceClassifier
-from ..nn.options import filter_parameters, set_training_options
-from ..training import build_optimizer
-from ._base import _check_float, _check_pooling, seeded
+from ._base import seeded
 from ._classification import HyenaClassifierBase
+from ._pooled_head import PooledHeadMixin
 
 __all__ = ["HyenaClassifier"]
 
-HEAD_INITS = ("probe", "random")
-#: Training sequences embedded for ``head_init="probe"`` (a seeded subsample beyond that).
-PROBE_SEQUENCES = 4096
 
-
-
-class HyenaClassifier(HyenaClassifierBase):
+class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
     """Sequence classifier built on a HyenaDNA backbone.
 
     A backbone (trained from scratch, or loaded from a pretrained checkpoint), masked mean pooling over the real
@@ -226,12 +218,9 @@ class HyenaClassifier(HyenaClassifierBase):
 
     def _validate_params(self):
         device, dtype, autocast = self._validate_common_params()
-        _check_pooling(self.pooling)
+        self._validate_head_params()
         self._validate_training_params()
-        for name in ("embed_dropout", "resid_dropout", "head_dropout"):
-            _check_float(getattr(self, name), name, 0, 1, high_open=True)
-        if self.head_init not in HEAD_INITS:
-            raise ValueError(f"head_init must be one of {HEAD_INITS}; got {self.head_init!r}.")
+        self._validate_class_weight()
         return device, dtype, autocast
 
     def fit(self, X, y, sample_weight=None):
@@ -241,8 +230,9 @@ class HyenaClassifier(HyenaClassifierBase):
         ----------
         X : list, 1-D array or pandas Series of str
             DNA sequences (A, C, G, T, N in either case).
-        y : array-like of shape (n_samples,)
-            Class labels of any hashable type.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels of any hashable type; or, for multi-label classification, a 0/1 indicator matrix (an
+            array or a DataFrame whose column names become ``classes_``).
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sequence weights in the loss.
 
@@ -253,48 +243,41 @@ class HyenaClassifier(HyenaClassifierBase):
         """
         device, dtype, autocast = self._validate_params()
         sequences, lengths = self._sequences(X, reset=True)
-        y = self._labels(y, len(sequences))
         warm = self.warm_start and hasattr(self, "model_")
-        y_index = self._encode_labels(y, warm)
-        weights = self._sample_weights(sample_weight, y_index)
+        targets = self._encode_targets(y, len(sequences), warm)
+        weights, self._pos_weight = self._class_weights(targets, sample_weight)
 
         rng, seed = self._seeds()
         with seeded(seed, device):
             if not warm:
-                self._init_model(lengths, device, dtype, seed)
+                self._init_model(lengths, device, dtype, seed, len(self.classes_))
             else:
                 self.model_.to(device)
             self.device_, self.autocast_dtype_ = device, autocast
-            self._train(sequences, lengths, y_index, weights, rng, warm)
+            self._train(sequences, lengths, targets, weights, rng, warm)
         return self
 
-    def _initialize_head(self, sequences, y_index, weights, train_index, rng):
-        """``head_init="probe"``: a logistic regression on the backbone's pooled features sets the linear head.
-
-        Linear probing before fine-tuning (LP-FT): the head starts where a linear model on the pretrained features
-        would end, so the first updates refine the backbone instead of undoing it to fit a random head. Up to
-        ``PROBE_SEQUENCES`` training sequences (a seeded subsample) are embedded once, in evaluation mode.
-        """
-        if self.head_init == "random":
-            return
-        index = train_index
-        if len(index) > PROBE_SEQUENCES:
-            index = np.sort(rng.choice(index, PROBE_SEQUENCES, replace=False))
-        index = index[weights[index] > 0]
-        present = np.unique(y_index[index])
-        if len(present) < 2:
-            return  # nothing to separate in this subsample: keep the random head
-        features = self._pooled_embeddings(self.model_.backbone, [sequences[i] for i in index], pooling=self.pooling)
-        # Weights rescaled to mean 1: the penalty of LogisticRegression is relative to their sum, so the head must
-        # not depend on their overall scale.
-        sample_weight = weights[index] / weights[index].mean()
+    def _fit_probe(self, features, targets, weights):
+        """Head weights (n_classes, width) and biases from logistic regression on pooled features."""
+        n_classes, width = len(self.classes_), features.shape[1]
+        weight, bias = np.zeros((n_classes, width)), np.zeros(n_classes)
         with warnings.catch_warnings():
             # An unconverged probe is still a better start than a random head; the user cannot act on the warning.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            probe = LogisticRegression(C=1.0, max_iter=1000).fit(features, y_index[index],
-                                                                 sample_weight=sample_weight)
-        n_classes, width = len(self.classes_), features.shape[1]
-        weight, bias = np.zeros((n_classes, width)), np.zeros(n_classes)
+            if self.out_activation_ == "logistic":
+                for label in range(n_classes):
+                    column = targets[:, label]
+                    if 0 < column.sum() < len(column):
+                        probe = LogisticRegression(C=1.0, max_iter=1000).fit(features, column, sample_weight=weights)
+                        weight[label], bias[label] = probe.coef_[0], probe.intercept_[0]
+                    else:  # one value in this sample: its smoothed log-odds, until training sees the other
+                        rate = (column.sum() + 0.5) / (len(column) + 1.0)
+                        bias[label] = np.log(rate / (1 - rate))
+                return weight, bias
+            present = np.unique(targets)
+            if len(present) < 2:
+                return None  # nothing to separate in this subsample: keep the random head
+            probe = LogisticRegression(C=1.0, max_iter=1000).fit(features, targets, sample_weight=weights)
         if len(present) == 2:  # one decision function: split it evenly between the two logits
             weight[present[1]], bias[present[1]] = probe.coef_[0] / 2, probe.intercept_[0] / 2
             weight[present[0]], bias[present[0]] = -probe.coef_[0] / 2, -probe.intercept_[0] / 2
@@ -303,35 +286,4 @@ class HyenaClassifier(HyenaClassifierBase):
         # A class absent from the probe's sample gets a logit well below the others until training sees it.
         absent = np.setdiff1d(np.arange(n_classes), present)
         bias[absent] = bias[present].min() - 5.0
-        head = self.model_.head
-        with torch.no_grad():
-            head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
-            head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
-
-    def _make_optimizer(self, model):
-        """AdamW with the published groups: the implicit filters take the checkpoint's own lr/wd."""
-        return build_optimizer(model, lr=float(self.learning_rate_init), weight_decay=float(self.weight_decay),
-                               filter_params=filter_parameters(model.backbone), filter_lr=model.config.lr,
-                               filter_weight_decay=model.config.wd)
-
-    def _init_model(self, lengths, device, dtype, seed):
-        generator = torch.Generator().manual_seed(seed)
-        if self.pretrained is not None:
-            lm = self._pretrained_lm()
-            self.max_length_ = self._resolve_max_length(lengths, lm.config.l_max)
-            config = set_training_options(lm.backbone, embed_dropout=self.embed_dropout,
-                                          resid_dropout=self.resid_dropout).config
-        else:
-            self.max_length_ = self._resolve_max_length(lengths, None)
-            config = self._backbone_config(self.max_length_, embed_dropout=self.embed_dropout,
-                                           resid_dropout=self.resid_dropout)
-        model = HyenaSequenceClassifier(config, len(self.classes_), self.pooling, float(self.head_dropout),
-                                        generator=generator)
-        if self.pretrained is not None:
-            model.backbone.load_state_dict(lm.backbone.state_dict())
-        if self.freeze_backbone:
-            model.backbone.requires_grad_(False)
-        self.model_ = model.to(device=device, dtype=dtype)
-        self.n_iter_ = 0
-        self.history_, self.loss_curve_, self.validation_loss_curve_, self.validation_scores_ = [], [], [], []
-
+        return weight, bias

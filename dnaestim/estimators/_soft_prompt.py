@@ -258,6 +258,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
         _check_positive_int(self.n_prompt_tokens, "n_prompt_tokens", minimum=0)
         _check_positive_int(self.n_shots, "n_shots", minimum=0)
         self._validate_training_params()
+        self._validate_class_weight()
         _check_float(self.prompt_dropout, "prompt_dropout", 0, 1, high_open=True)
         if self.head not in PROMPT_HEADS:
             raise ValueError(f"head must be one of {PROMPT_HEADS}; got {self.head!r}.")
@@ -334,9 +335,11 @@ class SoftPromptClassifier(HyenaClassifierBase):
         """
         device, dtype, autocast = self._validate_params()
         sequences, lengths = self._sequences(X, reset=True)
-        y = self._labels(y, len(sequences))
-        y_index = self._encode_labels(y, warm=False)
-        weights = self._sample_weights(sample_weight, y_index)
+        if np.ndim(y) == 2 and np.shape(y)[1] > 1:
+            raise ValueError("SoftPromptClassifier reads one class per sequence; for multi-label y (a 0/1 matrix) "
+                             "use HyenaClassifier.")
+        y_index = self._encode_targets(y, len(sequences), warm=False)
+        weights, _ = self._class_weights(y_index, sample_weight)
         self.label_token_ids_ = self._label_token_ids(len(self.classes_))
         rng, seed = self._seeds()
         demos = self._pick_demonstrations(y_index, rng)
@@ -366,8 +369,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
             model = SoftPromptModel(lm, **self._spec, generator=torch.Generator().manual_seed(seed))
             self.model_ = model.to(device=device, dtype=dtype)
             self.device_, self.autocast_dtype_ = device, autocast
-            self.n_iter_, self.history_, self.loss_curve_, self.validation_loss_curve_ = 0, [], [], []
-            self.validation_scores_, self.best_iter_, self.best_validation_score_, self.best_loss_ = [], 0, None, None
+            self._start_history()
             if any(p.requires_grad and p.numel() for p in model.parameters()):
                 self._train([sequences[i] for i in keep], lengths[keep], y_index[keep], weights[keep], rng,
                             warm=False)

@@ -1,0 +1,84 @@
+"""A backbone, masked pooling and one linear layer: how :class:`HyenaClassifier` and :class:`HyenaRegressor` build
+their model, start its head from a linear probe, and group its parameters for the optimiser."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..nn.heads import HyenaSequenceClassifier
+from ..nn.options import filter_parameters, set_training_options
+from ..training import build_optimizer
+from ._base import _check_float, _check_pooling
+
+HEAD_INITS = ("probe", "random")
+#: Training sequences embedded for ``head_init="probe"`` (a seeded subsample beyond that).
+PROBE_SEQUENCES = 4096
+
+
+class PooledHeadMixin:
+    """Model construction shared by the fine-tuned estimators; the task's ``_fit_probe`` sets the head.
+
+    Reads the parameters ``pretrained``, the architecture parameters, ``embed_dropout``, ``resid_dropout``,
+    ``head_dropout``, ``head_init``, ``pooling``, ``freeze_backbone``, ``learning_rate_init`` and ``weight_decay``.
+    """
+
+    def _validate_head_params(self):
+        _check_pooling(self.pooling)
+        for name in ("embed_dropout", "resid_dropout", "head_dropout"):
+            _check_float(getattr(self, name), name, 0, 1, high_open=True)
+        if self.head_init not in HEAD_INITS:
+            raise ValueError(f"head_init must be one of {HEAD_INITS}; got {self.head_init!r}.")
+
+    def _init_model(self, lengths, device, dtype, seed, n_outputs):
+        generator = torch.Generator().manual_seed(seed)
+        if self.pretrained is not None:
+            lm = self._pretrained_lm()
+            self.max_length_ = self._resolve_max_length(lengths, lm.config.l_max)
+            config = set_training_options(lm.backbone, embed_dropout=self.embed_dropout,
+                                          resid_dropout=self.resid_dropout).config
+        else:
+            self.max_length_ = self._resolve_max_length(lengths, None)
+            config = self._backbone_config(self.max_length_, embed_dropout=self.embed_dropout,
+                                           resid_dropout=self.resid_dropout)
+        model = HyenaSequenceClassifier(config, n_outputs, self.pooling, float(self.head_dropout),
+                                        generator=generator)
+        if self.pretrained is not None:
+            model.backbone.load_state_dict(lm.backbone.state_dict())
+        if self.freeze_backbone:
+            model.backbone.requires_grad_(False)
+        self.model_ = model.to(device=device, dtype=dtype)
+        self._start_history()
+
+    def _make_optimizer(self, model):
+        """AdamW with the published groups: the implicit filters take the checkpoint's own lr/wd."""
+        return build_optimizer(model, lr=float(self.learning_rate_init), weight_decay=float(self.weight_decay),
+                               filter_params=filter_parameters(model.backbone), filter_lr=model.config.lr,
+                               filter_weight_decay=model.config.wd)
+
+    def _initialize_head(self, sequences, targets, weights, train_index, rng):
+        """``head_init="probe"``: a linear model on the backbone's pooled features sets the linear head.
+
+        Linear probing before fine-tuning (LP-FT): the head starts where a linear model on the pretrained features
+        would end, so the first updates refine the backbone instead of undoing it to fit a random head. Up to
+        ``PROBE_SEQUENCES`` training sequences (a seeded subsample) are embedded once, in evaluation mode.
+        """
+        if self.head_init == "random":
+            return
+        index = train_index
+        if len(index) > PROBE_SEQUENCES:
+            index = np.sort(rng.choice(index, PROBE_SEQUENCES, replace=False))
+        index = index[weights[index] > 0]
+        if len(index) < 2:
+            return
+        features = self._pooled_embeddings(self.model_.backbone, [sequences[i] for i in index], pooling=self.pooling)
+        # Weights rescaled to mean 1: a linear model's penalty is relative to their sum, so the head must not
+        # depend on their overall scale.
+        probe = self._fit_probe(features, targets[index], weights[index] / weights[index].mean())
+        if probe is None:
+            return
+        weight, bias = probe
+        head = self.model_.head
+        with torch.no_grad():
+            head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
+            head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
