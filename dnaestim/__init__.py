@@ -6,14 +6,15 @@ The public API:
 * :class:`HyenaConfig` and :class:`HyenaLM` — the HyenaDNA backbone and language model (PyTorch).
 * :func:`load_pretrained` and :func:`save_pretrained` — the backbone bundled with dnaestim by name
   (:func:`list_pretrained`), and published checkpoint layouts from local files; nothing is downloaded.
-* :class:`HyenaClassifier`, :class:`HyenaEmbedder`, :class:`HyenaPretrainer` and :class:`SoftPromptClassifier` —
+* :class:`HyenaClassifier` (single- and multi-label), :class:`HyenaRegressor`, :class:`HyenaEmbedder`,
+  :class:`HyenaPretrainer` and :class:`SoftPromptClassifier` —
   scikit-learn estimators.
 * :mod:`dnaestim.datasets` — bundled labelled DNA tasks and loaders for the common on-disk formats.
 * :func:`retain_freed_memory` — twice the CPU training speed on long windows (a process-wide glibc setting).
 """
 
 from .checkpoints import CheckpointError, load_pretrained, save_pretrained
-from .estimators import HyenaClassifier, HyenaEmbedder, HyenaPretrainer, SoftPromptClassifier
+from .estimators import HyenaClassifier, HyenaEmbedder, HyenaPretrainer, HyenaRegressor, SoftPromptClassifier
 from .estimators._base import InconsistentVersionWarning
 from .memory import retain_freed_memory
 from .models import list_pretrained
@@ -29,6 +30,7 @@ __all__ = [
     "HyenaClassifier",
     "HyenaEmbedder",
     "HyenaPretrainer",
+    "HyenaRegressor",
     "HyenaConfig",
     "HyenaLM",
     "InconsistentVersionWarning",

@@ -17,13 +17,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils import estimator_checks
 
 from conftest import DATA_FREE_CHECKS
-from dnaestim import HyenaClassifier, HyenaEmbedder, HyenaLM, HyenaConfig, reverse_complement, save_pretrained
+from dnaestim import (HyenaClassifier, HyenaEmbedder, HyenaLM, HyenaConfig, HyenaRegressor, reverse_complement,
+                      save_pretrained)
 from dnaestim.datasets import load_gue_prom_core_tata
 
 TINY = dict(pretrained=None, d_model=16, n_layer=1, d_inner=32, filter_order=8, emb_dim=3)
-ESTIMATORS = [HyenaClassifier(**TINY), HyenaEmbedder(**TINY)]
+ESTIMATORS = [HyenaClassifier(**TINY), HyenaRegressor(**TINY), HyenaEmbedder(**TINY)]
 #: As a user first meets them: on the bundled backbone.
-DEFAULT_ESTIMATORS = [HyenaClassifier(), HyenaEmbedder()]
+DEFAULT_ESTIMATORS = [HyenaClassifier(), HyenaRegressor(), HyenaEmbedder()]
 
 rng = np.random.RandomState(0)
 SEQS = np.array(["".join(rng.choice(list("ACGT"), size=rng.randint(8, 30))) for _ in range(40)], dtype=object)
@@ -358,7 +359,8 @@ def test_pickles_and_checkpoints_say_what_wrote_them(tmp_path):
     assert nested["estimator"] == "HyenaEmbedder" and nested["based_on"]["estimator"] == "HyenaClassifier"
 
 
-@pytest.mark.parametrize("name", ["HyenaClassifier", "HyenaEmbedder", "HyenaPretrainer", "SoftPromptClassifier"])
+@pytest.mark.parametrize("name", ["HyenaClassifier", "HyenaRegressor", "HyenaEmbedder", "HyenaPretrainer",
+                                  "SoftPromptClassifier"])
 def test_public_attributes_are_the_parameters_or_end_with_an_underscore(name):
     import dnaestim
 

@@ -107,7 +107,7 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
             row, column = (int(v) for v in bad[0])
             name = columns[column] if columns is not None else column
             raise ValueError(
-                f"y[{row}, {column}] (label {name!r}) is {array[row, column]!r}; a multi-label y holds only 0 and 1 "
+                f"y[{row}, {column}] (label {name!r}) is {array[row, column]}; a multi-label y holds only 0 and 1 "
                 "(give one 0/1 column per label; for several classes per sequence use one column per class)."
             )
         classes = np.asarray(list(columns) if columns is not None else np.arange(array.shape[1]))

@@ -21,7 +21,10 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
 
     A backbone (trained from scratch, or loaded from a pretrained checkpoint), masked mean pooling over the real
     tokens of each sequence, and one linear layer, trained end to end with AdamW and a cosine schedule as in the
-    published fine-tuning recipe.
+    published fine-tuning recipe. ``y`` holds one label per sequence (a softmax over the classes), or is a 0/1
+    matrix with one column per label for multi-label classification (one sigmoid per label, binary
+    cross-entropy; ``predict`` returns a 0/1 matrix at probability 0.5 and ``score`` is subset accuracy, as in
+    scikit-learn's ``MLPClassifier``).
 
     Parameters
     ----------
@@ -41,7 +44,8 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
     head_dropout : float, default=0.1
         Dropout on the pooled vector before the linear layer.
     head_init : {"probe", "random"}, default="probe"
-        How the linear layer starts. ``"probe"``: a logistic regression fitted on the backbone's pooled features
+        How the linear layer starts. ``"probe"``: a logistic regression (one per label for multi-label ``y``)
+        fitted on the backbone's pooled features
         of (up to 4,096 of) the training sequences, then everything is fine-tuned together (linear probing before
         fine-tuning); it costs one inference pass over those sequences. ``"random"``: the published
         initialisation (normal, standard deviation 0.02).
@@ -80,7 +84,9 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         Wall-clock budget for ``fit`` in seconds: training stops at the first batch boundary after it, and the
         learning-rate schedule anneals over whichever of ``max_iter`` and ``max_time`` runs out first.
     class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss, as in scikit-learn.
+        Weights of the classes in the loss, as in scikit-learn. For multi-label ``y``, the weight of each label's
+        positives against its negatives (torch's ``pos_weight``): ``"balanced"`` gives a label ``n_negative /
+        n_positive``, a dict maps labels to weights.
     rc_augment : bool, default=False
         Replace each training sequence by its reverse complement with probability 1/2 at every epoch.
     rc_average : bool, default=False
@@ -105,7 +111,9 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Sorted class labels.
+        Sorted class labels; for multi-label ``y``, the label names (a DataFrame's columns, else 0..n_labels-1).
+    out_activation_ : {"softmax", "logistic"}
+        Single-label or multi-label outputs.
     model_ : HyenaSequenceClassifier
         The trained torch module.
     max_length_ : int
@@ -143,6 +151,14 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
     (1,)
     >>> clf.classes_.tolist()
     ['a', 'b']
+
+    Several labels per sequence:
+
+    >>> import numpy as np
+    >>> Y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]] * 8)
+    >>> HyenaClassifier(pretrained=None, d_model=16, n_layer=1, max_iter=2, early_stopping=False).fit(X, Y).predict(
+    ...     X[:2]).shape
+    (2, 2)
     """
 
     def __init__(

@@ -1,0 +1,351 @@
+"""HyenaRegressor: fine-tune (or train from scratch) a HyenaDNA backbone to predict numbers from DNA sequences."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.linear_model import Ridge
+from sklearn.metrics import r2_score
+from sklearn.utils.validation import check_is_fitted
+
+from ..models import DEFAULT_BACKBONE
+from ._base import seeded
+from ._finetuning import FineTuningBase
+from ._pooled_head import PooledHeadMixin
+
+__all__ = ["HyenaRegressor"]
+
+
+class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
+    """Sequence regressor built on a HyenaDNA backbone: one or many continuous targets per sequence.
+
+    The model of :class:`HyenaClassifier` (a backbone, masked pooling, one linear layer) with one output per
+    target, trained end to end on the weighted mean squared error of standardised targets. ``score`` is R²
+    (averaged over the targets), and ``predict`` returns shape (n_samples,) for one target and
+    (n_samples, n_targets) for several, as scikit-learn's ``MLPRegressor`` does.
+
+    Parameters
+    ----------
+    pretrained : str, path-like, HyenaLM, fitted HyenaPretrainer or None, default="dnaestim-multispecies-tiny-1k"
+        Start from these backbone weights: the name of a bundled model (:func:`dnaestim.list_pretrained`; the
+        default is the multi-species backbone dnaestim ships, see its model card), a local checkpoint directory in
+        either published layout, a HyenaLM or a fitted HyenaPretrainer. None trains a backbone from scratch with
+        the architecture parameters below (which must stay at their defaults otherwise).
+    d_model, n_layer : int, default=128, 2
+        Width and depth of a backbone trained from scratch (the published tiny model).
+    d_inner : int, default=None
+        MLP width; ``4 * d_model`` when None.
+    filter_order, emb_dim : int, default=64, 5
+        Width of the implicit filter's MLP and of its positional encoding.
+    embed_dropout, resid_dropout : float, default=0.1, 0.0
+        Dropout on the embeddings and on each block's residual branch (also applied to a pretrained backbone).
+    head_dropout : float, default=0.1
+        Dropout on the pooled vector before the linear layer.
+    head_init : {"probe", "random"}, default="probe"
+        How the linear layer starts. ``"probe"``: a ridge regression (``alpha=1``, on the standardised targets)
+        fitted on the backbone's pooled features
+        of (up to 4,096 of) the training sequences, then everything is fine-tuned together (linear probing before
+        fine-tuning); it costs one inference pass over those sequences. ``"random"``: the published
+        initialisation (normal, standard deviation 0.02).
+    pooling : {"mean", "last"}, default="mean"
+        Mean over the real tokens (never over padding), or the last real token.
+    max_length : int, default=None
+        Cut sequences to this many nucleotides (keeping their start), at fit and predict time. None: the
+        pretrained model's ``l_max`` (training sequences must fit), or the longest training sequence for a model
+        trained from scratch; longer sequences at predict time are then cut with a warning.
+    freeze_backbone : bool, default=False
+        Train only the linear head.
+    max_iter : int, default=100
+        Maximum number of epochs.
+    batch_size : int, default=64
+        Sequences per optimiser step (and per inference batch).
+    learning_rate_init : float, default=6e-4
+        Peak learning rate of the cosine schedule (1 % linear warm-up, decay to 0.1 × peak).
+    weight_decay : float, default=0.1
+        AdamW's decoupled weight decay (the implicit filters use none, as published).
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the training data, keep the weights with the best
+        validation loss, and stop after ``n_iter_no_change`` epochs without improvement.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out for early stopping.
+    n_iter_no_change : int, default=5
+        Epochs without improvement of the validation loss before training stops.
+    tol : float, default=1e-4
+        Minimum decrease of the validation loss that counts as an improvement when deciding to stop (the weights
+        kept are those of the lowest validation loss, as in scikit-learn's ``MLPRegressor``).
+    scoring : str, callable or None, default="loss"
+        What early stopping watches on the validation split: ``"loss"`` (the validation loss, lower is better) or
+        a scikit-learn scorer (a name such as ``"r2"`` or ``"neg_mean_absolute_error"``, or a callable
+        ``scorer(estimator, X, y)``; higher is better, and ``tol`` applies to it). Also what
+        ``validation_scores_`` holds (R² for ``"loss"`` and None).
+    max_time : float, default=None
+        Wall-clock budget for ``fit`` in seconds: training stops at the first batch boundary after it, and the
+        learning-rate schedule anneals over whichever of ``max_iter`` and ``max_time`` runs out first.
+    standardize_target : bool, default=True
+        Train on targets shifted and scaled to mean 0 and standard deviation 1 (per output, weighted by
+        ``sample_weight``; the training set's ``target_mean_`` and ``target_scale_`` are kept and undone by
+        ``predict``). Keeps the loss and the learning rate meaningful whatever the targets' units.
+    rc_augment : bool, default=False
+        Replace each training sequence by its reverse complement with probability 1/2 at every epoch.
+    rc_average : bool, default=False
+        Average the predictions of each sequence and its reverse complement (strand-symmetric
+        predictions, twice the inference cost).
+    unknown : {"raise", "N"}, default="raise"
+        A character that is not A, C, G, T or N (either case; U reads as T): ``"raise"`` stops with an error
+        naming the sequence, position and character; ``"N"`` reads it as N (IUPAC codes such as R or Y, gaps).
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, shuffling, the validation split, augmentation and dropout. The global random
+        generators are left untouched.
+    verbose : int, default=0
+        0 is silent; 1 prints a table of every epoch (losses, validation score, learning rate, time) to
+        stderr; 2 also shows progress bars.
+    warm_start : bool, default=False
+        Continue training the fitted model on the next ``fit`` instead of starting afresh.
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    precision : {"auto", "32", "bf16", "16", "64"}, default="auto"
+        Mixed precision on GPUs by default (the long convolution always runs in float32); float32 on the CPU.
+
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of targets.
+    target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+        What ``predict`` multiplies by and adds back (0 and 1 with ``standardize_target=False``).
+    out_activation_ : "identity"
+        The output layer's activation, as in ``MLPRegressor``.
+    model_ : HyenaSequenceClassifier
+        The trained torch module (its linear head has ``n_outputs_`` outputs).
+    max_length_ : int
+        Longest input accepted.
+    n_iter_ : int
+        Epochs run (over all fits when warm-starting).
+    history_ : list of dict
+        One entry per epoch: ``epoch``, ``train_loss`` and ``valid_loss`` (mean squared error of the standardised
+        targets), ``valid_score`` (by ``scoring``; R² by default; None without early stopping), ``lr``,
+        ``seconds``.
+    loss_curve_, validation_loss_curve_ : list of float
+        Training and validation loss per epoch.
+    best_iter_ : int
+        Epoch whose weights were kept (the last one without early stopping).
+    validation_scores_ : list of float
+        Validation score per epoch; empty without early stopping.
+    best_validation_score_ : float or None
+        Validation score of the epoch whose weights were kept (None without early stopping).
+    best_loss_ : float or None
+        Lowest training loss of any epoch; None with early stopping.
+    device_ : torch.device
+        Device the model lives on.
+    feature_names_in_ : ndarray of shape (1,)
+        Name of the column when ``X`` was a one-column DataFrame in ``fit`` (absent otherwise).
+
+    Examples
+    --------
+    >>> from dnaestim import HyenaRegressor
+    >>> X = ["ACGTACGTAC", "TTTTGGGGCC", "ACGTACGTTT", "GGGGCCCCTT"] * 8
+    >>> y = [0.5, 2.0, 0.7, 1.9] * 8
+    >>> reg = HyenaRegressor(pretrained=None, d_model=16, n_layer=1, max_iter=3, early_stopping=False,
+    ...                      random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape, reg.n_outputs_
+    ((2,), 1)
+    """
+
+    def __init__(
+        self,
+        *,
+        pretrained=DEFAULT_BACKBONE,
+        d_model=128,
+        n_layer=2,
+        d_inner=None,
+        filter_order=64,
+        emb_dim=5,
+        embed_dropout=0.1,
+        resid_dropout=0.0,
+        head_dropout=0.1,
+        head_init="probe",
+        pooling="mean",
+        max_length=None,
+        freeze_backbone=False,
+        max_iter=100,
+        batch_size=64,
+        learning_rate_init=6e-4,
+        weight_decay=0.1,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        scoring="loss",
+        max_time=None,
+        standardize_target=True,
+        rc_augment=False,
+        rc_average=False,
+        unknown="raise",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        device="auto",
+        precision="auto",
+    ):
+        self.pretrained = pretrained
+        self.d_model = d_model
+        self.n_layer = n_layer
+        self.d_inner = d_inner
+        self.filter_order = filter_order
+        self.emb_dim = emb_dim
+        self.embed_dropout = embed_dropout
+        self.resid_dropout = resid_dropout
+        self.head_dropout = head_dropout
+        self.head_init = head_init
+        self.pooling = pooling
+        self.max_length = max_length
+        self.freeze_backbone = freeze_backbone
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.scoring = scoring
+        self.max_time = max_time
+        self.standardize_target = standardize_target
+        self.rc_augment = rc_augment
+        self.rc_average = rc_average
+        self.random_state = random_state
+        self.unknown = unknown
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.device = device
+        self.precision = precision
+
+    # -- fitting -------------------------------------------------------------------------------------------------
+
+    def _validate_params(self):
+        device, dtype, autocast = self._validate_common_params()
+        self._validate_head_params()
+        self._validate_training_params()
+        return device, dtype, autocast
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on sequences ``X`` with targets ``y``.
+
+        Parameters
+        ----------
+        X : list, 1-D array or pandas Series of str
+            DNA sequences (A, C, G, T, N in either case).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Finite numbers (a Series or DataFrame too).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sequence weights in the loss.
+
+        Returns
+        -------
+        HyenaRegressor
+            The fitted estimator (``self``).
+        """
+        device, dtype, autocast = self._validate_params()
+        sequences, lengths = self._sequences(X, reset=True)
+        warm = self.warm_start and hasattr(self, "model_")
+        weights = self._sample_weights(sample_weight, len(sequences))
+        targets = self._encode_targets(y, len(sequences), warm, weights)
+        rng, seed = self._seeds()
+        with seeded(seed, device):
+            if not warm:
+                self._init_model(lengths, device, dtype, seed, self.n_outputs_)
+            else:
+                self.model_.to(device)
+            self.device_, self.autocast_dtype_ = device, autocast
+            self._train(sequences, lengths, targets, weights, rng, warm)
+        return self
+
+    def _encode_targets(self, y, n_samples, warm, weights):
+        """``y`` checked, as a float (n, n_outputs) matrix, standardised by its ``weights``-weighted mean and
+        standard deviation (kept unless warm-starting)."""
+        array = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
+        if array.ndim not in (1, 2) or array.ndim == 2 and array.shape[1] == 0:
+            raise ValueError(f"y must have shape (n_samples,) or (n_samples, n_targets); got {array.shape}.")
+        if len(array) != n_samples:
+            raise ValueError(f"X has {n_samples} sequences but y has {len(array)} rows; give one per sequence.")
+        try:
+            values = array.astype(np.float64).reshape(n_samples, -1)
+        except (TypeError, ValueError):
+            raise ValueError(f"y must hold numbers for regression; got {array.dtype} values. Use HyenaClassifier "
+                             "for class labels.") from None
+        bad = np.argwhere(~np.isfinite(values))
+        if bad.size:
+            row, column = (int(v) for v in bad[0])
+            where = f"y[{row}]" if array.ndim == 1 else f"y[{row}, {column}]"
+            raise ValueError(f"{where} is {values[row, column]}; every target must be a finite number (drop or fill "
+                             "missing values first).")
+        if warm:
+            if values.shape[1] != self.n_outputs_:
+                raise ValueError(f"y has {values.shape[1]} targets but the fitted model has {self.n_outputs_}; with "
+                                 "warm_start=True the targets must stay the same.")
+        else:
+            self.n_outputs_ = values.shape[1]
+            self.out_activation_ = "identity"
+            if self.standardize_target:
+                self.target_mean_ = np.average(values, axis=0, weights=weights)
+                scale = np.sqrt(np.average((values - self.target_mean_) ** 2, axis=0, weights=weights))
+                self.target_scale_ = np.where(scale > 0, scale, 1.0)
+            else:
+                self.target_mean_, self.target_scale_ = np.zeros(self.n_outputs_), np.ones(self.n_outputs_)
+        return (values - self.target_mean_) / self.target_scale_
+
+    def _fit_probe(self, features, targets, weights):
+        """Head weights (n_outputs, width) and biases from a ridge regression on pooled features."""
+        probe = Ridge(alpha=1.0).fit(features, targets, sample_weight=weights)
+        return probe.coef_.reshape(self.n_outputs_, -1), np.atleast_1d(probe.intercept_)
+
+    def _targets_as_given(self, targets):
+        values = targets * self.target_scale_ + self.target_mean_
+        return values.ravel() if self.n_outputs_ == 1 else values
+
+    # -- the task's hooks ----------------------------------------------------------------------------------------
+
+    def _loss(self, outputs, targets, weights):
+        losses = (outputs - targets.to(outputs.dtype)).pow(2).mean(1)
+        return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
+
+    @staticmethod
+    def _to_predictions(outputs):
+        return outputs
+
+    @staticmethod
+    def _average_strands(values, rc_values):
+        return (values + rc_values) / 2
+
+    @staticmethod
+    def _validation_loss(values, targets, weights):
+        return float(np.sum(((values - targets) ** 2).mean(1) * weights) / weights.sum())
+
+    @staticmethod
+    def _default_score(values, targets, weights):
+        """R² averaged over the targets (unchanged by the standardisation)."""
+        return float(r2_score(targets, values, sample_weight=weights))
+
+    # -- prediction ----------------------------------------------------------------------------------------------
+
+    def predict(self, X):
+        """Predicted targets, in the units of the training ``y``.
+
+        Parameters
+        ----------
+        X : list, 1-D array or pandas Series of str
+            DNA sequences.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs_)
+        """
+        check_is_fitted(self)
+        sequences, lengths = self._sequences(X)
+        self._warn_if_cut(lengths)
+        values = self._predict_outputs(sequences) * self.target_scale_ + self.target_mean_
+        return values.ravel() if self.n_outputs_ == 1 else values
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
