@@ -507,15 +507,20 @@ def load_fasta_labeled(path, *, label_sep="|", return_X_y=False, as_frame=False)
     return _result(frame, descr, None, return_X_y=return_X_y, as_frame=as_frame)
 
 
-def load_csv(path, *, sequence_column="sequence", label_column="label", sep=",", return_X_y=False,
+def load_csv(path, *, sequence_column="sequence", label_column="label", sep=",", numeric=False, return_X_y=False,
              as_frame=False):
-    """Load sequences and labels from a CSV (or TSV) file.
+    """Load sequences and labels (or numeric targets) from a CSV (or TSV) file.
 
-    Both columns are read as ``str`` (labels such as ``"0"`` stay strings). Only an empty cell counts as
-    missing: ``NA``, ``N/A`` or ``null`` are kept as text, since they can be sequences or labels. The GUE
-    benchmark files (``sequence,label``) load as they are; tab-separated files need ``sep="\\t"``. The
-    separator is never guessed, but a header that pandas reads as one column holding another common separator
-    (tab, comma, semicolon) makes the error message suggest that ``sep``.
+    With one ``label_column`` and ``numeric=False``, both columns are read as ``str`` (labels such as ``"0"``
+    stay strings), ready for a classifier. ``numeric=True`` reads the label column as numbers, for
+    :class:`~dnaestim.HyenaRegressor`. A list of label columns gives a numeric matrix (n_samples, n_columns): 0/1
+    columns for multi-label classification (``sequence,<label1>,<label2>,...``) or several regression targets;
+    with ``as_frame=True`` it is a DataFrame whose column names :class:`~dnaestim.HyenaClassifier` takes as its
+    ``classes_``. Only an empty cell counts as missing: ``NA``, ``N/A`` or ``null`` are kept as text, since they
+    can be sequences or labels (and are an error in a numeric column). The GUE benchmark files
+    (``sequence,label``) load as they are; tab-separated files need ``sep="\\t"``. The separator is never guessed,
+    but a header that pandas reads as one column holding another common separator (tab, comma, semicolon) makes
+    the error message suggest that ``sep``.
 
     Parameters
     ----------
@@ -523,22 +528,24 @@ def load_csv(path, *, sequence_column="sequence", label_column="label", sep=",",
         CSV file with a header line, plain or gzip-compressed (recognised by its content, whatever its suffix).
     sequence_column : str, default="sequence"
         Column holding the sequences.
-    label_column : str, default="label"
-        Column holding the labels.
+    label_column : str or list of str, default="label"
+        Column holding the labels, or the columns of a multi-label or multi-target task.
     sep : str, default=","
         The field separator, one character, passed to :func:`pandas.read_csv`: ``","`` for CSV, ``"\\t"`` for
         TSV, ``";"``, ``"|"``, ...
+    numeric : bool, default=False
+        Read one label column as numbers (a list of columns is always numeric).
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a bunch.
     as_frame : bool, default=False
-        Give ``data`` and ``target`` as :class:`pandas.Series` and fill ``frame`` (whose columns are renamed
-        ``sequence`` and ``label``).
+        Give ``data`` and ``target`` as :class:`pandas.Series` (a DataFrame for several label columns) and fill
+        ``frame`` (columns ``sequence`` and ``label``, or ``sequence`` and the label columns).
 
     Returns
     -------
     sklearn.utils.Bunch or tuple
-        ``data``, ``target``, ``target_names``, ``frame``, ``DESCR`` and ``split`` (``None``), or
-        ``(data, target)`` when ``return_X_y=True``.
+        ``data``, ``target``, ``target_names`` (the sorted labels; the label columns' names for several),
+        ``frame``, ``DESCR`` and ``split`` (``None``), or ``(data, target)`` when ``return_X_y=True``.
 
     Examples
     --------
@@ -548,20 +555,32 @@ def load_csv(path, *, sequence_column="sequence", label_column="label", sep=",",
     ...     path = pathlib.Path(tmp, "train.tsv")
     ...     _ = path.write_text("sequence\\tlabel\\nACGTAC\\tpromoter\\nTTGACA\\tother\\n")
     ...     X, y = load_csv(path, sep="\\t", return_X_y=True)
-    >>> X.tolist(), y.tolist()
-    (['ACGTAC', 'TTGACA'], ['promoter', 'other'])
+    ...     multi = pathlib.Path(tmp, "tracks.csv")
+    ...     _ = multi.write_text("sequence,dnase,atac\\nACGTAC,1,0\\nTTGACA,1,1\\n")
+    ...     _, Y = load_csv(multi, label_column=["dnase", "atac"], return_X_y=True)
+    >>> X.tolist(), y.tolist(), Y.tolist()
+    (['ACGTAC', 'TTGACA'], ['promoter', 'other'], [[1.0, 0.0], [1.0, 1.0]])
     """
     if not isinstance(sep, str) or len(sep) != 1 or sep in "\"\r\n":
         raise ValueError(
             f"sep must be one character other than a quote or a line break, such as ',' or '\\t'; got {sep!r}."
         )
+    several = isinstance(label_column, (list, tuple))
+    columns = list(label_column) if several else [label_column]
+    if not columns or not all(isinstance(c, str) for c in columns):
+        raise ValueError(f"label_column must be a column name or a non-empty list of them; got {label_column!r}.")
+    if len(set(columns)) != len(columns) or sequence_column in columns:
+        raise ValueError(f"label_column names a column twice or names the sequence column: {label_column!r}.")
     file = _existing(path, "CSV file")
     with open(file, "rb") as handle:
         compression = "gzip" if handle.read(2) == _GZIP_MAGIC else None
-    frame = _read_csv(file, str(file), sequence_column, label_column, compression=compression, sep=sep)
+    frame = _read_csv(file, str(file), sequence_column, columns, compression=compression, sep=sep,
+                      numeric=numeric or several, rename=not several)
     what = "CSV" if sep == "," else f"Delimited file (sep={sep!r})"
-    descr = f"{what} read from {file} ({len(frame)} rows; columns {sequence_column!r} and {label_column!r})."
-    return _result(frame, descr, None, return_X_y=return_X_y, as_frame=as_frame)
+    descr = (f"{what} read from {file} ({len(frame)} rows; sequences in {sequence_column!r}, "
+             f"{'targets' if numeric or several else 'labels'} in {', '.join(repr(c) for c in columns)}).")
+    return _result(frame, descr, None, return_X_y=return_X_y, as_frame=as_frame,
+                   label_columns=columns if several else None)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -597,8 +616,11 @@ def _open_text(file):
     return open(file, encoding="utf-8")
 
 
-def _read_csv(source, name, sequence_column, label_column, *, compression, sep=","):
-    """Read the two columns of a CSV as str, renamed ``sequence`` and ``label``; no missing values allowed."""
+def _read_csv(source, name, sequence_column, label_columns, *, compression, sep=",", numeric=False, rename=True):
+    """Read the sequence and label columns of a CSV, no missing values allowed: sequences as str, labels as str
+    (or float when ``numeric``); one label column renamed ``label`` when ``rename``."""
+    if isinstance(label_columns, str):
+        label_columns = [label_columns]
     try:
         table = pd.read_csv(
             source, sep=sep, dtype=str, keep_default_na=False, na_values=[""], compression=compression,
@@ -608,7 +630,8 @@ def _read_csv(source, name, sequence_column, label_column, *, compression, sep="
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as err:
         raise ValueError(f"Cannot read {name} as CSV ({err}).") from None
     present = ", ".join(repr(c) for c in table.columns)
-    for role, column in (("sequence_column", sequence_column), ("label_column", label_column)):
+    roles = [("sequence_column", sequence_column)] + [("label_column", c) for c in label_columns]
+    for role, column in roles:
         if column not in table.columns:
             advice = f"Pass {role}= to choose one."
             other = _other_separator(table.columns, sep)
@@ -616,7 +639,7 @@ def _read_csv(source, name, sequence_column, label_column, *, compression, sep="
                 advice = (f"The header was read as a single column and holds {other!r}: is the file separated by "
                           f"{other!r}? Pass sep={other!r}.")
             raise ValueError(f"{name} has no column {column!r} ({role}); its columns are: {present}. {advice}")
-    for column in (sequence_column, label_column):
+    for _, column in roles:
         missing = np.flatnonzero(table[column].isna().to_numpy())
         if missing.size:
             more = f" ({missing.size - 1} more rows too)" if missing.size > 1 else ""
@@ -624,10 +647,20 @@ def _read_csv(source, name, sequence_column, label_column, *, compression, sep="
                 f"{name}: data row {int(missing[0])} (0-based, header not counted) has no value in column "
                 f"{column!r}{more}; fill or drop such rows."
             )
-    return pd.DataFrame({
-        "sequence": table[sequence_column].to_numpy(dtype=object),
-        "label": table[label_column].to_numpy(dtype=object),
-    }, dtype=str)
+    frame = pd.DataFrame({"sequence": table[sequence_column].to_numpy(dtype=object)}, dtype=str)
+    for column in label_columns:
+        values = table[column].to_numpy(dtype=object)
+        if numeric:
+            parsed = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64)
+            bad = np.flatnonzero(~np.isfinite(parsed))
+            if bad.size:
+                raise ValueError(
+                    f"{name}: data row {int(bad[0])} (0-based, header not counted) has {values[bad[0]]!r} in column "
+                    f"{column!r}, which is not a finite number; numeric targets must be numbers."
+                )
+            values = parsed
+        frame["label" if rename else column] = values
+    return frame
 
 
 def _other_separator(columns, sep):
@@ -637,16 +670,26 @@ def _other_separator(columns, sep):
     return next((other for other in ("\t", ",", ";") if other != sep and other in str(columns[0])), None)
 
 
-def _result(frame, descr, split, *, return_X_y, as_frame):
-    """The bunch (or ``(data, target)``) for a frame with columns ``sequence`` and ``label``."""
+def _result(frame, descr, split, *, return_X_y, as_frame, label_columns=None):
+    """The bunch (or ``(data, target)``) for a frame with columns ``sequence`` and ``label`` (or the
+    ``label_columns`` of a multi-label or multi-target task)."""
+    names = ["label"] if label_columns is None else list(label_columns)
     if as_frame:
-        data, target = frame["sequence"], frame["label"]
+        data = frame["sequence"]
+        target = frame["label"] if label_columns is None else frame[names]
     else:
         data = frame["sequence"].to_numpy(dtype=object)
-        target = frame["label"].to_numpy(dtype=object)
+        target = frame["label"].to_numpy() if label_columns is None else frame[names].to_numpy(dtype=np.float64)
+        if target.dtype.kind not in "fiu":
+            target = target.astype(object)
     if return_X_y:
         return data, target
-    target_names = np.array(sorted(set(frame["label"])), dtype=object)
+    if label_columns is not None:
+        target_names = np.array(names, dtype=object)
+    elif frame["label"].dtype.kind == "f":
+        target_names = None  # numbers to regress on, not classes
+    else:
+        target_names = np.array(sorted(set(frame["label"])), dtype=object)
     return Bunch(
         data=data,
         target=target,

@@ -575,3 +575,30 @@ def test_csv_errors(tmp_path):
     ragged.write_text("sequence,label\nACGT,0\nGG,1,extra,fields\n")
     with pytest.raises(ValueError, match="Cannot read .*ragged\\.csv as CSV"):
         load_csv(ragged)
+
+
+def test_csv_numeric_targets_and_label_matrices(tmp_path):
+    regression = tmp_path / "strength.csv"
+    regression.write_text("sequence,target,name\nACGT,1.5,a\nGGCC,-0.25,b\nTTAA,3e2,c\n")
+    X, y = load_csv(regression, label_column="target", numeric=True, return_X_y=True)
+    assert y.dtype == np.float64 and y.tolist() == [1.5, -0.25, 300.0]
+    assert load_csv(regression, label_column="target", numeric=True).target_names is None
+    tracks = tmp_path / "tracks.csv.gz"
+    with gzip.open(tracks, "wt") as handle:
+        handle.write("sequence,region,heart,limb\nACGT,chr1:1-5,1,0\nGGCC,chr2:1-5,0,0\nTTAA,chr3:1-5,1,1\n")
+    bunch = load_csv(tracks, label_column=["heart", "limb"], as_frame=True)
+    assert bunch.target.columns.tolist() == bunch.target_names.tolist() == ["heart", "limb"]
+    assert bunch.target.to_numpy().tolist() == [[1, 0], [0, 0], [1, 1]]
+    assert bunch.frame.columns.tolist() == ["sequence", "heart", "limb"]
+    _, Y = load_csv(tracks, label_column=["heart", "limb"], return_X_y=True)
+    assert Y.shape == (3, 2) and Y.dtype == np.float64
+    with pytest.raises(ValueError, match=r"data row 1 .* has 'x' in column 'target', which is not a finite number"):
+        bad = tmp_path / "bad.csv"
+        bad.write_text("sequence,target\nACGT,1\nACGT,x\n")
+        load_csv(bad, label_column="target", numeric=True)
+    with pytest.raises(ValueError, match="no column 'lung'"):
+        load_csv(tracks, label_column=["heart", "lung"])
+    with pytest.raises(ValueError, match="names a column twice"):
+        load_csv(tracks, label_column=["heart", "heart"])
+    with pytest.raises(ValueError, match="non-empty list"):
+        load_csv(tracks, label_column=[])
