@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 
+import numpy as np
 import torch
 
-__all__ = ["barrier", "distributed_session", "init_from_environment", "rank_and_world"]
+from .training import TimeBudget
+
+__all__ = ["Shard", "SynchronizedTimeBudget", "barrier", "distributed_session", "init_from_environment",
+           "rank_and_world"]
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -78,3 +83,104 @@ def distributed_session(device: str = "auto"):
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+
+class Shard:
+    """The rows of a data set that this process holds, and the collectives that combine all processes' rows.
+
+    Global row ``i`` lives on rank ``i % world``. In one process (``world=1``) every row is here and every
+    collective is the identity, so single-process fitting runs the very same code as a torchrun job.
+
+    Parameters
+    ----------
+    n_total : int
+        Rows in the whole data set.
+    rank, world : int, optional
+        This process and the number of processes; from the process group when not given.
+    device : torch.device or str, default="cpu"
+        Where reduction tensors live (the process's GPU under NCCL).
+    """
+
+    def __init__(self, n_total, rank=None, world=None, device="cpu"):
+        if rank is None or world is None:
+            rank, world = rank_and_world()
+        self.n_total, self.rank, self.world = int(n_total), int(rank), int(world)
+        self.device = torch.device(device)
+        #: Global indices of the rows this process holds, ascending.
+        self.owned = np.arange(self.rank, self.n_total, self.world)
+
+    def local(self, global_index):
+        """Which of ``global_index`` are here: a boolean mask over it, and their positions in this shard."""
+        global_index = np.asarray(global_index, dtype=np.int64)
+        mine = global_index % self.world == self.rank
+        return mine, (global_index[mine] - self.rank) // self.world
+
+    def sum(self, values):
+        """``values`` (a float array) summed over every process; the same result on every rank."""
+        values = np.asarray(values, dtype=np.float64)
+        if self.world == 1:
+            return values
+        tensor = torch.as_tensor(values, device=self.device)
+        torch.distributed.all_reduce(tensor)
+        return tensor.cpu().numpy()
+
+    def max(self, value):
+        """The largest ``value`` of every process."""
+        if self.world == 1:
+            return value
+        tensor = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
+        return type(value)(tensor.item())
+
+    def broadcast_seed(self, seed):
+        """Rank 0's ``seed`` on every process."""
+        if self.world == 1:
+            return seed
+        return int(self.sum([float(seed) if self.rank == 0 else 0.0])[0])
+
+    def gather(self, global_index, local_values):
+        """Rows of every process for ``global_index``, in its order: ``local_values`` holds this process's rows
+        (those ``local(global_index)`` marks, in that order)."""
+        if self.world == 1:
+            return np.asarray(local_values)
+        mine, _ = self.local(global_index)
+        parts = [None] * self.world
+        torch.distributed.all_gather_object(parts, (np.flatnonzero(mine), np.asarray(local_values)))
+        first = np.asarray(local_values)
+        out = np.empty((len(global_index),) + first.shape[1:], dtype=first.dtype)
+        for positions, values in parts:
+            out[positions] = values
+        return out
+
+    def union(self, values):
+        """The sorted distinct values of every process (class labels seen anywhere)."""
+        values = np.unique(np.asarray(values))
+        if self.world == 1:
+            return values
+        parts = [None] * self.world
+        torch.distributed.all_gather_object(parts, values)
+        return np.unique(np.concatenate(parts))
+
+
+class SynchronizedTimeBudget(TimeBudget):
+    """A :class:`~dnaestim.training.TimeBudget` read from rank 0's clock, so every rank agrees on the learning
+    rate and on when time is up (each reading is one broadcast; every rank reads it at the same points).
+
+    Parameters
+    ----------
+    seconds : float or None
+        The budget; None for none.
+    device : torch.device or str, default="cpu"
+        Where the broadcast tensor lives.
+    """
+
+    def __init__(self, seconds, device="cpu"):
+        super().__init__(seconds)
+        self.device = torch.device(device)
+
+    def elapsed(self):
+        """Seconds since rank 0 started."""
+        value = torch.tensor([time.monotonic() - self.start], dtype=torch.float64, device=self.device)
+        torch.distributed.broadcast(value, src=0)
+        return float(value.item())
+

@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
@@ -18,6 +17,14 @@ from ._finetuning import FineTuningBase
 
 #: Probability from which ``predict`` switches a label on in multi-label classification.
 MULTILABEL_THRESHOLD = 0.5
+
+
+def _summed(shard, *arrays):
+    """``arrays`` added over the processes of ``shard`` (as they are without one)."""
+    if shard is None:
+        return arrays
+    total = shard.sum(np.concatenate([np.ravel(a) for a in arrays]))
+    return tuple(np.split(total, np.cumsum([np.size(a) for a in arrays])[:-1]))
 
 
 class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
@@ -37,7 +44,7 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
 
     # -- targets -------------------------------------------------------------------------------------------------
 
-    def _encode_targets(self, y, n_samples, warm):
+    def _encode_targets(self, y, n_samples, warm, shard=None):
         """Check ``y``, set ``classes_`` and ``out_activation_`` (unless warm-starting) and return the training
         targets: class indices (n,) for single-label ``y``, a float 0/1 matrix (n, n_labels) for multi-label."""
         columns = getattr(y, "columns", None)
@@ -66,7 +73,7 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
             return np.searchsorted(self.classes_, labels)
         self.out_activation_ = activation
         if activation == "softmax":
-            encoder = LabelEncoder().fit(labels)
+            encoder = LabelEncoder().fit(labels if shard is None else shard.union(labels))
             if len(encoder.classes_) < 2:
                 raise ValueError(
                     f"y has only one class ({encoder.classes_.tolist()[0]!r}); a classifier needs at least two."
@@ -125,7 +132,7 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
 
     # -- weights -------------------------------------------------------------------------------------------------
 
-    def _class_weights(self, targets, sample_weight):
+    def _class_weights(self, targets, sample_weight, shard=None):
         """Per-sequence weights (n,) and, for multi-label targets, per-label positive weights (n_labels,) or None.
 
         Single-label: ``class_weight`` multiplies ``sample_weight`` by the weight of each sequence's class.
@@ -139,16 +146,16 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
                 return weights, None
             if isinstance(self.class_weight, dict):
                 return weights, self._class_weight_from_dict()
-            positives = (targets * weights[:, None]).sum(0)
-            negatives = ((1 - targets) * weights[:, None]).sum(0)
+            positives, negatives = _summed(shard, (targets * weights[:, None]).sum(0),
+                                           ((1 - targets) * weights[:, None]).sum(0))
             return weights, np.where(positives > 0, negatives / np.maximum(positives, 1e-12), 1.0)
         if isinstance(self.class_weight, dict):
             weights *= self._class_weight_from_dict()[targets]
-        elif self.class_weight is not None:
-            present = np.unique(targets)
+        elif self.class_weight is not None:  # "balanced": n_samples / (n_classes * count), over the classes in y
+            counts, = _summed(shard, np.bincount(targets, minlength=len(self.classes_)).astype(np.float64))
+            present = counts > 0
             per_class = np.ones(len(self.classes_))
-            per_class[present] = compute_class_weight(self.class_weight, classes=self.classes_[present],
-                                                      y=self.classes_[targets])
+            per_class[present] = counts.sum() / (present.sum() * counts[present])
             weights *= per_class[targets]
         return weights, None
 
@@ -177,16 +184,14 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
 
     # -- the task's hooks ----------------------------------------------------------------------------------------
 
-    def _loss(self, logits, targets, weights):
+    def _losses(self, logits, targets):
         if self.out_activation_ == "logistic":
             pos_weight = getattr(self, "_pos_weight", None)
             if pos_weight is not None:
                 pos_weight = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
-            losses = F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=pos_weight,
-                                                        reduction="none").mean(1)
-        else:
-            losses = F.cross_entropy(logits, targets, reduction="none")
-        return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
+            return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=pos_weight,
+                                                      reduction="none").mean(1)
+        return F.cross_entropy(logits, targets, reduction="none")
 
     def _to_predictions(self, logits):
         """Log-probabilities: of each class (softmax), or of each label being on (multi-label)."""
@@ -198,24 +203,27 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
     def _average_strands(log_p, rc_log_p):
         return torch.logaddexp(log_p, rc_log_p) - np.log(2.0)
 
-    def _validation_loss(self, log_p, targets, weights):
+    def _validation_losses(self, log_p, targets):
         if self.out_activation_ == "logistic":
             log_not = np.log1p(-np.exp(np.minimum(log_p, -1e-12)))  # log(1 - p) without rounding p to 1
-            losses = -(targets * log_p + (1 - targets) * log_not).mean(1)
-        else:
-            losses = -log_p[np.arange(len(targets)), targets]
-        return float(np.sum(losses * weights) / weights.sum())
+            return -(targets * log_p + (1 - targets) * log_not).mean(1)
+        return -log_p[np.arange(len(targets)), targets]
 
-    def _default_score(self, log_p, targets, weights):
-        """Accuracy as ``score`` defines it (subset accuracy for multi-label), weighted."""
+    def _score_terms(self, log_p, targets, weights):
+        """Weighted count of correct predictions (all labels right, for multi-label) and the weight."""
         if self.out_activation_ == "logistic":
             correct = ((log_p >= np.log(MULTILABEL_THRESHOLD)) == (targets > 0.5)).all(1)
         else:
             correct = log_p.argmax(1) == targets
-        return float(np.average(correct, weights=weights))
+        return np.array([np.sum(correct * weights), np.sum(weights)])
 
-    def _validation_record(self, predictions, targets, weights):
-        record = super()._validation_record(predictions, targets, weights)
+    @staticmethod
+    def _score_from_terms(terms):
+        """Accuracy as ``score`` defines it (subset accuracy for multi-label), weighted."""
+        return float(terms[0] / terms[1])
+
+    def _validation_record(self, sums):
+        record = super()._validation_record(sums)
         return {"valid_loss": record["valid_loss"], "valid_accuracy": record["valid_score"],
                 "valid_score": record["valid_score"]}
 

@@ -257,20 +257,30 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         HyenaClassifier
             The fitted estimator (``self``).
         """
+        return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight=None, shard=None):
+        """``fit`` on this process's rows of ``shard`` (all rows when None; see ``python -m dnaestim finetune``)."""
         device, dtype, autocast = self._validate_params()
         sequences, lengths = self._sequences(X, reset=True)
         warm = self.warm_start and hasattr(self, "model_")
-        targets = self._encode_targets(y, len(sequences), warm)
-        weights, self._pos_weight = self._class_weights(targets, sample_weight)
-
+        targets = self._encode_targets(y, len(sequences), warm, shard)
+        weights, self._pos_weight = self._class_weights(targets, sample_weight, shard)
+        n_outputs = len(self.classes_)
         rng, seed = self._seeds()
+        if shard is not None and shard.world > 1:
+            if self.random_state is None:  # every process must shuffle the same way
+                seed = shard.broadcast_seed(seed)
+                rng = np.random.RandomState(seed)
+            lengths = np.r_[lengths, shard.max(int(lengths.max(initial=0)))]  # the longest of all processes
+            self._training_data.update(n_sequences=shard.n_total, nucleotides=int(shard.sum([lengths[:-1].sum()])[0]))
         with seeded(seed, device):
             if not warm:
-                self._init_model(lengths, device, dtype, seed, len(self.classes_))
+                self._init_model(lengths, device, dtype, seed, n_outputs)
             else:
                 self.model_.to(device)
             self.device_, self.autocast_dtype_ = device, autocast
-            self._train(sequences, lengths, targets, weights, rng, warm)
+            self._train(sequences, lengths[:len(sequences)], targets, weights, rng, warm, shard)
         return self
 
     def _fit_probe(self, features, targets, weights):

@@ -2,12 +2,17 @@
 (through :func:`dnaestim.training.train_loop`, with early stopping and a time budget), validation, and batched
 prediction of raw outputs.
 
-Subclasses say what the task is through five hooks: ``_loss(outputs, targets, weights)`` (torch),
+The loop runs over a :class:`~dnaestim.distributed.Shard`: in one process it holds every row and its collectives
+are the identity; under ``torchrun`` (``python -m dnaestim finetune``) each process holds every world-th row,
+processes its rows of each global batch, and the gradients, losses and validation sums are added over processes,
+so a run on several processes takes the same steps as one process would.
+
+Subclasses say what the task is through hooks: ``_losses(outputs, targets)`` (torch, one loss per sequence),
 ``_to_predictions(outputs)`` (torch: log-probabilities or values, what ``rc_average`` averages),
-``_average_strands(a, b)``, ``_validation_loss(predictions, targets, weights)`` and ``_default_score(predictions,
-targets, weights)`` (numpy), plus ``_stratify(targets)`` for the split and ``_initialize_head`` for the probe.
-They build ``model_`` (a module mapping token ids and a mask to one row of outputs per sequence) and say which
-parameters the optimiser trains (``_make_optimizer``).
+``_average_strands(a, b)``, ``_validation_losses(predictions, targets)``, ``_score_terms(predictions, targets,
+weights)`` and ``_score_from_terms(terms)`` (numpy; sums, so that processes can add them), ``_stratify(targets)``
+for the split and ``_initialize_head`` for the probe. They build ``model_`` (a module mapping token ids and a mask
+to one row of outputs per sequence) and say which parameters the optimiser trains (``_make_optimizer``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from sklearn.utils.validation import check_consistent_length
 
 from .._resources import advises_on_out_of_memory
 from .._validation import user_stacklevel
+from ..distributed import Shard, SynchronizedTimeBudget
 from ..tokenizer import reverse_complement_ids
 from ..training import (EarlyStopping, Hooks, Optimization, PrintLog, ProgressBar, TimeBudget, cosine_with_warmup,
                         train_loop)
@@ -74,8 +80,9 @@ class FineTuningBase(HyenaEstimatorMixin):
         """Labels to stratify the validation split by, or None."""
         return None
 
-    def _split(self, targets, rng):
-        n = len(targets)
+    def _split(self, targets, rng, shard):
+        """Global indices of the training and validation rows (validation None without early stopping)."""
+        n = shard.n_total
         all_index = np.arange(n)
         if not self.early_stopping:
             return all_index, None
@@ -88,6 +95,7 @@ class FineTuningBase(HyenaEstimatorMixin):
             return all_index, None
         stratify = self._stratify(targets)
         if stratify is not None:
+            stratify = shard.gather(all_index, stratify)
             counts = np.bincount(stratify)
             if counts[counts > 0].min() < 2 or n_valid < len(counts[counts > 0]):
                 stratify = None
@@ -95,7 +103,7 @@ class FineTuningBase(HyenaEstimatorMixin):
                                         random_state=rng.randint(np.iinfo(np.int32).max))
         return np.sort(train), np.sort(valid)
 
-    def _initialize_head(self, sequences, targets, weights, train_index, rng):
+    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard):
         """Set the output layer before training starts (subclasses may; the default keeps its initialisation)."""
 
     def _start_history(self):
@@ -104,19 +112,28 @@ class FineTuningBase(HyenaEstimatorMixin):
         self.best_iter_, self.best_validation_score_, self.best_loss_ = 0, None, None
 
     @advises_on_out_of_memory("training")
-    def _train(self, sequences, lengths, targets, weights, rng, warm):
+    def _train(self, sequences, lengths, targets, weights, rng, warm, shard=None):
         """Fine-tune ``model_`` through :func:`~dnaestim.training.train_loop`: epochs of shuffled batches, a cosine
-        schedule over ``max_iter`` epochs (or ``max_time``), validation and early stopping after each epoch."""
+        schedule over ``max_iter`` epochs (or ``max_time``), validation and early stopping after each epoch.
+
+        ``sequences``, ``targets`` and ``weights`` are this process's rows of ``shard`` (all rows when None).
+        """
         model, device = self.model_, self.device_
-        budget = TimeBudget(self.max_time)  # the linear probe below counts against max_time too
+        shard = shard or Shard(len(sequences))
+        distributed = shard.world > 1
+        if distributed and self.scoring not in (None, "loss"):
+            raise ValueError("Under torchrun, early stopping watches the validation loss; pass scoring='loss'.")
+        # The linear probe below counts against max_time too; under torchrun every rank reads rank 0's clock.
+        budget = SynchronizedTimeBudget(self.max_time, device) if distributed else TimeBudget(self.max_time)
         ids, mask = self._tokenize(sequences, lengths)
-        train_index, valid_index = self._split(targets, rng)
+        train_index, valid_index = self._split(targets, rng, shard)
         optimization = Optimization(model, self._make_optimizer(model), device, self.autocast_dtype_)
         if not warm:
-            self._initialize_head(sequences, targets, weights, train_index, rng)
+            self._initialize_head(sequences, targets, weights, train_index, rng, shard)
         batch = int(self.batch_size)
         target_tensor = torch.as_tensor(targets)
         w_tensor = torch.as_tensor(weights, dtype=torch.float32)
+        parameters = [p for group in optimization.optimizer.param_groups for p in group["params"]]
 
         def epochs():
             for _ in range(int(self.max_iter)):
@@ -124,17 +141,33 @@ class FineTuningBase(HyenaEstimatorMixin):
                 yield (order[start:start + batch] for start in range(0, len(order), batch))
 
         def train_step(index, state):
-            model.train()
-            batch_ids, batch_mask = self._batch_tensors(ids, mask, index, device)
-            if self.rc_augment:
-                flip = torch.from_numpy(rng.random_sample(len(index)) < 0.5).to(device)
-                batch_ids = torch.where(flip[:, None], reverse_complement_ids(batch_ids, batch_mask), batch_ids)
-            with optimization.autocast():
-                outputs = model(batch_ids, batch_mask)
-            batch_w = w_tensor[index]
-            loss = self._loss(outputs.float(), target_tensor[index].to(device), batch_w.to(device))
-            optimization.step(loss)
-            batch_weight = float(batch_w.sum())  # a CPU tensor: no wait for the device
+            mine, local = shard.local(index)
+            flip = rng.random_sample(len(index))[mine] < 0.5 if self.rc_augment else None
+            batch_w = w_tensor[local]
+            # Every process divides by the weight of the whole global batch, so the summed gradients are those
+            # of one process seeing the whole batch.
+            batch_weight = float(shard.sum([float(batch_w.sum())])[0])
+            optimization.optimizer.zero_grad(set_to_none=True)
+            if len(local):
+                model.train()
+                batch_ids, batch_mask = self._batch_tensors(ids, mask, local, device)
+                if flip is not None:
+                    flip = torch.from_numpy(flip).to(device)
+                    batch_ids = torch.where(flip[:, None], reverse_complement_ids(batch_ids, batch_mask), batch_ids)
+                with optimization.autocast():
+                    outputs = model(batch_ids, batch_mask)
+                losses = self._losses(outputs.float(), target_tensor[local].to(device))
+                loss = optimization.backward((losses * batch_w.to(device)).sum() / max(batch_weight, 1e-12))
+            else:  # none of this batch's rows is here: add nothing, but take part in the sums
+                loss = torch.zeros((), device=device)
+            if distributed:
+                for parameter in parameters:
+                    if parameter.grad is None:
+                        parameter.grad = torch.zeros_like(parameter)
+                    torch.distributed.all_reduce(parameter.grad)
+                loss = loss.detach().clone()
+                torch.distributed.all_reduce(loss)
+            optimization.finish_step(loss)
             state.extra["loss_sum"] = state.extra.get("loss_sum", 0.0) + loss.detach() * batch_weight
             state.extra["weight_sum"] = state.extra.get("weight_sum", 0.0) + batch_weight
 
@@ -145,12 +178,16 @@ class FineTuningBase(HyenaEstimatorMixin):
             seen = state.extra.pop("weight_sum", 0.0)
             record = {"epoch": self.n_iter_ + 1,
                       "train_loss": float(state.extra.pop("loss_sum", 0.0)) / max(seen, 1e-12),
-                      **self._validation_record(None, None, None),
+                      **self._validation_record(None),
                       "lr": optimization.optimizer.param_groups[0]["lr"], "seconds": state.budget.elapsed()}
             criterion = None
             if valid_index is not None:
-                predictions = self._predict_outputs([sequences[i] for i in valid_index])
-                record.update(self._validation_record(predictions, targets[valid_index], weights[valid_index]))
+                _, local = shard.local(valid_index)
+                predictions = self._predict_outputs([sequences[i] for i in local])
+                loss_sum = float(np.sum(self._validation_losses(predictions, targets[local]) * weights[local]))
+                sums = shard.sum(np.r_[loss_sum, weights[local].sum(),
+                                       self._score_terms(predictions, targets[local], weights[local])])
+                record.update(self._validation_record(sums))
                 criterion = record["valid_loss"]
                 if scorer is not None:
                     record["valid_score"] = float(scorer(self, [sequences[i] for i in valid_index],
@@ -170,13 +207,13 @@ class FineTuningBase(HyenaEstimatorMixin):
         if valid_index is not None:
             stopper = EarlyStopping(int(self.n_iter_no_change), float(self.tol), model)
             callbacks.append(stopper)
-        if self.verbose >= 1:
+        if self.verbose >= 1 and shard.rank == 0:
             score_name = self._default_score_name if scorer is None else (
                 f"valid {self.scoring}"[:16] if isinstance(self.scoring, str) else "valid score")
             callbacks.append(PrintLog([("epoch", "epoch", "d"), ("train_loss", "train loss", ".4f"),
                                        ("valid_loss", "valid loss", ".4f"), ("valid_score", score_name, ".4f"),
                                        ("lr", "lr", ".2e"), ("seconds", "time (s)", ".1f")]))
-        if self.verbose >= 2:
+        if self.verbose >= 2 and shard.rank == 0:
             callbacks.append(ProgressBar(total_steps, "fit"))
         # Linear warm-up in whole steps: the first step runs at 1/warmup_steps of the peak (a short fit is not
         # spent at a near-zero learning rate).
@@ -197,12 +234,12 @@ class FineTuningBase(HyenaEstimatorMixin):
                 "longer.", ConvergenceWarning, stacklevel=user_stacklevel())
         model.eval()
 
-    def _validation_record(self, predictions, targets, weights):
-        """The history entries of a validation pass (None without one); classifiers add ``valid_accuracy``."""
-        if predictions is None:
+    def _validation_record(self, sums):
+        """History entries of a validation pass from its sums (loss sum, weight sum, then ``_score_terms``);
+        all None without one."""
+        if sums is None:
             return {"valid_loss": None, "valid_score": None}
-        return {"valid_loss": self._validation_loss(predictions, targets, weights),
-                "valid_score": self._default_score(predictions, targets, weights)}
+        return {"valid_loss": float(sums[0] / sums[1]), "valid_score": self._score_from_terms(sums[2:])}
 
     def _targets_as_given(self, targets):
         """Encoded training targets back in the form ``fit`` received them (what a scorer compares with)."""

@@ -56,25 +56,31 @@ class PooledHeadMixin:
                                filter_params=filter_parameters(model.backbone), filter_lr=model.config.lr,
                                filter_weight_decay=model.config.wd)
 
-    def _initialize_head(self, sequences, targets, weights, train_index, rng):
+    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard):
         """``head_init="probe"``: a linear model on the backbone's pooled features sets the linear head.
 
         Linear probing before fine-tuning (LP-FT): the head starts where a linear model on the pretrained features
         would end, so the first updates refine the backbone instead of undoing it to fit a random head. Up to
-        ``PROBE_SEQUENCES`` training sequences (a seeded subsample) are embedded once, in evaluation mode.
+        ``PROBE_SEQUENCES`` training sequences (a seeded subsample) are embedded once, in evaluation mode; under
+        torchrun each process embeds its own and every process fits the same probe on all of them.
         """
         if self.head_init == "random":
             return
         index = train_index
         if len(index) > PROBE_SEQUENCES:
             index = np.sort(rng.choice(index, PROBE_SEQUENCES, replace=False))
-        index = index[weights[index] > 0]
-        if len(index) < 2:
+        _, local = shard.local(index)
+        local_features = self._pooled_embeddings(self.model_.backbone, [sequences[i] for i in local],
+                                                 pooling=self.pooling) if len(local) else \
+            np.zeros((0, self.model_.config.d_model), dtype=np.float32)
+        features = shard.gather(index, local_features)
+        probe_targets, probe_weights = shard.gather(index, targets[local]), shard.gather(index, weights[local])
+        keep = probe_weights > 0
+        if keep.sum() < 2:
             return
-        features = self._pooled_embeddings(self.model_.backbone, [sequences[i] for i in index], pooling=self.pooling)
         # Weights rescaled to mean 1: a linear model's penalty is relative to their sum, so the head must not
         # depend on their overall scale.
-        probe = self._fit_probe(features, targets[index], weights[index] / weights[index].mean())
+        probe = self._fit_probe(features[keep], probe_targets[keep], probe_weights[keep] / probe_weights[keep].mean())
         if probe is None:
             return
         weight, bias = probe

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.linear_model import Ridge
-from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
 from ..models import DEFAULT_BACKBONE
@@ -244,22 +243,33 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         HyenaRegressor
             The fitted estimator (``self``).
         """
+        return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight=None, shard=None):
+        """``fit`` on this process's rows of ``shard`` (all rows when None; see ``python -m dnaestim finetune``)."""
         device, dtype, autocast = self._validate_params()
         sequences, lengths = self._sequences(X, reset=True)
         warm = self.warm_start and hasattr(self, "model_")
         weights = self._sample_weights(sample_weight, len(sequences))
-        targets = self._encode_targets(y, len(sequences), warm, weights)
+        targets = self._encode_targets(y, len(sequences), warm, weights, shard)
+        n_outputs = self.n_outputs_
         rng, seed = self._seeds()
+        if shard is not None and shard.world > 1:
+            if self.random_state is None:  # every process must shuffle the same way
+                seed = shard.broadcast_seed(seed)
+                rng = np.random.RandomState(seed)
+            lengths = np.r_[lengths, shard.max(int(lengths.max(initial=0)))]  # the longest of all processes
+            self._training_data.update(n_sequences=shard.n_total, nucleotides=int(shard.sum([lengths[:-1].sum()])[0]))
         with seeded(seed, device):
             if not warm:
-                self._init_model(lengths, device, dtype, seed, self.n_outputs_)
+                self._init_model(lengths, device, dtype, seed, n_outputs)
             else:
                 self.model_.to(device)
             self.device_, self.autocast_dtype_ = device, autocast
-            self._train(sequences, lengths, targets, weights, rng, warm)
+            self._train(sequences, lengths[:len(sequences)], targets, weights, rng, warm, shard)
         return self
 
-    def _encode_targets(self, y, n_samples, warm, weights):
+    def _encode_targets(self, y, n_samples, warm, weights, shard=None):
         """``y`` checked, as a float (n, n_outputs) matrix, standardised by its ``weights``-weighted mean and
         standard deviation (kept unless warm-starting)."""
         array = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
@@ -286,8 +296,11 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
             self.n_outputs_ = values.shape[1]
             self.out_activation_ = "identity"
             if self.standardize_target:
-                self.target_mean_ = np.average(values, axis=0, weights=weights)
-                scale = np.sqrt(np.average((values - self.target_mean_) ** 2, axis=0, weights=weights))
+                w = weights[:, None]
+                add = (lambda a: a) if shard is None else shard.sum
+                sums = add(np.concatenate([[weights.sum()], (w * values).sum(0)]))  # two passes: no cancellation
+                self.target_mean_ = sums[1:] / sums[0]
+                scale = np.sqrt(add((w * (values - self.target_mean_) ** 2).sum(0)) / sums[0])
                 self.target_scale_ = np.where(scale > 0, scale, 1.0)
             else:
                 self.target_mean_, self.target_scale_ = np.zeros(self.n_outputs_), np.ones(self.n_outputs_)
@@ -304,9 +317,9 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
 
     # -- the task's hooks ----------------------------------------------------------------------------------------
 
-    def _loss(self, outputs, targets, weights):
-        losses = (outputs - targets.to(outputs.dtype)).pow(2).mean(1)
-        return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
+    @staticmethod
+    def _losses(outputs, targets):
+        return (outputs - targets.to(outputs.dtype)).pow(2).mean(1)
 
     @staticmethod
     def _to_predictions(outputs):
@@ -317,13 +330,22 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         return (values + rc_values) / 2
 
     @staticmethod
-    def _validation_loss(values, targets, weights):
-        return float(np.sum(((values - targets) ** 2).mean(1) * weights) / weights.sum())
+    def _validation_losses(values, targets):
+        return ((values - targets) ** 2).mean(1)
 
     @staticmethod
-    def _default_score(values, targets, weights):
-        """R² averaged over the targets (unchanged by the standardisation)."""
-        return float(r2_score(targets, values, sample_weight=weights))
+    def _score_terms(values, targets, weights):
+        """Per target: the weight, the weighted sums of y and y², and the weighted squared error."""
+        w = weights[:, None]
+        return np.concatenate([[weights.sum()], (w * targets).sum(0), (w * targets ** 2).sum(0),
+                               (w * (targets - values) ** 2).sum(0)])
+
+    def _score_from_terms(self, terms):
+        """R² averaged over the targets, as :func:`sklearn.metrics.r2_score` (unchanged by the standardisation)."""
+        weight, (total, squares, errors) = terms[0], np.split(terms[1:], 3)
+        spread = squares - total ** 2 / weight
+        r2 = np.where(spread > 0, 1 - errors / np.where(spread > 0, spread, 1.0), np.where(errors > 0, 0.0, 1.0))
+        return float(r2.mean())
 
     # -- prediction ----------------------------------------------------------------------------------------------
 
