@@ -161,6 +161,33 @@ def _pretrain(args) -> int:
     return 0
 
 
+def _finetune(args) -> int:
+    from .distributed import distributed_session, rank_and_world
+    from .estimators import HyenaClassifier, HyenaRegressor
+    from .finetune import run_finetune
+
+    labels = args.label_column.split(",")
+    with distributed_session(args.device) as device:
+        params = dict(pretrained=None if args.pretrained == "none" else args.pretrained, max_length=args.max_length,
+                      max_iter=args.max_iter, max_time=args.max_time, batch_size=args.batch_size,
+                      learning_rate_init=args.lr, early_stopping=not args.no_early_stopping,
+                      validation_fraction=args.validation_fraction, embed_dropout=args.embed_dropout,
+                      head_dropout=args.head_dropout, unknown=args.unknown, random_state=args.seed,
+                      verbose=_verbosity(args), precision=args.precision)
+        estimator = HyenaRegressor(**params) if args.task == "regress" else HyenaClassifier(**params)
+        run_finetune(estimator, args.data, args.output, device=device if device != "auto" else "cpu",
+                     label_column=labels if len(labels) > 1 else labels[0], sequence_column=args.sequence_column,
+                     sep="\t" if args.sep == "tab" else args.sep, numeric=args.task == "regress")
+        rank, world = rank_and_world()
+        if rank == 0:
+            last = estimator.history_[-1]
+            print(f"{type(estimator).__name__}: {estimator.n_iter_} epochs on {world} process(es), final train loss "
+                  f"{last['train_loss']:.4f}"
+                  + (f", validation loss {last['valid_loss']:.4f}" if last["valid_loss"] is not None else "")
+                  + f"; saved to {args.output} (load it with joblib.load or pickle.load)")
+    return 0
+
+
 def _genome_job(args) -> int:
     from .distributed import distributed_session, rank_and_world
     from .genome.jobs import run_genome_job
@@ -297,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     Returns
     -------
     argparse.ArgumentParser
-        With one sub-parser per command (``demo``, ``inspect``, ``pretrain``, ``embed-genome``, ``score-genome``);
+        With one sub-parser per command (``demo``, ``inspect``, ``pretrain``, ``finetune``, ``embed-genome``,
+        ``score-genome``);
         ``dnaestim <command> --help`` lists each flag with its default.
     """
     parser = _ArgumentParser(prog="dnaestim", description="HyenaDNA models as scikit-learn estimators.",
@@ -380,6 +408,44 @@ def build_parser() -> argparse.ArgumentParser:
                      help="auto: mixed precision (bf16, else fp16) on GPUs, float32 on the CPU")
     _add_progress(pre)
     pre.set_defaults(func=_pretrain)
+
+    fine = command("finetune", "fine-tune a classifier or regressor on a labelled CSV/TSV or FASTA file (also under "
+                               "torchrun: every process reads only its rows)")
+    fine.add_argument("data", help="labelled file: CSV/TSV with a header line (plain or gzip), or FASTA whose "
+                                   "header lines end with |label")
+    fine.add_argument("--output", required=True, help="file for the fitted estimator (a pickle; load it with "
+                                                      "joblib.load)")
+    fine.add_argument("--task", choices=("classify", "regress"), type=_one_of("task", ("classify", "regress")),
+                      default="classify", help="HyenaClassifier (several label columns: multi-label) or "
+                                               "HyenaRegressor (several: multi-target)")
+    fine.add_argument("--label-column", default="label",
+                      help="label or target column; several as a comma-separated list")
+    fine.add_argument("--sequence-column", default="sequence", help="sequence column")
+    fine.add_argument("--sep", default=",", help="CSV field separator ('tab' for a TSV)")
+    fine.add_argument("--pretrained", default="dnaestim-multispecies-tiny-1k",
+                      help="backbone: bundled model name or checkpoint directory; 'none' trains from scratch")
+    fine.add_argument("--max-length", type=positive, help="cut sequences to this many nucleotides (default: the "
+                                                          "backbone's l_max)")
+    fine.add_argument("--max-iter", type=positive, default=100, help="maximum number of epochs")
+    fine.add_argument("--max-time", type=_float_in(0, low_open=True),
+                      help="wall-clock budget in seconds (rank 0's clock) (default: no limit)")
+    fine.add_argument("--batch-size", type=positive, default=64, help="sequences per optimiser step, over all "
+                                                                      "processes")
+    fine.add_argument("--lr", type=_float_in(0, low_open=True), default=6e-4, help="peak learning rate")
+    fine.add_argument("--no-early-stopping", action="store_true", help="train on every row for --max-iter epochs")
+    fine.add_argument("--validation-fraction", type=_float_in(0, 1, low_open=True), default=0.1,
+                      help="fraction of the rows held out for early stopping")
+    fine.add_argument("--embed-dropout", type=_float_in(0, 1), default=0.1, help="dropout on the token embeddings")
+    fine.add_argument("--head-dropout", type=_float_in(0, 1), default=0.1, help="dropout before the linear head")
+    fine.add_argument("--unknown", choices=("raise", "N"), type=_one_of("unknown", ("raise", "N")), default="raise",
+                      help="a character that is not ACGTN: an error, or read as N")
+    fine.add_argument("--seed", type=non_negative, default=0, help="random_state (initialisation, shuffling, split)")
+    fine.add_argument("--device", type=_device, default="auto", metavar=_DEVICE_METAVAR,
+                      help="auto: this rank's GPU when CUDA is available, else the CPU")
+    fine.add_argument("--precision", type=_one_of("precision", PRECISIONS), choices=PRECISIONS, default="auto",
+                      help="auto: mixed precision (bf16, else fp16) on GPUs, float32 on the CPU")
+    _add_progress(fine)
+    fine.set_defaults(func=_finetune)
 
     for job, text in (("embed", "pooled embeddings"), ("score", "log-likelihoods")):
         genome = command(f"{job}-genome", f"{text} of every window of a genome (also under torchrun)")

@@ -456,51 +456,13 @@ def load_fasta_labeled(path, *, label_sep="|", return_X_y=False, as_frame=False)
         ``data``, ``target``, ``target_names``, ``frame``, ``DESCR`` and ``split`` (``None``), or
         ``(data, target)`` when ``return_X_y=True``.
     """
-    from Bio import SeqIO
-
     if label_sep is not None and (not isinstance(label_sep, str) or not label_sep):
         raise ValueError(f"label_sep must be a non-empty str or None; got {label_sep!r}.")
     file = _existing(path, "FASTA file")
     sequences, labels = [], []
-    try:
-        with _open_text(file) as handle:
-            for record in SeqIO.parse(handle, "fasta"):
-                if label_sep is None:
-                    label = record.description.rstrip()[-1:]
-                    if not label:
-                        raise ValueError(
-                            f"Record number {len(sequences) + 1} of {file} has an empty header line, so no label."
-                        )
-                else:
-                    _, sep, label = record.description.rpartition(label_sep)
-                    label = label.strip()
-                    if not sep:
-                        raise ValueError(
-                            f"Record {record.description!r} of {file} has no label separator {label_sep!r} in its "
-                            "header; pass label_sep=None to take the last character of the header line as the label."
-                        )
-                    if not label:
-                        raise ValueError(
-                            f"Record {record.description!r} of {file} has nothing after the label separator "
-                            f"{label_sep!r}."
-                        )
-                sequence = str(record.seq)
-                if not sequence:
-                    raise ValueError(f"Record {record.description!r} of {file} has an empty sequence.")
-                sequences.append(sequence)
-                labels.append(label)
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{file} is not a text FASTA file ({err}).") from None
-    except (OSError, EOFError) as err:  # a corrupt or truncated gzip file
-        raise ValueError(f"Cannot read {file} ({err}).") from None
-    except ValueError as err:
-        if "comments at the beginning" in str(err):
-            raise ValueError(
-                f"{file} is not a FASTA file: it has text before its first '>' header line."
-            ) from None
-        raise
-    if not sequences:
-        raise ValueError(f"{file} holds no FASTA records (no line starts with '>'); is it a FASTA file?")
+    for _, sequence, label in _labelled_fasta_records(file, label_sep):
+        sequences.append(sequence)
+        labels.append(label)
     frame = pd.DataFrame({"sequence": sequences, "label": labels}, dtype=str)
     rule = "last character of the header line" if label_sep is None else f"text after the last {label_sep!r}"
     descr = f"Labelled FASTA read from {file} ({len(frame)} records; label = {rule})."
@@ -588,6 +550,55 @@ def load_csv(path, *, sequence_column="sequence", label_column="label", sep=",",
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _labelled_fasta_records(file, label_sep, keep=None):
+    """``(record number, sequence, label)`` of a labelled FASTA file, streamed; with ``keep(number)`` only the
+    records it accepts are parsed for labels (all are counted). Raises a ValueError naming the bad record."""
+    from Bio import SeqIO
+
+    if label_sep is not None and (not isinstance(label_sep, str) or not label_sep):
+        raise ValueError(f"label_sep must be a non-empty str or None; got {label_sep!r}.")
+    count = 0
+    try:
+        with _open_text(file) as handle:
+            for number, record in enumerate(SeqIO.parse(handle, "fasta")):
+                count += 1
+                if keep is not None and not keep(number):
+                    continue
+                if label_sep is None:
+                    label = record.description.rstrip()[-1:]
+                    if not label:
+                        raise ValueError(f"Record number {number + 1} of {file} has an empty header line, so no label.")
+                else:
+                    _, sep, label = record.description.rpartition(label_sep)
+                    label = label.strip()
+                    if not sep:
+                        raise ValueError(
+                            f"Record {record.description!r} of {file} has no label separator {label_sep!r} in its "
+                            "header; pass label_sep=None to take the last character of the header line as the label."
+                        )
+                    if not label:
+                        raise ValueError(
+                            f"Record {record.description!r} of {file} has nothing after the label separator "
+                            f"{label_sep!r}."
+                        )
+                sequence = str(record.seq)
+                if not sequence:
+                    raise ValueError(f"Record {record.description!r} of {file} has an empty sequence.")
+                yield number, sequence, label
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{file} is not a text FASTA file ({err}).") from None
+    except (OSError, EOFError) as err:  # a corrupt or truncated gzip file
+        raise ValueError(f"Cannot read {file} ({err}).") from None
+    except ValueError as err:
+        if "comments at the beginning" in str(err):
+            raise ValueError(
+                f"{file} is not a FASTA file: it has text before its first '>' header line."
+            ) from None
+        raise
+    if not count:
+        raise ValueError(f"{file} holds no FASTA records (no line starts with '>'); is it a FASTA file?")
+
+
 def _existing(path, what, *, directory=False):
     """``path`` as a Path, checked to exist (and to be a directory or a file)."""
     if not isinstance(path, (str, os.PathLike)):
@@ -619,16 +630,32 @@ def _open_text(file):
 def _read_csv(source, name, sequence_column, label_columns, *, compression, sep=",", numeric=False, rename=True):
     """Read the sequence and label columns of a CSV, no missing values allowed: sequences as str, labels as str
     (or float when ``numeric``); one label column renamed ``label`` when ``rename``."""
+    chunks = [chunk for _, chunk in _csv_chunks(source, name, sequence_column, label_columns, compression=compression,
+                                                 sep=sep, numeric=numeric, rename=rename)]
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+
+
+def _csv_chunks(source, name, sequence_column, label_columns, *, compression, sep=",", numeric=False, rename=True,
+                chunk_rows=None):
+    """``(first row number, frame)`` per chunk of ``chunk_rows`` rows (one chunk when None), each checked and shaped
+    as :func:`_read_csv` returns it; errors name the data row (0-based, header not counted)."""
     if isinstance(label_columns, str):
         label_columns = [label_columns]
     try:
-        table = pd.read_csv(
-            source, sep=sep, dtype=str, keep_default_na=False, na_values=[""], compression=compression,
-        )
+        reader = pd.read_csv(source, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                             compression=compression, chunksize=chunk_rows)
+        tables = reader if chunk_rows else [reader]
+        first = 0
+        for table in tables:
+            yield first, _checked_table(table, name, sequence_column, label_columns, sep, numeric, rename, first)
+            first += len(table)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{name} is empty; expected a CSV file with a header line.") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as err:
         raise ValueError(f"Cannot read {name} as CSV ({err}).") from None
+
+
+def _checked_table(table, name, sequence_column, label_columns, sep, numeric, rename, first_row):
     present = ", ".join(repr(c) for c in table.columns)
     roles = [("sequence_column", sequence_column)] + [("label_column", c) for c in label_columns]
     for role, column in roles:
@@ -644,8 +671,8 @@ def _read_csv(source, name, sequence_column, label_columns, *, compression, sep=
         if missing.size:
             more = f" ({missing.size - 1} more rows too)" if missing.size > 1 else ""
             raise ValueError(
-                f"{name}: data row {int(missing[0])} (0-based, header not counted) has no value in column "
-                f"{column!r}{more}; fill or drop such rows."
+                f"{name}: data row {first_row + int(missing[0])} (0-based, header not counted) has no value in "
+                f"column {column!r}{more}; fill or drop such rows."
             )
     frame = pd.DataFrame({"sequence": table[sequence_column].to_numpy(dtype=object)}, dtype=str)
     for column in label_columns:
@@ -655,8 +682,9 @@ def _read_csv(source, name, sequence_column, label_columns, *, compression, sep=
             bad = np.flatnonzero(~np.isfinite(parsed))
             if bad.size:
                 raise ValueError(
-                    f"{name}: data row {int(bad[0])} (0-based, header not counted) has {values[bad[0]]!r} in column "
-                    f"{column!r}, which is not a finite number; numeric targets must be numbers."
+                    f"{name}: data row {first_row + int(bad[0])} (0-based, header not counted) has "
+                    f"{values[bad[0]]!r} in column {column!r}, which is not a finite number; numeric targets must be "
+                    "numbers."
                 )
             values = parsed
         frame["label" if rename else column] = values

@@ -155,7 +155,8 @@ CASES = [
     ("soft-prompt-unseen-label-token", lambda t, f, c: SoftPromptClassifier(pretrained=c, label_tokens="AZ")
      .fit(GOOD_X, GOOD_Y), ValueError, r"label_tokens.*'Z'"),
     # --- lengths ---
-    ("longer-than-l_max", lambda t, f, c: clf(pretrained=c).fit(["A" * 100] * 4, [0, 1] * 2),
+    ("longer-than-l_max", lambda t, f, c: SoftPromptClassifier(pretrained=c, device="cpu").fit(["A" * 100] * 4,
+                                                                                            [0, 1] * 2),
      ValueError, r"100.*l_max=64.*(truncat|max_length|window|shorter)"),
     ("max_length-over-l_max", lambda t, f, c: HyenaEmbedder(pretrained=c, max_length=65, device="cpu").fit(),
      ValueError, r"max_length=65 is more than the pretrained model's l_max=64"),

@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils import estimator_checks
 
 from conftest import DATA_FREE_CHECKS
-from dnaestim import (HyenaClassifier, HyenaEmbedder, HyenaLM, HyenaConfig, HyenaRegressor, reverse_complement,
+from dnaestim import (DNATokenizer, HyenaClassifier, HyenaEmbedder, HyenaLM, HyenaConfig, HyenaRegressor, reverse_complement,
                       save_pretrained)
 from dnaestim.datasets import load_gue_prom_core_tata
 
@@ -413,15 +413,27 @@ def test_probe_head_init_starts_from_a_logistic_regression_on_the_features(tmp_p
     assert np.abs(random_head.fit(SEQS, LABELS).predict_proba(SEQS)[:, 1] - 0.5).max() < 0.05
 
 
-def test_pretrained_l_max_is_enforced(tmp_path):
+def test_sequences_longer_than_a_pretrained_l_max_are_read_in_windows(tmp_path):
     save_pretrained(HyenaLM(HyenaConfig(d_model=8, n_layer=1, l_max=20)), tmp_path)
-    with pytest.raises(ValueError, match=r"longest training sequence has 29 nucleotides, more than .* l_max=20"):
-        fast_classifier(pretrained=tmp_path).fit(SEQS, LABELS)
-    clf = fast_classifier(pretrained=tmp_path, max_length=20).fit(SEQS, LABELS)
-    assert clf.max_length_ == 20
+    clf = fast_classifier(pretrained=tmp_path).fit(SEQS, LABELS)
+    assert clf.max_length_ == max(map(len, SEQS)) == 29
+    # The pooled representation of a 29-nt sequence is the mean over both windows (20 + 9 nucleotides).
+    model, sequence = clf.model_, SEQS[int(np.argmax([len(s) for s in SEQS]))]
+    ids = torch.as_tensor(DNATokenizer().encode(sequence))[None]
+    with torch.no_grad():
+        hidden = torch.cat([model.backbone(ids[:, :20]), model.backbone(ids[:, 20:])], dim=1)
+        expected = model.head(hidden.mean(1))
+        got = model(ids, torch.ones_like(ids, dtype=torch.bool))
+        batched = model(torch.nn.functional.pad(ids, (0, 15), value=4),
+                        torch.nn.functional.pad(torch.ones_like(ids, dtype=torch.bool), (0, 15)))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(batched, expected, rtol=1e-5, atol=1e-6)  # an all-padding window changes nothing
+    assert clf.predict_proba(SEQS).shape == (len(SEQS), 2)
+    assert fast_classifier(pretrained=tmp_path, max_length=20).fit(SEQS, LABELS).max_length_ == 20
     assert fast_classifier(pretrained=tmp_path).fit([s[:20] for s in SEQS], LABELS).max_length_ == 20
+    assert fast_classifier(pretrained=tmp_path, max_length=30).fit(SEQS, LABELS).max_length_ == 30
     with pytest.raises(ValueError, match=r"max_length=30 is more than the pretrained model's l_max=20"):
-        fast_classifier(pretrained=tmp_path, max_length=30).fit(SEQS, LABELS)
+        HyenaEmbedder(pretrained=tmp_path, max_length=30).fit()
 
 
 def test_max_length_truncates_at_fit_and_predict():

@@ -191,3 +191,67 @@ def test_regressor_rc_average_is_strand_symmetric():
 def test_bad_regression_targets_are_named(y, message):
     with pytest.raises(ValueError, match=message):
         regressor().fit(SEQS, y)
+
+
+# -- fine-tuning under torchrun ----------------------------------------------------------------------------------
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import torch  # noqa: E402
+
+
+def _finetune(tmp_path, name, data, *extra, processes=1):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] \
+        if processes > 1 else [sys.executable]
+    command = [*launcher, "-m", "dnaestim", "finetune", str(data), "--output", str(tmp_path / name),
+               "--pretrained", "none", "--max-length", str(LENGTH), "--max-iter", "2", "--batch-size", "16",
+               "--embed-dropout", "0", "--head-dropout", "0", "--device", "cpu", "--seed", "0", *extra]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / name, "rb") as handle:
+        return pickle.load(handle), result
+
+
+@pytest.mark.parametrize("task", ["multilabel", "regression"])
+def test_finetune_on_two_processes_equals_one_process(tmp_path, task):
+    X, Y = _planted()
+    if task == "multilabel":
+        table = pd.DataFrame(Y, columns=["g", "ta", "ca"]).assign(sequence=X)
+        extra = ["--label-column", "g,ta,ca"]
+    else:
+        table = pd.DataFrame({"sequence": X, "strength": _gc_target(X)})
+        extra = ["--task", "regress", "--label-column", "strength"]
+    data = tmp_path / "train.csv.gz"
+    table.to_csv(data, index=False)
+    one, _ = _finetune(tmp_path, "one.pkl", data, *extra)
+    two, result = _finetune(tmp_path, "two.pkl", data, *extra, processes=2)
+    assert "on 2 process(es)" in result.stdout
+    assert type(one) is type(two) and one.n_iter_ == two.n_iter_ == 2
+    for key, value in one.model_.state_dict().items():
+        torch.testing.assert_close(two.model_.state_dict()[key], value, rtol=1e-4, atol=1e-5, msg=key)
+    np.testing.assert_allclose(two.loss_curve_, one.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(two.validation_loss_curve_, one.validation_loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(two.predict(X[:8]), one.predict(X[:8]), rtol=1e-4, atol=1e-5)
+    if task == "multilabel":
+        assert two.classes_.tolist() == ["g", "ta", "ca"]
+    else:
+        np.testing.assert_allclose(two.target_mean_, one.target_mean_)
+
+
+def test_labelled_shards_partition_the_file(tmp_path):
+    from dnaestim.finetune import read_labelled_shard
+
+    table = pd.DataFrame({"sequence": SEQS[:10], "label": list("abcdeabcde")})
+    data = tmp_path / "rows.tsv"
+    table.to_csv(data, sep="\t", index=False)
+    shards = [read_labelled_shard(data, sep="\t", rank=r, world=3, chunk_rows=4) for r in range(3)]
+    assert [n for _, _, n in shards] == [10, 10, 10]
+    assert shards[1][0] == list(SEQS[1:10:3]) and shards[1][1].tolist() == list("bec")
+    fasta = tmp_path / "rows.fa"
+    fasta.write_text("".join(f">r{i}|{label}\n{seq}\n" for i, (seq, label) in enumerate(zip(SEQS[:5], "xyxyx"))))
+    sequences, labels, n_total = read_labelled_shard(fasta, rank=0, world=2)
+    assert n_total == 5 and sequences == [SEQS[0], SEQS[2], SEQS[4]] and labels.tolist() == ["x", "x", "x"]
+    with pytest.raises(ValueError, match="needs? a CSV"):
+        read_labelled_shard(fasta, label_column=["a", "b"])

@@ -31,7 +31,7 @@ from .._resources import advises_on_out_of_memory
 from .._validation import check_sequences, resolve_device, resolve_precision, user_stacklevel
 from ..checkpoints import language_model_of, save_pretrained
 from ..nn import HyenaConfig, HyenaLM
-from ..nn.heads import POOLING_MODES, pool
+from ..nn.heads import POOLING_MODES, pool, windowed_hidden_states
 from ..tokenizer import LEFT_PADDED, RIGHT_PADDED, reverse_complement_ids
 
 logger = logging.getLogger("dnaestim")
@@ -233,13 +233,17 @@ class HyenaEstimatorMixin(BaseEstimator):
             checkpoint_mixer=bool(gradient_checkpointing), checkpoint_mlp=bool(gradient_checkpointing),
         )
 
-    def _resolve_max_length(self, lengths: np.ndarray, l_max: int | None) -> int:
-        """``max_length_``: the parameter; else a pretrained model's l_max or the longest training sequence."""
+    def _resolve_max_length(self, lengths: np.ndarray, l_max: int | None, *, windows: bool = False) -> int:
+        """``max_length_``: the parameter; else a pretrained model's l_max or the longest training sequence.
+
+        With ``windows`` (a model that reads longer inputs in windows of ``l_max``), the longest training
+        sequence may exceed a pretrained model's ``l_max``.
+        """
         longest = int(lengths.max())
         max_length = longest if self.max_length is None else int(self.max_length)
         if l_max is not None and self.max_length is None and longest <= l_max:
             return l_max  # a pretrained model reads up to its l_max
-        if l_max is not None and max_length > l_max:
+        if l_max is not None and max_length > l_max and not windows:
             if self.max_length is None:
                 raise ValueError(
                     f"The longest training sequence has {longest} nucleotides, more than the pretrained model's "
@@ -353,9 +357,10 @@ class HyenaEstimatorMixin(BaseEstimator):
         those of the reverse complements."""
 
         def forward(ids, mask):
-            pooled = pool(backbone(ids, chunk_size=chunk_size), mask, pooling).float()
+            pooled = pool(windowed_hidden_states(backbone, ids, mask, chunk_size=chunk_size), mask, pooling).float()
             if rc_average:
-                rc = pool(backbone(reverse_complement_ids(ids, mask), chunk_size=chunk_size), mask, pooling)
+                rc_ids = reverse_complement_ids(ids, mask)
+                rc = pool(windowed_hidden_states(backbone, rc_ids, mask, chunk_size=chunk_size), mask, pooling)
                 pooled = (pooled + rc.float()) / 2
             return pooled
 

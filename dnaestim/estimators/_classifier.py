@@ -53,8 +53,9 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         Mean over the real tokens (never over padding), or the last real token.
     max_length : int, default=None
         Cut sequences to this many nucleotides (keeping their start), at fit and predict time. None: the
-        pretrained model's ``l_max`` (training sequences must fit), or the longest training sequence for a model
-        trained from scratch; longer sequences at predict time are then cut with a warning.
+        longest training sequence, or a pretrained model's ``l_max`` when that is longer; longer sequences at
+        predict time are then cut with a warning. A pretrained backbone reads sequences longer than its ``l_max``
+        in consecutive windows of ``l_max`` nucleotides, each window on its own, pooled together.
     freeze_backbone : bool, default=False
         Train only the linear head.
     max_iter : int, default=100

@@ -34,7 +34,7 @@ class PooledHeadMixin:
         generator = torch.Generator().manual_seed(seed)
         if self.pretrained is not None:
             lm = self._pretrained_lm()
-            self.max_length_ = self._resolve_max_length(lengths, lm.config.l_max)
+            self.max_length_ = self._resolve_max_length(lengths, lm.config.l_max, windows=True)
             config = set_training_options(lm.backbone, embed_dropout=self.embed_dropout,
                                           resid_dropout=self.resid_dropout).config
         else:

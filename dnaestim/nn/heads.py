@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import HyenaConfig
+from ..tokenizer import PAD_ID
 from .hyena import HyenaBackbone, initialize_weights
 
-__all__ = ["POOLING_MODES", "HyenaSequenceClassifier", "pool"]
+__all__ = ["POOLING_MODES", "HyenaSequenceClassifier", "pool", "windowed_hidden_states"]
 
 POOLING_MODES = ("mean", "last")
 
@@ -41,6 +43,40 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str = "mean")
     raise ValueError(f"pooling must be one of {POOLING_MODES}; got {mode!r}.")
 
 
+def windowed_hidden_states(backbone, input_ids, attention_mask, **kwargs):
+    """The backbone's hidden states, reading inputs longer than its ``l_max`` in consecutive windows of ``l_max``.
+
+    Each window is read on its own (the backbone's filters are defined on ``l_max`` points); windows holding only
+    padding are skipped.
+
+    Parameters
+    ----------
+    backbone : HyenaBackbone
+    input_ids : LongTensor of shape (B, L)
+        Right-padded token ids.
+    attention_mask : BoolTensor of shape (B, L)
+        True at real tokens.
+    **kwargs
+        Passed to the backbone (``chunk_size``).
+
+    Returns
+    -------
+    Tensor of shape (B, L, D)
+    """
+    batch, length = input_ids.shape
+    l_max = backbone.config.l_max
+    if length <= l_max:
+        return backbone(input_ids, **kwargs)
+    windows = -(-length // l_max)
+    extra = windows * l_max - length
+    ids = F.pad(input_ids, (0, extra), value=PAD_ID).reshape(batch * windows, l_max)
+    needed = F.pad(attention_mask.to(torch.bool), (0, extra)).reshape(batch * windows, l_max).any(1)
+    hidden = backbone(ids[needed], **kwargs)
+    out = hidden.new_zeros(batch * windows, l_max, hidden.shape[-1])
+    out[needed] = hidden
+    return out.reshape(batch, windows * l_max, -1)[:, :length]
+
+
 class HyenaSequenceClassifier(nn.Module):
     """Backbone, masked pooling, dropout and one linear layer (the published fine-tuning head).
 
@@ -71,7 +107,11 @@ class HyenaSequenceClassifier(nn.Module):
         initialize_weights(self, config, generator)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Class logits, shape (B, n_classes)."""
-        hidden = self.backbone(input_ids)  # (B, L, D)
+        """Class logits, shape (B, n_classes).
+
+        Inputs longer than the backbone's ``l_max`` are read in consecutive windows of ``l_max`` tokens (each
+        window on its own: the backbone's filters are defined on ``l_max`` points), and pooled over all of them.
+        """
+        hidden = windowed_hidden_states(self.backbone, input_ids, attention_mask)  # (B, L, D)
         pooled = pool(hidden, attention_mask, self.pooling)  # (B, D)
         return self.head(self.dropout(pooled.to(self.head.weight.dtype)))

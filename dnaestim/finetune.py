@@ -1,0 +1,131 @@
+"""Fine-tuning on a labelled file, in one process or under ``torchrun``: ``python -m dnaestim finetune``.
+
+Every process streams the file in chunks and keeps only its own rows (global row ``i`` belongs to rank
+``i % world``), so no process ever holds the whole file; the estimator then trains on a
+:class:`~dnaestim.distributed.Shard` (each process takes its rows of every global batch, the gradients are added
+over processes), and rank 0 writes the fitted estimator, which loads in a plain Python session with
+``joblib.load`` or ``pickle.load``. The same command with one process takes the same steps, so the two runs end
+with the same weights (up to float rounding; dropout and ``rc_augment`` draw per process).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._atomic import atomic_write
+from ._validation import resolve_device
+from .datasets import _GZIP_MAGIC, _csv_chunks, _existing, _labelled_fasta_records
+from .distributed import Shard, rank_and_world
+
+__all__ = ["read_labelled_shard", "run_finetune"]
+
+#: Rows read at a time from a CSV file.
+CHUNK_ROWS = 65536
+_FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
+
+
+def read_labelled_shard(path, *, label_column="label", sequence_column="sequence", sep=",", numeric=False,
+                        label_sep="|", rank=0, world=1, chunk_rows=CHUNK_ROWS):
+    """This process's rows of a labelled CSV/TSV or FASTA file, read in chunks.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A CSV/TSV file with a header line (plain or gzip), or a labelled FASTA file (``.fa``, ``.fasta``,
+        ``.fna``, optionally ``.gz``) whose header lines end with the label (see
+        :func:`dnaestim.datasets.load_fasta_labeled`).
+    label_column : str or list of str, default="label"
+        The label column, or the columns of a multi-label or multi-target task (CSV only).
+    sequence_column : str, default="sequence"
+        The sequence column (CSV only).
+    sep : str, default=","
+        The CSV field separator.
+    numeric : bool, default=False
+        Read the labels as numbers (regression); several label columns always are.
+    label_sep : str or None, default="|"
+        FASTA only: the separator before the label in each header line.
+    rank, world : int, default=0, 1
+        This process and the number of processes: rows ``rank, rank + world, ...`` are kept.
+    chunk_rows : int, default=65536
+        Rows parsed at a time.
+
+    Returns
+    -------
+    sequences : list of str
+        This process's sequences.
+    y : ndarray or DataFrame
+        Their labels: a 1-D array, or a DataFrame with one column per label column.
+    n_total : int
+        Rows in the whole file.
+    """
+    file = _existing(path, "labelled file")
+    if file.name.lower().endswith(_FASTA_SUFFIXES):
+        if isinstance(label_column, (list, tuple)) or numeric:
+            raise ValueError(f"{file} is a labelled FASTA file: one class label per record; numeric or several "
+                             "labels need a CSV file.")
+        sequences, labels = [], []
+        for _, sequence, label in _labelled_fasta_records(file, label_sep, keep=lambda n: n % world == rank):
+            sequences.append(sequence)
+            labels.append(label)
+        n_total = _count_fasta_records(file)
+        return sequences, np.array(labels, dtype=object), n_total
+    several = isinstance(label_column, (list, tuple))
+    columns = list(label_column) if several else [label_column]
+    with open(file, "rb") as handle:
+        compression = "gzip" if handle.read(2) == _GZIP_MAGIC else None
+    sequences, parts, n_total = [], [], 0
+    for first, chunk in _csv_chunks(file, str(file), sequence_column, columns, compression=compression, sep=sep,
+                                    numeric=numeric or several, rename=not several, chunk_rows=chunk_rows):
+        mine = (first + np.arange(len(chunk))) % world == rank
+        sequences.extend(chunk["sequence"][mine].tolist())
+        parts.append(chunk.loc[mine, ["label"] if not several else columns])
+        n_total = first + len(chunk)
+    table = pd.concat(parts, ignore_index=True)
+    y = table if several else table["label"].to_numpy()
+    return sequences, y, n_total
+
+
+def _count_fasta_records(file):
+    from .datasets import _open_text
+
+    with _open_text(file) as handle:
+        return sum(1 for line in handle if line.startswith(">"))
+
+
+def run_finetune(estimator, path, output, *, device="cpu", **read_options):
+    """Fit ``estimator`` on a labelled file over the processes of the current process group; rank 0 saves it.
+
+    Parameters
+    ----------
+    estimator : HyenaClassifier or HyenaRegressor
+        Unfitted; its ``device`` is set to ``device``.
+    path : str or path-like
+        The labelled file (see :func:`read_labelled_shard`).
+    output : str or path-like
+        Where rank 0 writes the fitted estimator (a pickle, written atomically).
+    device : str, default="cpu"
+        This process's device.
+    **read_options
+        Passed to :func:`read_labelled_shard`.
+
+    Returns
+    -------
+    estimator
+        The fitted estimator (every rank holds the same weights).
+    """
+    rank, world = rank_and_world()
+    sequences, y, n_total = read_labelled_shard(path, rank=rank, world=world, **read_options)
+    if n_total < world:
+        raise ValueError(f"{path} has {n_total} rows, fewer than the {world} processes; use fewer processes.")
+    estimator.set_params(device=device)
+    estimator._fit(sequences, y, shard=Shard(n_total, rank, world, device=resolve_device(device)))
+    if rank == 0:
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(output) as handle:
+            pickle.dump(estimator, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return estimator
