@@ -255,3 +255,12 @@ def test_labelled_shards_partition_the_file(tmp_path):
     assert n_total == 5 and sequences == [SEQS[0], SEQS[2], SEQS[4]] and labels.tolist() == ["x", "x", "x"]
     with pytest.raises(ValueError, match="needs? a CSV"):
         read_labelled_shard(fasta, label_column=["a", "b"])
+
+
+def test_finetune_time_budget_stops_every_process_at_the_same_step(tmp_path):
+    X, Y = _planted()
+    data = tmp_path / "train.csv"
+    pd.DataFrame({"sequence": X, "label": np.where(Y[:, 0] == 1, "g", "other")}).to_csv(data, index=False)
+    # rank 0's clock decides for all: a rank that stopped alone would leave the others waiting in a collective
+    model, result = _finetune(tmp_path, "timed.pkl", data, "--max-iter", "1000", "--max-time", "3", processes=2)
+    assert model.n_iter_ < 1000 and "on 2 process(es)" in result.stdout

@@ -106,6 +106,10 @@ class FineTuningBase(HyenaEstimatorMixin):
     def _initialize_head(self, sequences, targets, weights, train_index, rng, shard):
         """Set the output layer before training starts (subclasses may; the default keeps its initialisation)."""
 
+    def _starts_from_a_probe(self):
+        """Whether ``_initialize_head`` fits the head (then early stopping may keep the probe's weights)."""
+        return False
+
     def _start_history(self):
         self.n_iter_ = 0
         self.history_, self.loss_curve_, self.validation_loss_curve_, self.validation_scores_ = [], [], [], []
@@ -173,6 +177,21 @@ class FineTuningBase(HyenaEstimatorMixin):
 
         scorer = None if self.scoring in (None, "loss") else get_scorer(self.scoring)
 
+        def validate():
+            """The validation entries of the history, and what early stopping minimises."""
+            _, local = shard.local(valid_index)
+            predictions = self._predict_outputs([sequences[i] for i in local])
+            loss_sum = float(np.sum(self._validation_losses(predictions, targets[local]) * weights[local]))
+            sums = shard.sum(np.r_[loss_sum, weights[local].sum(),
+                                   self._score_terms(predictions, targets[local], weights[local])])
+            record = self._validation_record(sums)
+            criterion = record["valid_loss"]
+            if scorer is not None:
+                record["valid_score"] = float(scorer(self, [sequences[i] for i in valid_index],
+                                                     self._targets_as_given(targets[valid_index])))
+                criterion = -record["valid_score"]
+            return record, criterion
+
         def end_epoch(state):
             optimization.losses()  # check the steps not yet checked (raises on a non-finite loss)
             seen = state.extra.pop("weight_sum", 0.0)
@@ -182,17 +201,8 @@ class FineTuningBase(HyenaEstimatorMixin):
                       "lr": optimization.optimizer.param_groups[0]["lr"], "seconds": state.budget.elapsed()}
             criterion = None
             if valid_index is not None:
-                _, local = shard.local(valid_index)
-                predictions = self._predict_outputs([sequences[i] for i in local])
-                loss_sum = float(np.sum(self._validation_losses(predictions, targets[local]) * weights[local]))
-                sums = shard.sum(np.r_[loss_sum, weights[local].sum(),
-                                       self._score_terms(predictions, targets[local], weights[local])])
-                record.update(self._validation_record(sums))
-                criterion = record["valid_loss"]
-                if scorer is not None:
-                    record["valid_score"] = float(scorer(self, [sequences[i] for i in valid_index],
-                                                         self._targets_as_given(targets[valid_index])))
-                    criterion = -record["valid_score"]
+                validation, criterion = validate()
+                record.update(validation)
                 self.validation_loss_curve_.append(record["valid_loss"])
                 self.validation_scores_.append(record["valid_score"])
             state.extra.update(valid_loss=criterion, epoch=record["epoch"], log=record)
@@ -203,10 +213,16 @@ class FineTuningBase(HyenaEstimatorMixin):
         steps_per_epoch = int(np.ceil(len(train_index) / batch))
         total_steps = steps_per_epoch * int(self.max_iter)
         callbacks = [Hooks(on_epoch_end=end_epoch)]
-        stopper = None
+        stopper, probe_score = None, None
         if valid_index is not None:
             stopper = EarlyStopping(int(self.n_iter_no_change), float(self.tol), model)
             callbacks.append(stopper)
+            if not warm and self._starts_from_a_probe():
+                # The linear probe is a model too: fine-tuning keeps its weights unless an epoch beats them on
+                # the validation data (the patience count starts here).
+                validation, criterion = validate()
+                stopper.update(criterion, self.n_iter_, model)
+                probe_score = validation["valid_score"]
         if self.verbose >= 1 and shard.rank == 0:
             score_name = self._default_score_name if scorer is None else (
                 f"valid {self.scoring}"[:16] if isinstance(self.scoring, str) else "valid score")
@@ -225,7 +241,9 @@ class FineTuningBase(HyenaEstimatorMixin):
         self.best_iter_ = stopper.best_epoch if kept else self.n_iter_
         self.best_validation_score_ = None
         if kept:
-            self.best_validation_score_ = self.history_[self.best_iter_ - 1]["valid_score"]
+            scores = {record["epoch"]: record["valid_score"] for record in self.history_}
+            scores[0] = probe_score  # epoch 0: the probe, before any fine-tuning (a fresh fit only)
+            self.best_validation_score_ = scores[stopper.best_epoch]
         self.best_loss_ = None if valid_index is not None else min(self.loss_curve_)
         if kept and not state.stop and state.step >= total_steps and self.best_iter_ == self.n_iter_:
             warnings.warn(

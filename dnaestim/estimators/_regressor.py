@@ -127,7 +127,8 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
     loss_curve_, validation_loss_curve_ : list of float
         Training and validation loss per epoch.
     best_iter_ : int
-        Epoch whose weights were kept (the last one without early stopping).
+        Epoch whose weights were kept (the last one without early stopping); 0 when no epoch beat the linear
+        probe (``head_init="probe"``) on the validation data, whose weights are then kept.
     validation_scores_ : list of float
         Validation score per epoch; empty without early stopping.
     best_validation_score_ : float or None
