@@ -129,8 +129,7 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
     validation_loss_curve_ : list of float
         Validation loss per epoch (empty without early stopping).
     best_iter_ : int
-        Epoch whose weights were kept (the last one without early stopping); 0 when no epoch beat the linear
-        probe (``head_init="probe"``) on the validation data, whose weights are then kept.
+        Epoch whose weights were kept (the last one without early stopping).
     validation_scores_ : list of float
         Validation score per epoch (by ``scoring``; accuracy for ``scoring="loss"``); empty without early stopping.
     best_validation_score_ : float or None

@@ -106,10 +106,6 @@ class FineTuningBase(HyenaEstimatorMixin):
     def _initialize_head(self, sequences, targets, weights, train_index, rng, shard):
         """Set the output layer before training starts (subclasses may; the default keeps its initialisation)."""
 
-    def _starts_from_a_probe(self):
-        """Whether ``_initialize_head`` fits the head (then early stopping may keep the probe's weights)."""
-        return False
-
     def _start_history(self):
         self.n_iter_ = 0
         self.history_, self.loss_curve_, self.validation_loss_curve_, self.validation_scores_ = [], [], [], []
@@ -213,16 +209,10 @@ class FineTuningBase(HyenaEstimatorMixin):
         steps_per_epoch = int(np.ceil(len(train_index) / batch))
         total_steps = steps_per_epoch * int(self.max_iter)
         callbacks = [Hooks(on_epoch_end=end_epoch)]
-        stopper, probe_score = None, None
+        stopper = None
         if valid_index is not None:
             stopper = EarlyStopping(int(self.n_iter_no_change), float(self.tol), model)
             callbacks.append(stopper)
-            if not warm and self._starts_from_a_probe():
-                # The linear probe is a model too: fine-tuning keeps its weights unless an epoch beats them on
-                # the validation data (the patience count starts here).
-                validation, criterion = validate()
-                stopper.update(criterion, self.n_iter_, model)
-                probe_score = validation["valid_score"]
         if self.verbose >= 1 and shard.rank == 0:
             score_name = self._default_score_name if scorer is None else (
                 f"valid {self.scoring}"[:16] if isinstance(self.scoring, str) else "valid score")
@@ -241,9 +231,8 @@ class FineTuningBase(HyenaEstimatorMixin):
         self.best_iter_ = stopper.best_epoch if kept else self.n_iter_
         self.best_validation_score_ = None
         if kept:
-            scores = {record["epoch"]: record["valid_score"] for record in self.history_}
-            scores[0] = probe_score  # epoch 0: the probe, before any fine-tuning (a fresh fit only)
-            self.best_validation_score_ = scores[stopper.best_epoch]
+            self.best_validation_score_ = next(record["valid_score"] for record in self.history_
+                                               if record["epoch"] == stopper.best_epoch)
         self.best_loss_ = None if valid_index is not None else min(self.loss_curve_)
         if kept and not state.stop and state.step >= total_steps and self.best_iter_ == self.n_iter_:
             warnings.warn(

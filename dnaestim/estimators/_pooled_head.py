@@ -56,9 +56,6 @@ class PooledHeadMixin:
                                filter_params=filter_parameters(model.backbone), filter_lr=model.config.lr,
                                filter_weight_decay=model.config.wd)
 
-    def _starts_from_a_probe(self):
-        return self.head_init == "probe"
-
     def _initialize_head(self, sequences, targets, weights, train_index, rng, shard):
         """``head_init="probe"``: a linear model on the backbone's pooled features sets the linear head.
 

@@ -110,7 +110,7 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
     ----------
     n_outputs_ : int
         Number of targets.
-    target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+    target_mean_, target_scale_ : ndarray of shape (n_targets,)
         What ``predict`` multiplies by and adds back (0 and 1 with ``standardize_target=False``).
     out_activation_ : "identity"
         The output layer's activation, as in ``MLPRegressor``.
@@ -127,8 +127,7 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
     loss_curve_, validation_loss_curve_ : list of float
         Training and validation loss per epoch.
     best_iter_ : int
-        Epoch whose weights were kept (the last one without early stopping); 0 when no epoch beat the linear
-        probe (``head_init="probe"``) on the validation data, whose weights are then kept.
+        Epoch whose weights were kept (the last one without early stopping).
     validation_scores_ : list of float
         Validation score per epoch; empty without early stopping.
     best_validation_score_ : float or None
@@ -361,7 +360,7 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
 
         Returns
         -------
-        ndarray of shape (n_samples,) or (n_samples, n_outputs_)
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         check_is_fitted(self)
         sequences, lengths = self._sequences(X)
