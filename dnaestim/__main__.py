@@ -424,8 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     fine.add_argument("--sep", default=",", help="CSV field separator ('tab' for a TSV)")
     fine.add_argument("--pretrained", default="dnaestim-multispecies-tiny-1k",
                       help="backbone: bundled model name or checkpoint directory; 'none' trains from scratch")
-    fine.add_argument("--max-length", type=positive, help="cut sequences to this many nucleotides (default: the "
-                                                          "backbone's l_max)")
+    fine.add_argument("--max-length", type=positive,
+                      help="cut sequences to this many nucleotides (default: the longest sequence, at least the "
+                           "backbone's l_max; longer ones are read in windows of l_max)")
     fine.add_argument("--max-iter", type=positive, default=100, help="maximum number of epochs")
     fine.add_argument("--max-time", type=_float_in(0, low_open=True),
                       help="wall-clock budget in seconds (rank 0's clock) (default: no limit)")
