@@ -19,7 +19,7 @@ import pandas as pd
 from ._atomic import atomic_write
 from ._validation import resolve_device
 from .datasets import _GZIP_MAGIC, _csv_chunks, _existing, _labelled_fasta_records
-from .distributed import Shard, rank_and_world
+from .distributed import Shard, barrier, rank_and_world
 
 __all__ = ["read_labelled_shard", "run_finetune"]
 
@@ -128,4 +128,5 @@ def run_finetune(estimator, path, output, *, device="cpu", **read_options):
         output.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(output) as handle:
             pickle.dump(estimator, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    barrier()  # every process leaves together (one tearing down its process group early can abort the others)
     return estimator
