@@ -9,7 +9,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from ..models import DEFAULT_BACKBONE
-from ._base import seeded
 from ._classification import HyenaClassifierBase
 from ._pooled_head import PooledHeadMixin
 
@@ -267,22 +266,10 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         warm = self.warm_start and hasattr(self, "model_")
         targets = self._encode_targets(y, len(sequences), warm, shard)
         weights, self._pos_weight = self._class_weights(targets, sample_weight, shard)
-        n_outputs = len(self.classes_)
-        rng, seed = self._seeds()
-        if shard is not None and shard.world > 1:
-            if self.random_state is None:  # every process must shuffle the same way
-                seed = shard.broadcast_seed(seed)
-                rng = np.random.RandomState(seed)
-            lengths = np.r_[lengths, shard.max(int(lengths.max(initial=0)))]  # the longest of all processes
-            self._training_data.update(n_sequences=shard.n_total, nucleotides=int(shard.sum([lengths[:-1].sum()])[0]))
-        with seeded(seed, device):
-            if not warm:
-                self._init_model(lengths, device, dtype, seed, n_outputs)
-            else:
-                self.model_.to(device)
-            self.device_, self.autocast_dtype_ = device, autocast
-            self._train(sequences, lengths[:len(sequences)], targets, weights, rng, warm, shard)
-        return self
+        return self._fit_model(sequences, lengths, targets, weights, warm, shard, device, dtype, autocast)
+
+    def _n_outputs(self):
+        return len(self.classes_)
 
     def _fit_probe(self, features, targets, weights):
         """Head weights (n_classes, width) and biases from logistic regression on pooled features."""

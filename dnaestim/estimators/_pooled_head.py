@@ -9,7 +9,7 @@ import torch
 from ..nn.heads import HyenaSequenceClassifier
 from ..nn.options import filter_parameters, set_training_options
 from ..training import build_optimizer
-from ._base import _check_float, _check_pooling
+from ._base import _check_float, _check_pooling, seeded
 
 HEAD_INITS = ("probe", "random")
 #: Training sequences embedded for ``head_init="probe"`` (a seeded subsample beyond that).
@@ -29,6 +29,27 @@ class PooledHeadMixin:
             _check_float(getattr(self, name), name, 0, 1, high_open=True)
         if self.head_init not in HEAD_INITS:
             raise ValueError(f"head_init must be one of {HEAD_INITS}; got {self.head_init!r}.")
+
+    def _fit_model(self, sequences, lengths, targets, weights, warm, shard, device, dtype, autocast):
+        """Build (unless warm-starting) and train the model on validated sequences and encoded targets; under
+        torchrun every process draws the same seeds and sizes the model by the longest sequence of all."""
+        rng, seed = self._seeds()
+        if shard is not None and shard.world > 1:
+            if self.random_state is None:  # every process must shuffle the same way
+                seed = shard.broadcast_seed(seed)
+                rng = np.random.RandomState(seed)
+            longest = shard.max(int(lengths.max(initial=0)))
+            self._training_data.update(n_sequences=shard.n_total, nucleotides=int(shard.sum([lengths.sum()])[0]))
+        else:
+            longest = int(lengths.max())
+        with seeded(seed, device):
+            if not warm:
+                self._init_model(np.array([longest]), device, dtype, seed, self._n_outputs())
+            else:
+                self.model_.to(device)
+            self.device_, self.autocast_dtype_ = device, autocast
+            self._train(sequences, lengths, targets, weights, rng, warm, shard)
+        return self
 
     def _init_model(self, lengths, device, dtype, seed, n_outputs):
         generator = torch.Generator().manual_seed(seed)

@@ -8,7 +8,6 @@ from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted
 
 from ..models import DEFAULT_BACKBONE
-from ._base import seeded
 from ._finetuning import FineTuningBase
 from ._pooled_head import PooledHeadMixin
 
@@ -253,22 +252,7 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         warm = self.warm_start and hasattr(self, "model_")
         weights = self._sample_weights(sample_weight, len(sequences))
         targets = self._encode_targets(y, len(sequences), warm, weights, shard)
-        n_outputs = self.n_outputs_
-        rng, seed = self._seeds()
-        if shard is not None and shard.world > 1:
-            if self.random_state is None:  # every process must shuffle the same way
-                seed = shard.broadcast_seed(seed)
-                rng = np.random.RandomState(seed)
-            lengths = np.r_[lengths, shard.max(int(lengths.max(initial=0)))]  # the longest of all processes
-            self._training_data.update(n_sequences=shard.n_total, nucleotides=int(shard.sum([lengths[:-1].sum()])[0]))
-        with seeded(seed, device):
-            if not warm:
-                self._init_model(lengths, device, dtype, seed, n_outputs)
-            else:
-                self.model_.to(device)
-            self.device_, self.autocast_dtype_ = device, autocast
-            self._train(sequences, lengths[:len(sequences)], targets, weights, rng, warm, shard)
-        return self
+        return self._fit_model(sequences, lengths, targets, weights, warm, shard, device, dtype, autocast)
 
     def _encode_targets(self, y, n_samples, warm, weights, shard=None):
         """``y`` checked, as a float (n, n_outputs) matrix, standardised by its ``weights``-weighted mean and
@@ -306,6 +290,9 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
             else:
                 self.target_mean_, self.target_scale_ = np.zeros(self.n_outputs_), np.ones(self.n_outputs_)
         return (values - self.target_mean_) / self.target_scale_
+
+    def _n_outputs(self):
+        return self.n_outputs_
 
     def _fit_probe(self, features, targets, weights):
         """Head weights (n_outputs, width) and biases from a ridge regression on pooled features."""
