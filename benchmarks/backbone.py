@@ -4,25 +4,30 @@ Usage::
 
     python benchmarks/backbone.py [--lengths 1024,4096,16384,65536,262144,1048576] [--reference-max 262144]
                                   [--attention-max 16384] [--chunk-size auto] [--device cpu|cuda]
-                                  [--precision 32|bf16|16] [--compile] [--json OUT] [--plot OUT.png]
+                                  [--precision 32,bf16] [--compile] [--json OUT] [--plot OUT.png]
 
-Forward (inference, batch 1; float32, or autocast with ``--precision``) of the large-1m shape (d_model 256, 8 layers, d_inner 1024) at each length,
-for three implementations, each measured in its own subprocess so that its peak memory (``ru_maxrss``, the whole
+The first line says what it ran on: CPU model, the flags that decide its speed (avx2, avx512f, avx512_bf16,
+amx_bf16), torch's ``get_cpu_capability()``, threads (and the GPU with ``--device cuda``).
+
+Forward (inference, batch 1) of the large-1m shape (d_model 256, 8 layers, d_inner 1024) at each length, for
+three implementations, each measured in its own subprocess so that its peak memory (``ru_maxrss``, the whole
 process) is its own:
 
 * ``ours``: dnaestim's backbone as users get it (cached filter spectrum, (B, L, D) layout, 5-smooth FFT length,
-  and the default ``chunk_size="auto"``: chunked evaluation above 8192 tokens);
-* ``plain``: ``benchmarks/reference_hyena.py``, SPEC.md transcribed the way the published code is built;
+  and the default ``chunk_size="auto"``: chunked evaluation above 8192 tokens), once per ``--precision``
+  (default float32 and bf16 autocast side by side on GPUs and on CPUs with bfloat16 units, else float32);
+* ``plain``: ``benchmarks/reference_hyena.py``, SPEC.md transcribed the way the published code is built, in
+  float32: every ``x plain`` ratio is against it;
 * ``attention``: a causal-attention transformer of the same width, depth and MLP
-  (``scaled_dot_product_attention``), up to ``--attention-max``.
+  (``scaled_dot_product_attention``), float32, up to ``--attention-max``.
 
 Time is the median of several calls after one warm-up call (on CUDA each call ends with a synchronize, and
-the peak is ``torch.cuda.max_memory_allocated``). ``--compile`` adds ``torch.compile``-d variants of ours and
-plain to the training measurement. The relative error of ours (one pass, and chunked)
-against the plain transcription (same weights) is checked at every length up to ``--error-max``. Then training throughput (forward, backward
-and AdamW step of the language model) of ours against the plain transcription for the tiny-1k (8 x 1024) and
-small-32k (1 x 32,768) shapes, each also with ``retain_freed_memory()`` called in both processes ("retained":
-large freed blocks stay in the process, see ``dnaestim.memory``). Ratios > 1 mean dnaestim is faster.
+the peak is ``torch.cuda.max_memory_allocated``). The relative error (max abs difference over max abs value) of
+ours in each precision, one pass and chunked, against the plain transcription in float32 with the same weights
+is checked at every length up to ``--error-max``. Then training throughput (forward, backward and AdamW step of
+the language model) for the tiny-1k (8 x 1024) and small-32k (1 x 32,768) shapes, each also with
+``retain_freed_memory()`` called in both processes ("retained": large freed blocks stay in the process, see
+``dnaestim.memory``); ``--compile`` adds ``torch.compile``-d variants. Ratios > 1 mean dnaestim is faster.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hardware import describe, summary  # noqa: E402  (sibling benchmark script)
 
 SHAPES = {
     "tiny-1k": dict(d_model=128, n_layer=2, d_inner=512),
@@ -156,19 +162,21 @@ def child_forward(kind, shape, length, chunk_size, repeats, device="cpu", precis
     return {"seconds": seconds, "peak_gib": peak_gib(device)}
 
 
-def child_error(shape, length, chunk_size, device="cpu"):
+def child_error(shape, length, chunk_size, device="cpu", precision="32"):
+    """Relative error of ours in ``precision`` (one pass, and chunked) against the plain model in float32."""
     device = torch.device(device)
     ours, plain = build("ours", shape, length).eval().to(device), build("plain", shape, length).eval().to(device)
     ids = torch.randint(7, 11, (1, length), generator=torch.Generator().manual_seed(1)).to(device)
     with torch.inference_mode():
         expected = plain.backbone(ids)
-        errors = {"one pass": rel_error(ours.backbone(ids, chunk_size=None), expected),
-                  "chunked": rel_error(ours.backbone(ids, chunk_size=chunk_size), expected)}
+        with autocast(device, precision):
+            errors = {"one pass": rel_error(ours.backbone(ids, chunk_size=None), expected),
+                      "chunked": rel_error(ours.backbone(ids, chunk_size=chunk_size), expected)}
     return errors
 
 
 def rel_error(actual, expected):
-    return float((actual - expected).abs().max() / expected.abs().max())
+    return float((actual.float() - expected).abs().max() / expected.abs().max())
 
 
 def training_step(forward, optimizer, ids, device, precision):
@@ -239,6 +247,23 @@ def fmt(value, spec):
     return format(value, spec) if value is not None else "-"
 
 
+def precision_list(text):
+    precisions = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in precisions if p not in ("32", "bf16", "16")]
+    if not precisions or unknown:
+        raise argparse.ArgumentTypeError(f"precisions are 32, bf16 or 16, comma-separated; got {text!r}")
+    return precisions
+
+
+def default_precisions(device):
+    """float32, plus bf16 where it can pay off: CUDA, or a CPU with bfloat16 units."""
+    if device.startswith("cuda"):
+        return ["32", "bf16"]
+    from dnaestim.nn._fast.onednn import cpu_has_bf16
+
+    return ["32", "bf16"] if cpu_has_bf16() else ["32"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child")
@@ -251,10 +276,13 @@ def main():
                         help="ours: chunk_size of the backbone (default 'auto'; an int, or 'none' for one pass)")
     parser.add_argument("--train-seconds", type=float, default=20.0, help="per training measurement")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-retained", action="store_true", help="no training rows with retain_freed_memory()")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per measurement, seconds")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    parser.add_argument("--precision", default="32", choices=["32", "bf16", "16"],
-                        help="autocast dtype of the forward passes (the long convolution stays float32)")
+    parser.add_argument("--precision", type=precision_list, default=None,
+                        help="comma-separated precisions of dnaestim's rows: 32 (float32), bf16, 16 (autocast; the "
+                             "long convolution stays float32). Default: 32,bf16 on GPUs and on CPUs with bfloat16 "
+                             "units, else 32. The plain transcription and attention always run in float32")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile-d training steps")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
@@ -269,75 +297,87 @@ def main():
         print(json.dumps(result))
         return
 
-    torch_threads = torch.get_num_threads()
-    device_name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
-    print(f"torch {torch.__version__}, {device_name}, {torch_threads} threads; shape {args.shape}; batch 1; "
-          f"precision {args.precision}")
+    precisions = args.precision or default_precisions(args.device)
+    hardware = describe(args.device)
+    print(summary(hardware))
+    print(f"shape {args.shape}; batch 1; dnaestim in {', '.join(PRECISION_NAMES[p] for p in precisions)}; "
+          f"plain transcription and attention in float32")
     on = {"device": args.device}
     lengths = [int(x) for x in args.lengths.split(",")]
-    limits = {"ours": max(lengths), "plain": args.reference_max, "attention": args.attention_max}
-    forward = {kind: {} for kind in limits}
+    runs = {f"ours {p}": ("ours", p, max(lengths)) for p in precisions}
+    runs.update({"plain": ("plain", "32", args.reference_max), "attention": ("attention", "32", args.attention_max)})
+    forward = {name: {} for name in runs}
     errors = {}
-    header = (f"{'length':>8} {'ours s':>8} {'GiB':>5} {'plain s':>8} {'GiB':>5} {'attn s':>8} {'GiB':>5} "
-              f"{'x plain':>8} {'x attn':>7} {'rel err':>8}")
+    header = f"{'length':>8} {'plain s':>8} {'GiB':>5} {'attn s':>8}"
+    for p in precisions:
+        header += f" {'ours ' + p + ' s':>12} {'GiB':>5} {'x plain':>7} {'rel err':>8}"
     print(header)
     for length in lengths:
-        row = {}
-        for kind, limit in limits.items():
+        for name, (kind, precision, limit) in runs.items():
             if length <= limit:
-                row[kind] = run_child({"task": "forward", "kind": kind, "shape": args.shape, "length": length,
-                                       "chunk_size": args.chunk_size, "repeats": repeats_for(length),
-                                       "precision": args.precision, **on}, args.timeout)
-                if row[kind] is not None:
-                    forward[kind][length] = row[kind]
+                result = run_child({"task": "forward", "kind": kind, "shape": args.shape, "length": length,
+                                    "chunk_size": args.chunk_size, "repeats": repeats_for(length),
+                                    "precision": precision, **on}, args.timeout)
+                if result is not None:
+                    forward[name][length] = result
         if length <= min(args.error_max, args.reference_max):
-            errors[length] = run_child({"task": "error", "shape": args.shape, "length": length,
-                                        "chunk_size": args.chunk_size, **on}, args.timeout)
-        ours, plain, attn = (row.get(k) for k in ("ours", "plain", "attention"))
-        err = errors.get(length)
-        print(f"{length:8d} {fmt(ours and ours['seconds'], '8.3f')} {fmt(ours and ours['peak_gib'], '5.2f')} "
-              f"{fmt(plain and plain['seconds'], '8.3f')} {fmt(plain and plain['peak_gib'], '5.2f')} "
-              f"{fmt(attn and attn['seconds'], '8.3f')} {fmt(attn and attn['peak_gib'], '5.2f')} "
-              f"{fmt(plain and ours and plain['seconds'] / ours['seconds'], '8.2f')} "
-              f"{fmt(attn and ours and attn['seconds'] / ours['seconds'], '7.2f')} "
-              f"{fmt(err and max(err.values()), '8.1e')}", flush=True)
+            errors[length] = {p: run_child({"task": "error", "shape": args.shape, "length": length,
+                                            "chunk_size": args.chunk_size, "precision": p, **on}, args.timeout)
+                              for p in precisions}
+        plain, attn = forward["plain"].get(length), forward["attention"].get(length)
+        line = (f"{length:8d} {fmt(plain and plain['seconds'], '8.3f')} {fmt(plain and plain['peak_gib'], '5.2f')} "
+                f"{fmt(attn and attn['seconds'], '8.3f')}")
+        for p in precisions:
+            ours = forward[f"ours {p}"].get(length)
+            err = errors.get(length, {}).get(p)
+            line += (f" {fmt(ours and ours['seconds'], '12.3f')} {fmt(ours and ours['peak_gib'], '5.2f')} "
+                     f"{fmt(plain and ours and plain['seconds'] / ours['seconds'], '7.2f')} "
+                     f"{fmt(err and max(err.values()), '8.1e')}")
+        print(line, flush=True)
 
-    summary = {}
-    for kind, results in forward.items():
+    summary_rows = {}
+    for name, results in forward.items():
         long = [n for n in sorted(results) if n >= 16384]
         if len(long) >= 2:
-            summary[f"exponent_{kind}"] = scaling_exponent(long, [results[n]["seconds"] for n in long])
-    if 65536 in forward["ours"] and max(forward["ours"]) > 65536:
-        top = max(forward["ours"])
-        summary[f"time_{top}_over_65536"] = forward["ours"][top]["seconds"] / forward["ours"][65536]["seconds"]
-    for key, value in summary.items():
+            summary_rows[f"exponent_{name.replace(' ', '_')}"] = scaling_exponent(
+                long, [results[n]["seconds"] for n in long])
+    for key, value in summary_rows.items():
         print(f"{key}: {value:.2f}")
 
     training = {}
     if not args.skip_training:
-        print(f"\n{'training':>29} {'ours tok/s':>11} {'plain tok/s':>12} {'ratio':>6}")
-        variants = [(False, False), (False, True)] + ([(True, False)] if args.compile else [])
+        header = f"\n{'training (tokens/s)':>29} {'plain 32':>10}"
+        for p in precisions:
+            header += f" {'ours ' + p:>10} {'x plain':>7}"
+        print(header)
+        variants = [(False, False)] + ([] if args.skip_retained else [(False, True)])
+        variants += [(True, False)] if args.compile else []
         for shape, batch, length in (("tiny-1k", 8, 1024), ("small-32k", 1, 32768)):
             for compiled, retain in variants:
-                result = {kind: run_child({"task": "training", "kind": kind, "shape": shape, "batch": batch,
-                                           "length": length, "seconds": args.train_seconds,
-                                           "precision": args.precision, "compile": compiled,
-                                           "retain_memory": retain, **on}, args.timeout)
-                          for kind in ("ours", "plain")}
+                job = {"task": "training", "shape": shape, "batch": batch, "length": length,
+                       "seconds": args.train_seconds, "compile": compiled, "retain_memory": retain, **on}
+                result = {"plain": run_child({**job, "kind": "plain", "precision": "32"}, args.timeout)}
+                for p in precisions:
+                    result[f"ours {p}"] = run_child({**job, "kind": "ours", "precision": p}, args.timeout)
                 label = f"{shape} {batch}x{length}" + " compiled" * compiled + " retained" * retain
                 training[label] = result
-                ours, plain = result["ours"], result["plain"]
-                print(f"{label:>29} {fmt(ours and ours['tokens_per_s'], '11,.0f')} "
-                      f"{fmt(plain and plain['tokens_per_s'], '12,.0f')} "
-                      f"{fmt(ours and plain and ours['tokens_per_s'] / plain['tokens_per_s'], '6.2f')}", flush=True)
+                plain = result["plain"]
+                line = f"{label:>29} {fmt(plain and plain['tokens_per_s'], '10,.0f')}"
+                for p in precisions:
+                    ours = result[f"ours {p}"]
+                    line += (f" {fmt(ours and ours['tokens_per_s'], '10,.0f')} "
+                             f"{fmt(ours and plain and ours['tokens_per_s'] / plain['tokens_per_s'], '7.2f')}")
+                print(line, flush=True)
 
-    results = {"shape": args.shape, "threads": torch_threads, "torch": torch.__version__, "device": device_name,
-               "precision": args.precision, "forward": forward,
-               "relative_error": errors, "summary": summary, "training": training}
+    results = {"shape": args.shape, "hardware": hardware, "precisions": precisions, "forward": forward,
+               "relative_error": errors, "summary": summary_rows, "training": training}
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     if args.plot:
         plot(results, args.plot)
+
+
+PRECISION_NAMES = {"32": "float32", "bf16": "bf16 autocast", "16": "fp16 autocast"}
 
 
 def plot(results, path):
@@ -346,18 +386,18 @@ def plot(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = {"ours": "dnaestim", "plain": "plain transcription (published style)", "attention": "causal attention"}
+    labels = {"plain": "plain transcription (published style), float32", "attention": "causal attention, float32"}
+    labels.update({f"ours {p}": f"dnaestim, {name}" for p, name in PRECISION_NAMES.items()})
     fig, ax = plt.subplots(figsize=(6, 4))
-    for kind, series in results["forward"].items():
+    for name, series in results["forward"].items():
         if series:
             lengths = sorted(int(n) for n in series)
-            ax.loglog(lengths, [series[n]["seconds"] for n in lengths], "o-", label=labels[kind])
+            ax.loglog(lengths, [series[n]["seconds"] for n in lengths], "o-", label=labels[name])
     ax.set_xlabel("tokens (batch 1)")
     ax.set_ylabel("forward time (s)")
-    device = results.get("device", "CPU")
-    where = f"CPU ({results['threads']} threads)" if device == "CPU" else device
-    precision = {"32": "float32", "bf16": "bf16 autocast", "16": "fp16 autocast"}[results.get("precision", "32")]
-    ax.set_title(f"{results['shape']} shape, {precision}, {where}")
+    hardware = results["hardware"]
+    where = hardware.get("gpu") or f"{hardware['cpu']}, {hardware['threads']} threads"
+    ax.set_title(f"{results['shape']} shape, batch 1\n{where}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.stats import pearsonr, spearmanr
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -38,6 +37,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler
 
 from dnaestim import HyenaClassifier, HyenaRegressor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hardware import describe, summary  # noqa: E402  (sibling benchmark script)
 
 SEED = 0
 
@@ -118,8 +120,7 @@ def main(argv=None):
     folders = sorted(p for p in args.data_dir.iterdir() if p.is_dir())
     if args.datasets:
         folders = [p for p in folders if p.name in args.datasets.split(",")]
-    print(f"CPU: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"capability {torch.backends.cpu.get_cpu_capability()}, threads {torch.get_num_threads()}")
+    print(summary(describe()))
     results = {}
     for folder in folders:
         regression = (folder / "train.csv.gz").exists()

@@ -27,8 +27,6 @@ import argparse
 import datetime
 import json
 import math
-import platform
-import re
 import shlex
 import sys
 import time
@@ -48,7 +46,8 @@ from dnaestim.genome import GenomeSource
 from dnaestim.scoring import token_log_probs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pretraining import kmer_codes, markov_bits  # noqa: E402  (sibling benchmark script)
+from hardware import cpu_flags, cpu_name  # noqa: E402  (sibling benchmark scripts)
+from pretraining import kmer_codes, markov_bits  # noqa: E402
 
 FASTA_GLOBS = ("*.fa.gz", "*.fasta.gz", "*.fna.gz", "*.fa", "*.fasta", "*.fna")
 SEED_LENGTH = 32  # k-mer length used to find benchmark sequences in the genomes
@@ -189,24 +188,6 @@ def held_out_report(pre: HyenaPretrainer, source: GenomeSource, window: int, max
 # -- model card ------------------------------------------------------------------------------------------------------
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    return ", ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if re.search(rf"\b{f}\b", text))
-
-
 def write_card(path: Path, *, name, pre, plan, report, command, args):
     history = pre.history_
     config = pre.model_.config
@@ -230,7 +211,7 @@ def write_card(path: Path, *, name, pre, plan, report, command, args):
         + f", AdamW lr {pre.learning_rate_init} (cosine, {pre.lr_warmup_fraction:.0%} warm-up), weight decay "
         f"{pre.weight_decay}, embed dropout {pre.embed_dropout}, reverse-complement augmentation "
         f"{'on' if pre.rc_augment else 'off'}, seed {pre.random_state}.",
-        f"- Hardware: {cpu_name()} ({cpu_flags()}), {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"- Hardware: {cpu_name()} ({', '.join(cpu_flags()) or 'unknown flags'}), {torch.get_num_threads()} threads, torch {torch.__version__}, "
         f"dnaestim {dnaestim.__version__}.",
         f"- Made on {datetime.date.today().isoformat()} by:",
         "",

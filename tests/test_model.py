@@ -464,7 +464,7 @@ def test_fused_linear_equals_plain(onednn, rows, fan_in, fan_out, bias, strided,
     weight = torch.randn(fan_out + 3, fan_in, generator=g)[1:fan_out + 1]  # a row slice, as project() passes
     b = torch.randn(fan_out, generator=g) if bias else None
     with torch.no_grad():
-        assert onednn._use_onednn(x, weight)
+        assert onednn._onednn_dtype(x, weight) == torch.float32
         plain = torch.nn.functional.linear(x, weight, b)
         torch.testing.assert_close(onednn.linear(x, weight, b), plain, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(onednn.linear_gelu(x, weight, b),
@@ -473,20 +473,86 @@ def test_fused_linear_equals_plain(onednn, rows, fan_in, fan_out, bias, strided,
 
 def test_fused_linear_takes_onednn_only_where_nothing_needs_gradients(onednn, monkeypatch):
     x, weight = torch.randn(3, 8), torch.nn.Parameter(torch.randn(4, 8))
+    monkeypatch.setattr(onednn, "onednn_bf16_available", lambda: False)
     with torch.no_grad():
-        assert onednn._use_onednn(x, weight)
-        assert not onednn._use_onednn(x.double(), weight.double())
+        assert onednn._onednn_dtype(x, weight) == torch.float32
+        assert onednn._onednn_dtype(x.double(), weight.double()) is None
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            assert not onednn._use_onednn(x, weight)
+            assert onednn._onednn_dtype(x, weight) is None
             assert onednn.linear(x, weight).dtype == torch.bfloat16
-    assert not onednn._use_onednn(x, weight)  # weight requires grad
+    assert onednn._onednn_dtype(x, weight) is None  # weight requires grad
     out = onednn.linear_gelu(x, weight)
     out.sum().backward()
     assert weight.grad is not None and weight.grad.abs().sum() > 0
     monkeypatch.setattr(onednn, "onednn_available", lambda: False)
     with torch.no_grad():
-        assert not onednn._use_onednn(x, weight)
+        assert onednn._onednn_dtype(x, weight) is None
         assert torch.equal(onednn.linear(x, weight), torch.nn.functional.linear(x, weight))
+
+
+@pytest.fixture
+def onednn_bf16(onednn, monkeypatch):
+    """The bfloat16 oneDNN path forced on (oneDNN emulates bfloat16 on CPUs without bfloat16 units)."""
+    if not onednn.onednn_bf16_agrees():
+        pytest.skip("this torch's oneDNN operator does not take bfloat16")
+    monkeypatch.setattr(onednn, "onednn_bf16_available", lambda: True)
+    return onednn
+
+
+def test_bf16_autocast_inference_runs_dense_layers_through_onednn(onednn_bf16):
+    onednn = onednn_bf16
+    g = torch.Generator().manual_seed(0)
+    x, weight, bias = torch.randn(2, 7, 16, generator=g), torch.randn(12, 16, generator=g), torch.randn(12, generator=g)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert onednn._onednn_dtype(x, weight) == torch.bfloat16
+        out, out_gelu = onednn.linear(x, weight, bias), onednn.linear_gelu(x, weight, bias)
+        plain = torch.nn.functional.linear(x, weight, bias)  # autocast: bfloat16 through MKL
+    assert out.dtype == out_gelu.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), plain.float(), rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(out_gelu.float(), torch.nn.functional.gelu(plain.float(), approximate="tanh"),
+                               rtol=2e-2, atol=2e-2)
+    with torch.autocast("cpu", dtype=torch.float16), torch.no_grad():
+        assert onednn._onednn_dtype(x, weight) is None  # only bfloat16 autocast takes it
+
+
+@pytest.mark.parametrize("flags, expected", [((True, False), True), ((False, True), True), ((False, False), False)])
+def test_cpu_has_bf16_reads_avx512_bf16_and_amx(monkeypatch, flags, expected):
+    from dnaestim.nn._fast import onednn as fused
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: flags[0], raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: flags[1], raising=False)
+    fused.cpu_has_bf16.cache_clear()
+    try:
+        assert fused.cpu_has_bf16() is expected
+    finally:
+        fused.cpu_has_bf16.cache_clear()
+
+
+@pytest.mark.parametrize("chunk_size", [None, 16])
+def test_bf16_autocast_inference_stays_close_to_float32(chunk_size):
+    """Under bfloat16 autocast the dense layers round to bfloat16; the filter, the short filter, the gates and the
+    long convolution stay float32, so the hidden states stay within bfloat16 rounding of the float32 ones."""
+    model = small_model()
+    ids = torch.randint(7, 12, (2, 80), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = model.backbone(ids, chunk_size=None)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            actual = model.backbone(ids, chunk_size=chunk_size)
+    error = (actual.float() - expected).abs().max() / expected.abs().max()
+    assert 0 < error < 3e-2
+
+
+def test_filter_taps_stay_float32_under_autocast():
+    from dnaestim.nn import _fast
+
+    model = small_model()
+    operator = model.backbone.layers[0].mixer
+    with torch.no_grad():
+        expected = operator.filter_fn.filter(40)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            taps = _fast.filter_taps(operator.filter_fn, 40)
+    assert taps.dtype == torch.float32
+    assert torch.equal(taps, expected)
 
 
 @pytest.mark.parametrize("capability, expected", [("AVX512", True), ("AVX2", False), ("DEFAULT", False)])
@@ -558,14 +624,16 @@ def test_spectrum_cache_is_not_saved_for_backward_from_inference_mode():
     assert embeds.grad is not None
 
 
-def test_spectrum_cache_drops_spectra_of_another_dtype_and_skips_autocast_mixups():
+def test_spectrum_cache_drops_spectra_of_another_dtype_and_shares_them_with_autocast():
     model = small_model()
     ids = torch.randint(7, 12, (1, 30))
     filter_fn = model.backbone.layers[0].mixer.filter_fn
     with torch.inference_mode():
         model(ids)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            model(ids)  # a second entry: the filter MLP ran in bfloat16
+            model(ids)  # the same entry: the filter runs in float32 under autocast too
+        assert len(_fast._spectra[filter_fn]) == 1
+        model(ids[:, :20])
         assert len(_fast._spectra[filter_fn]) == 2
         model.double()
         model(ids)

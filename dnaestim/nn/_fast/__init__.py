@@ -12,14 +12,17 @@ The rules, all of them:
    reference code everywhere (the context manager wins over the environment).
 2. **Long convolution** (training and inference): real FFTs of a 2·3·5-smooth length >= 2L - 1 instead of 2L, in
    (B, D, L) layout, with backward passes written as real FFTs (:mod:`.fftconv`). Always in float32 (float64 for
-   float64 models), also under autocast.
+   float64 models), also under autocast, and so is the implicit filter that feeds it (:func:`filter_taps`). On the
+   CPU the operator's elementwise work (short filter, gates) runs in float32 under autocast too: CPUs have no
+   bfloat16 arithmetic for it, and PyTorch's bfloat16 elementwise kernels, converting every element both ways,
+   ran the short filter 3x slower than float32 (only the dense layers gain from bfloat16 units).
 3. **Short filter** (training and inference): shifted multiply-adds in (B, L, C) layout (:mod:`.shortconv`).
 4. **Filter spectrum cache** (inference on the CPU): the FFT of a filter is kept per length and dtype while
    nothing needs its gradient, and reused as long as the filter's parameters and buffers are equal to the ones it
    was computed from (compared by value, so any change of the weights shows). Worth 1.6x at 32k tokens, batch 1.
    Not on accelerators (the comparison would wait for the device at every layer) nor for spectra over 256 MiB.
-5. **oneDNN dense layers** (inference): float32 on x86 CPUs with AVX-512, outside autocast, no gradients
-   (:mod:`.onednn`).
+5. **oneDNN dense layers** (inference): on x86 CPUs with AVX-512, no gradients, float32 outside autocast and
+   bfloat16 under bfloat16 autocast on CPUs with bfloat16 units (:mod:`.onednn`).
 6. **Chunked evaluation** (inference only: eval mode, no gradient): when :func:`chunk_size` returns an int. An int
    ``chunk_size`` chunks inputs longer than it; ``"auto"`` chunks inputs longer than ``2 * AUTO_CHUNK_SIZE`` on
    the CPU, and on CUDA only when one pass would need more than half the free memory (:mod:`.chunked`, which
@@ -40,8 +43,8 @@ from .fftconv import compute_dtype, fft_causal_conv, fft_length, filter_spectrum
 from .onednn import linear, linear_gelu
 from .shortconv import ShortCausalConv
 
-__all__ = ["AUTO_CHUNK_SIZE", "auto_chunk_size", "chunk_size", "chunked_forward", "enabled", "fast_paths", "mlp",
-           "operator", "project", "spectrum", "with_fast_paths"]
+__all__ = ["AUTO_CHUNK_SIZE", "auto_chunk_size", "chunk_size", "chunked_forward", "enabled", "fast_paths",
+           "filter_taps", "mlp", "operator", "project", "spectrum", "with_fast_paths"]
 
 #: Chunk size of ``chunk_size="auto"`` (inputs longer than twice this are evaluated in chunks at inference).
 AUTO_CHUNK_SIZE = 4096
@@ -112,6 +115,8 @@ def with_fast_paths(on: bool, function, *args):
 def project(mixer, u, channels: slice = slice(None)):
     """``short_filter(in_proj(u))`` of a Hyena operator, optionally for some of its 3D output ``channels`` only."""
     z = linear(u, mixer.in_proj.weight[channels], mixer.in_proj.bias[channels])
+    if z.device.type == "cpu" and z.dtype in (torch.bfloat16, torch.float16):
+        z = z.float()  # rule 2: elementwise work on the CPU in float32
     weight = mixer.short_filter.weight[channels, 0, :].to(z.dtype)  # (C, 3)
     return ShortCausalConv.apply(z, weight, mixer.short_filter.bias[channels].to(z.dtype))  # (B, L, C)
 
@@ -145,25 +150,35 @@ def spectrum(filter_fn, length: int, dtype: torch.dtype) -> torch.Tensor:
     if needs_grad or device.type != "cpu" or spectrum_bytes > _CACHE_MAX_BYTES:
         # On an accelerator the comparison would wait for the device at every layer, and the filter is cheap there.
         with contextlib.nullcontext() if needs_grad else torch.no_grad():
-            return filter_spectrum(filter_fn.filter(length), n_fft)
+            return filter_spectrum(filter_taps(filter_fn, length), n_fft)
     with torch.no_grad():
         weights = _filter_inputs(filter_fn, length)
     entries = _spectra.setdefault(filter_fn, OrderedDict())
-    # Spectra built under inference_mode cannot be saved for a backward pass (a frozen filter, trained prompts);
-    # under autocast the filter MLP runs in lower precision.
-    key = (length, dtype, torch.is_inference_mode_enabled(), torch.is_autocast_enabled("cpu"))
+    # Spectra built under inference_mode cannot be saved for a backward pass (a frozen filter, trained prompts).
+    key = (length, dtype, torch.is_inference_mode_enabled())
     cached = entries.get(key)
     if cached is not None and cached[0].shape == weights.shape and torch.equal(cached[0], weights):
         entries.move_to_end(key)
         return cached[1]
     with torch.no_grad():
-        k_f = filter_spectrum(filter_fn.filter(length), n_fft)
+        k_f = filter_spectrum(filter_taps(filter_fn, length), n_fft)
     for stale in [k for k, (w, _) in entries.items() if w.dtype != weights.dtype]:
         del entries[stale]  # the model was cast to another dtype
     entries[key] = (weights, k_f)
     while len(entries) > _CACHE_ENTRIES:
         entries.popitem(last=False)
     return k_f
+
+
+def filter_taps(filter_fn, length: int) -> torch.Tensor:
+    """``filter_fn.filter(length)`` evaluated in the parameters' precision, also under autocast (rule 2).
+
+    The filter MLP is a few small products per position (cheap next to the block's dense layers, and cached at
+    inference); in bfloat16 its taps were off by up to 0.8 % of their largest value (0.45 % in norm; large-1m
+    shape, random weights), an error every long convolution would then carry.
+    """
+    with torch.autocast(device_type=filter_fn.bias.device.type, enabled=False):
+        return filter_fn.filter(length)
 
 
 def _filter_inputs(filter_fn, length):

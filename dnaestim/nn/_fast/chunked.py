@@ -157,9 +157,10 @@ def _hidden_channels_first(filter_fn, z):
     net = filter_fn.implicit_filter[:-1]
     length = z.shape[1]
     hidden = z.new_empty(filter_fn.implicit_filter[-1].in_features, length)
-    for start in range(0, length, _FILTER_BLOCK_POSITIONS):
-        stop = min(start + _FILTER_BLOCK_POSITIONS, length)
-        hidden[:, start:stop] = net(z[:, start:stop])[0].T
+    with torch.autocast(device_type=z.device.type, enabled=False):  # the filter in full precision, as filter_taps
+        for start in range(0, length, _FILTER_BLOCK_POSITIONS):
+            stop = min(start + _FILTER_BLOCK_POSITIONS, length)
+            hidden[:, start:stop] = net(z[:, start:stop])[0].T
     return hidden
 
 
