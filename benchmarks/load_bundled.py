@@ -12,16 +12,18 @@ process (so the difference is the load alone), and the hardware.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-import torch
 
 import dnaestim
 from dnaestim.models import DEFAULT_BACKBONE
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hardware import describe, summary  # noqa: E402  (sibling benchmark script)
 
 
 def seconds(command: str, repeats: int) -> float:
@@ -37,7 +39,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(summary(describe()))
     start = time.perf_counter()
     dnaestim.load_pretrained(DEFAULT_BACKBONE)
     print(f"first load_pretrained({DEFAULT_BACKBONE!r}) in this process: {1000 * (time.perf_counter() - start):.1f} ms")

@@ -2,19 +2,22 @@
 
 Usage::
 
-    python benchmarks/pretraining.py FASTA [FASTA ...] [--minutes 10] [--max-length 1024] [--json OUT] [--save DIR]
+    python benchmarks/pretraining.py FASTA [FASTA ...] [--minutes 10 | --max-steps N] [--max-length 1024]
+                                     [--precision 32|bf16] [--json OUT] [--save DIR]
 
 Both models see the same training regions (the first 90 % of every record) and are scored on the same held-out
 part (the last 10 %). The Markov models (k = 0..8, add-1/2 smoothing, counts from the training regions) are
 scored on the whole held-out sequence with full k-base context; HyenaPretrainer on up to ``--validation-windows``
 non-overlapping windows of ``max_length`` spread evenly over it (less context at each window start), so the
-comparison favours the Markov models.
+comparison favours the Markov models. ``--max-steps`` trains a fixed number of steps instead of a time budget
+(the same tokens whatever the speed: how float32 and bf16 are compared).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +25,9 @@ import numpy as np
 
 from dnaestim import HyenaPretrainer
 from dnaestim.genome import GenomeSource
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hardware import describe, summary  # noqa: E402  (sibling benchmark script)
 
 CODES = np.full(256, -1, dtype=np.int64)
 for i, base in enumerate("ACGT"):
@@ -63,7 +69,9 @@ def markov_bits(train: list[str], held_out: list[str], k: int, alpha: float = 0.
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("fasta", nargs="+", type=Path)
-    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--minutes", type=float, default=10.0, help="time budget (ignored with --max-steps)")
+    parser.add_argument("--max-steps", type=int, help="train exactly this many steps instead of --minutes")
+    parser.add_argument("--precision", default="32", choices=["32", "bf16", "auto"])
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--eval-interval", type=int, default=100)
@@ -86,12 +94,12 @@ def main():
     best_k = min(markov, key=markov.get)
     print(f"best Markov model: order {best_k}, {markov[best_k]:.4f} bits/nt (uniform: 2.0)")
 
-    seconds = args.minutes * 60
-    pre = HyenaPretrainer(max_length=args.max_length, batch_size=args.batch_size, max_steps=10**7,
-                          max_time=seconds, eval_interval=args.eval_interval,
-                          validation_windows=args.validation_windows,
-                          random_state=0)
-    # max_steps is a ceiling: the warm-up and learning-rate schedules follow the time budget.
+    print(summary(describe()))
+    budget = dict(max_steps=args.max_steps, max_time=None) if args.max_steps else dict(
+        max_steps=10**7, max_time=args.minutes * 60)  # a ceiling: the schedules follow the time budget
+    pre = HyenaPretrainer(max_length=args.max_length, batch_size=args.batch_size, **budget,
+                          eval_interval=args.eval_interval, validation_windows=args.validation_windows,
+                          precision=args.precision, random_state=0)
     pre.fit([str(p) for p in args.fasta])
     evaluations = [h for h in pre.history_ if h["valid_loss"] is not None]
     print(f"\n{'minutes':>8} {'step':>6} {'tokens':>11} {'length':>6} {'HyenaDNA bits/nt':>17} {'vs best Markov':>15}")
@@ -102,7 +110,8 @@ def main():
     print("\nbelow the best Markov model after "
           + (f"{crossing['seconds'] / 60:.1f} minutes" if crossing else "-- not within the budget"))
     if args.json:
-        args.json.write_text(json.dumps({"markov_bits": markov, "history": pre.history_}, indent=2))
+        args.json.write_text(json.dumps({"markov_bits": markov, "history": pre.history_, "precision": args.precision,
+                                         "hardware": describe()}, indent=2))
     if args.save:
         pre.save_pretrained(args.save)
         print(f"model saved to {args.save} (use it with benchmarks/accuracy.py --pretrained)")

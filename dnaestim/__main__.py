@@ -11,6 +11,7 @@ import time
 
 from . import __version__
 from ._validation import PRECISIONS
+from .models import DEFAULT_BACKBONE
 from .nn.heads import POOLING_MODES
 
 __all__ = ["build_parser", "main"]
@@ -206,6 +207,29 @@ def _genome_job(args) -> int:
     return 0
 
 
+def _score_vcf(args) -> int:
+    import torch
+
+    from .checkpoints import load_pretrained
+    from .scoring import score_variants
+    from .vcf import annotate_vcf, write_scores
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    model = load_pretrained(args.checkpoint).to(device)
+    scores = score_variants(model, vcf=args.vcf, fasta=args.fasta, window=args.window, batch_size=args.batch_size,
+                            on_ref_mismatch=args.on_ref_mismatch)
+    write_scores(scores, args.output)
+    written = [args.output]
+    if args.output_vcf:
+        annotate_vcf(args.vcf, scores, args.output_vcf)
+        written.append(args.output_vcf)
+    counts = scores["status"].value_counts()
+    others = ", ".join(f"{n} {status}" for status, n in counts.items() if status != "ok")
+    print(f"score-vcf: {counts.get('ok', 0)} of {len(scores)} ALT alleles scored"
+          + (f" (not scored: {others})" if others else "") + f" -> {' and '.join(map(str, written))}")
+    return 0
+
+
 # -- argument types: a bad value is a one-line argparse error (exit status 2), never a traceback -----------------
 
 
@@ -325,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
         With one sub-parser per command (``demo``, ``inspect``, ``pretrain``, ``finetune``, ``embed-genome``,
-        ``score-genome``);
+        ``score-genome``, ``score-vcf``);
         ``dnaestim <command> --help`` lists each flag with its default.
     """
     parser = _ArgumentParser(prog="dnaestim", description="HyenaDNA models as scikit-learn estimators.",
@@ -476,6 +500,31 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="mean of the window's hidden states, or the last nucleotide's")
         _add_progress(genome)
         genome.set_defaults(func=_genome_job, job=job)
+
+    vcf = command("score-vcf", "score the variants of a VCF file as log-likelihood ratios (alt vs ref window)")
+    vcf.add_argument("--vcf", required=True, help="VCF file of the variants, plain or gzip/bgzip")
+    vcf.add_argument("--fasta", required=True,
+                     help="reference genome the variants were called against: FASTA, plain or bgzip with samtools "
+                          "faidx indexes")
+    vcf.add_argument("--checkpoint", default=DEFAULT_BACKBONE,
+                     help="language model: bundled model name or checkpoint directory (either published layout)")
+    vcf.add_argument("--output", required=True,
+                     help="tab-separated table of the scores, one row per ALT allele: chrom, pos, id, ref, alt, "
+                          "score, status, line")
+    vcf.add_argument("--output-vcf",
+                     help="also write a copy of the VCF with each score in INFO as DNAESTIM_LLR (bgzip-compressed "
+                          "for a name ending in .gz) (default: none)")
+    vcf.add_argument("--window", type=_int_at_least(2),
+                     help="nucleotides scored per variant, at most the model's l_max + 1 (default: l_max + 1, at "
+                          "most 1024)")
+    vcf.add_argument("--batch-size", type=positive, default=16, help="windows per forward pass")
+    vcf.add_argument("--on-ref-mismatch", type=_one_of("on_ref_mismatch", ("raise", "flag")),
+                     choices=("raise", "flag"), default="raise",
+                     help="a REF that differs from the reference genome: an error naming the line, or a NaN score "
+                          "with status 'REF mismatch'")
+    vcf.add_argument("--device", type=_device, default="auto", metavar=_DEVICE_METAVAR,
+                     help="auto: the GPU when CUDA is available, else the CPU")
+    vcf.set_defaults(func=_score_vcf)
     return parser
 
 

@@ -524,6 +524,47 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         sequences, lengths = self._sequences(X)
         return float(self._log_likelihood(sequences, lengths, tokenizer).sum() / (lengths - 1).clip(min=0).sum())
 
+    def generate(self, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None, random_state=None):
+        """Continue DNA prompts with the fitted language model, sampling over A, C, G and T.
+
+        Each new base costs one pass over the model for one position plus a dot product with the past per layer
+        (:mod:`dnaestim.nn.generation`), not a forward pass over the whole prefix.
+
+        Parameters
+        ----------
+        prompts : str or list of str
+            Non-empty DNA prompts (read with this estimator's ``unknown`` rule). Prompt plus ``max_new_tokens``
+            must fit in the model's ``l_max``.
+        max_new_tokens : int
+            Nucleotides to add to each prompt.
+        temperature : float, default=1.0
+            Softmax temperature; 0 is greedy (the most likely base at every step).
+        top_k : int, optional
+            Sample among the ``top_k`` most likely bases only.
+        top_p : float, optional
+            Nucleus sampling: among the most likely bases whose probabilities add up to ``top_p``.
+        random_state : int, numpy.random.Generator, RandomState or None, default=None
+            Seeds the sampling; the same seed gives the same sequences.
+
+        Returns
+        -------
+        str or list of str
+            Each prompt (uppercase) followed by its new bases; a str for a str prompt.
+
+        Examples
+        --------
+        >>> from dnaestim import HyenaPretrainer
+        >>> pre = HyenaPretrainer(d_model=16, n_layer=1, max_length=64, max_steps=2, random_state=0)
+        >>> pre = pre.fit(["ACGT" * 40])
+        >>> len(pre.generate("ACGTACGT", 20, random_state=0))
+        28
+        """
+        check_is_fitted(self)
+        from ..nn.generation import generate
+
+        return generate(self.model_, prompts, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                        random_state=random_state, tokenizer=self._tokenizer())
+
     def _checkpoint_metadata(self) -> dict:
         metadata = super()._checkpoint_metadata()
         metadata["training"]["tokens_seen_"] = int(self.tokens_seen_)

@@ -337,6 +337,26 @@ class HyenaLM(nn.Module):
         hidden = self.backbone(input_ids, inputs_embeds=inputs_embeds, chunk_size=chunk_size)  # (B, L, D)
         return hidden @ self.output_weight.T.to(hidden.dtype)  # (B, L, V)
 
+    def generate(self, prompts, max_new_tokens, **sampling):
+        """Continue DNA prompts, sampling over A, C, G and T; see :func:`dnaestim.nn.generation.generate`.
+
+        Parameters
+        ----------
+        prompts : str or list of str
+            Non-empty DNA prompts.
+        max_new_tokens : int
+            Nucleotides to add to each prompt.
+        **sampling
+            ``temperature``, ``top_k``, ``top_p``, ``random_state``, ``tokenizer``.
+
+        Returns
+        -------
+        str or list of str
+        """
+        from .generation import generate
+
+        return generate(self, prompts, max_new_tokens, **sampling)
+
     def filter_parameters(self):
         """Parameters of the implicit long filters (see :func:`dnaestim.nn.options.filter_parameters`)."""
         return filter_parameters(self.backbone)
