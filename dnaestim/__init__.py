@@ -10,6 +10,8 @@ The public API:
   :class:`HyenaPretrainer` and :class:`SoftPromptClassifier` —
   scikit-learn estimators.
 * :mod:`dnaestim.datasets` — bundled labelled DNA tasks and loaders for the common on-disk formats.
+* :mod:`dnaestim.interpret` — attributions of a fitted estimator's output: in-silico saturation mutagenesis and
+  gradient × input (plots in :mod:`dnaestim.plotting`).
 * :func:`retain_freed_memory` — twice the CPU training speed on long windows (a process-wide glibc setting).
 """
 

@@ -1,4 +1,4 @@
-"""Plots of training curves and embeddings, for a first look at a fitted estimator.
+"""Plots of training curves, embeddings and attributions, for a first look at a fitted estimator.
 
 Optional: the functions need matplotlib (``pip install matplotlib``), which dnaestim does not depend on; it is
 imported when a function is called, never when dnaestim is imported. Each function draws on the
@@ -14,11 +14,14 @@ from numbers import Real
 
 import numpy as np
 
-__all__ = ["plot_embeddings", "plot_history"]
+__all__ = ["plot_attribution", "plot_embeddings", "plot_history", "plot_mutagenesis"]
 
 # What plot_history draws when not told: the losses, which share a unit (nats).
 _DEFAULT_METRICS = {"epoch": ("train_loss", "valid_loss"), "step": ("loss", "valid_loss")}
 _METHODS = ("pca", "tsne")
+#: Longest sequence whose letters label the x axis of the attribution plots (beyond, positions are numbered).
+_MAX_LETTERS = 100
+_BASES = "ACGT"
 
 
 def _matplotlib(function):
@@ -341,3 +344,160 @@ def _sorted_unique(labels):
         return sorted(unique)
     except TypeError:  # labels of mixed types
         return sorted(unique, key=str)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attributions
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def plot_attribution(scores, sequence=None, *, ax=None):
+    """Draw per-position attribution scores along a sequence, one bar per nucleotide.
+
+    For the output of :func:`dnaestim.interpret.gradient_x_input`, or any per-position summary of
+    :func:`~dnaestim.interpret.saturation_mutagenesis` (``np.abs(ism).max(1)``, the largest change at each
+    position; ``-ism.sum(1) / 3``, the mean loss when the base is replaced). Bars above zero are blue, below
+    zero red.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_positions,)
+        One finite number per position (a CPU or GPU tensor is accepted too).
+    sequence : str, default=None
+        The sequence the scores belong to; for up to 100 nucleotides its letters label the x axis (longer
+        sequences get numbered positions).
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; a new figure is made when None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on: one bar per position (``ax.patches``), at x = 0, 1, ...
+
+    Raises
+    ------
+    ValueError
+        If ``scores`` is not one-dimensional, holds NaN or infinite values, or ``sequence`` does not have one
+        letter per score.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dnaestim.plotting import plot_attribution
+    >>> ax = plot_attribution(np.array([0.1, -0.2, 0.6, 0.5]), "ACGT")
+    >>> [round(float(bar.get_height()), 2) for bar in ax.patches]
+    [0.1, -0.2, 0.6, 0.5]
+    >>> [label.get_text() for label in ax.get_xticklabels()]
+    ['A', 'C', 'G', 'T']
+    """
+    plt, _ = _matplotlib("plot_attribution")
+    values = _number_array(scores, "scores")
+    if values.ndim != 1 or values.size == 0:
+        hint = " (reduce an ISM matrix first, e.g. np.abs(ism).max(1))" if values.ndim == 2 else ""
+        raise ValueError(f"scores must be a non-empty 1-D array, one score per position; got shape "
+                         f"{values.shape}{hint}.")
+    _check_sequence(sequence, len(values), "scores", required=False)
+    ax = _axes(ax, plt, "plot_attribution")
+    positions = np.arange(len(values))
+    colors = np.where(values >= 0, "tab:blue", "tab:red")
+    ax.bar(positions, values, width=0.85, color=colors, linewidth=0)
+    ax.axhline(0.0, color="black", linewidth=0.5)
+    ax.set_xlim(-0.5, len(values) - 0.5)
+    _label_positions(ax, sequence, len(values))
+    ax.set_ylabel("attribution")
+    return ax
+
+
+def plot_mutagenesis(ism, sequence, *, ax=None):
+    """Draw an in-silico mutagenesis matrix as a heatmap: positions across, the four bases down.
+
+    Each cell is the change of the output when that position is given that base (the output of
+    :func:`dnaestim.interpret.saturation_mutagenesis`), on a red-blue scale centred on zero: blue raises the
+    output, red lowers it. A black dot marks the reference base of each position (where the change is zero by
+    definition; a position whose reference is N has no dot).
+
+    Parameters
+    ----------
+    ism : array-like of shape (len(sequence), 4)
+        Changes, columns in the order A, C, G, T.
+    sequence : str
+        The reference sequence; for up to 100 nucleotides its letters label the x axis.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; a new figure is made when None. A colour bar is added next to it.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on: the heatmap (``ax.images[0]``, whose array is ``ism.T``) and the reference dots
+        (``ax.collections[0]``).
+
+    Raises
+    ------
+    ValueError
+        If ``ism`` is not a (len(sequence), 4) matrix of finite numbers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dnaestim.plotting import plot_mutagenesis
+    >>> ism = np.array([[0.0, -0.3, -0.2, -0.4], [0.1, 0.0, 0.2, -0.1], [0.0, 0.0, 0.0, 0.0]])
+    >>> ax = plot_mutagenesis(ism, "ACN")
+    >>> ax.images[0].get_array().shape
+    (4, 3)
+    >>> ax.collections[0].get_offsets().tolist()  # the reference bases: A at 0, C at 1 (N has none)
+    [[0.0, 0.0], [1.0, 1.0]]
+    """
+    plt, _ = _matplotlib("plot_mutagenesis")
+    matrix = _number_array(ism, "ism")
+    if not isinstance(sequence, str):
+        raise TypeError(f"sequence must be a str; got {type(sequence).__name__}.")
+    if matrix.ndim != 2 or matrix.shape[1] != 4 or matrix.shape[0] == 0:
+        raise ValueError(f"ism must have shape (len(sequence), 4), one column per base A, C, G, T; got "
+                         f"{matrix.shape}.")
+    _check_sequence(sequence, len(matrix), "ism", required=True)
+    ax = _axes(ax, plt, "plot_mutagenesis")
+    limit = float(np.abs(matrix).max()) or 1.0
+    image = ax.imshow(matrix.T, aspect="auto", cmap="RdBu", vmin=-limit, vmax=limit, interpolation="nearest")
+    read = sequence.upper().replace("U", "T")
+    positions = np.array([i for i, c in enumerate(read) if c in _BASES], dtype=float)
+    rows = np.array([_BASES.index(c) for c in read if c in _BASES], dtype=float)
+    ax.scatter(positions, rows, s=8 if len(matrix) <= _MAX_LETTERS else 2, color="black", label="reference")
+    ax.set_yticks(range(4))
+    ax.set_yticklabels(list(_BASES))
+    ax.set_xlim(-0.5, len(matrix) - 0.5)
+    ax.set_ylim(3.5, -0.5)
+    _label_positions(ax, sequence, len(matrix))
+    ax.set_ylabel("base")
+    ax.figure.colorbar(image, ax=ax, label="change of the output")
+    return ax
+
+
+def _number_array(values, name):
+    if hasattr(values, "detach"):  # a torch tensor, possibly on a GPU
+        values = values.detach().double().cpu().numpy()
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers.") from None
+    if not np.isfinite(array).all():
+        first = np.argwhere(~np.isfinite(array))[0].tolist()
+        raise ValueError(f"{name} has NaN or infinite values (first at {first}).")
+    return array
+
+
+def _check_sequence(sequence, length, name, required):
+    if sequence is None and not required:
+        return
+    if not isinstance(sequence, str):
+        raise TypeError(f"sequence must be a str{'' if required else ' or None'}; got {type(sequence).__name__}.")
+    if len(sequence) != length:
+        raise ValueError(f"sequence has {len(sequence)} nucleotides but {name} has {length} positions; give the "
+                         "sequence the attributions were computed on.")
+
+
+def _label_positions(ax, sequence, length):
+    """The sequence's letters as x tick labels (up to ``_MAX_LETTERS``), else numbered positions."""
+    if sequence is not None and length <= _MAX_LETTERS:
+        ax.set_xticks(range(length))
+        ax.set_xticklabels(list(sequence), fontfamily="monospace")
+    ax.set_xlabel("position")

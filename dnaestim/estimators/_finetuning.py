@@ -254,10 +254,10 @@ class FineTuningBase(HyenaEstimatorMixin):
 
     # -- prediction ----------------------------------------------------------------------------------------------
 
-    @advises_on_out_of_memory("inference")
-    def _predict_outputs(self, sequences):
-        """``_to_predictions`` of the model's outputs, float64 (n, n_outputs), in input order; with ``rc_average``
-        averaged with those of the reverse complements."""
+    def _prediction_forward(self):
+        """``forward(ids, mask)`` of every prediction: ``_to_predictions`` of the model's outputs, float64
+        (b, n_outputs); with ``rc_average`` averaged with those of the reverse complements. Also what
+        :mod:`dnaestim.interpret` runs on mutated token ids and differentiates."""
         model, rc_average = self.model_, self.rc_average
 
         def forward(ids, mask):
@@ -267,6 +267,13 @@ class FineTuningBase(HyenaEstimatorMixin):
                     model(reverse_complement_ids(ids, mask), mask).double()))
             return out
 
+        return forward
+
+    @advises_on_out_of_memory("inference")
+    def _predict_outputs(self, sequences):
+        """``_to_predictions`` of the model's outputs, float64 (n, n_outputs), in input order; with ``rc_average``
+        averaged with those of the reverse complements."""
+        model, forward = self.model_, self._prediction_forward()
         out = None
         for index, values in self._predict_batches(model, sequences, forward, "predict"):
             if out is None:
