@@ -38,9 +38,11 @@ class _LayerCache:
         batch, length, width = u.shape
         dtype = torch.float64 if u.dtype == torch.float64 else torch.float32  # the long convolution's precision
         taps = mixer.filter_fn.filter(capacity).to(dtype)  # (capacity, D); the first L of them are filter(L)
-        self.reversed_taps = taps.flip(0)
-        self.history = u.new_zeros(batch, capacity, width, dtype=dtype)
-        self.history[:, :length] = u
+        # Channels first, so that the step's convolution is one batched product over channels without copies:
+        # history (D, B, capacity) times the reversed taps (D, capacity, 1).
+        self.reversed_taps = taps.flip(0).T.contiguous()[..., None]
+        self.history = u.new_zeros(width, batch, capacity, dtype=dtype)
+        self.history[:, :, :length] = u.permute(2, 0, 1)
         self.z_tail = F.pad(z, (0, 0, 2, 0))[:, -2:]  # (B, 2, 3D); zeros before the first token, as the filter pads
         self.length = length
         y = long_causal_conv(u, taps[:length], mixer.filter_fn.bias)
@@ -60,10 +62,10 @@ class _LayerCache:
         x0, x1, v = filtered.split(mixer.d_model, dim=-1)
         u = (x1 * v)[:, 0].to(self.history.dtype)  # (B, D)
         t = self.length
-        self.history[:, t] = u
+        self.history[:, :, t] = u.T
         self.length += 1
-        taps = self.reversed_taps[self.reversed_taps.shape[0] - 1 - t:]  # k[t], ..., k[0]: history row s meets k[t-s]
-        y = torch.einsum("bsd,sd->bd", self.history[:, :t + 1], taps) + u * mixer.filter_fn.bias.to(u.dtype)
+        taps = self.reversed_taps[:, self.reversed_taps.shape[1] - 1 - t:]  # k[t], ..., k[0]: position s meets k[t-s]
+        y = torch.bmm(self.history[:, :, :t + 1], taps)[..., 0].T + u * mixer.filter_fn.bias.to(u.dtype)  # (B, D)
         residual = block._residual(mixer.out_proj((y[:, None] * x0).to(z.dtype)) + residual)
         return block.mlp(block.norm2(residual.to(block.norm2.weight.dtype))), residual
 

@@ -174,6 +174,7 @@ def train_loop(epochs, train_step, *, optimization, lr_multiplier, total_steps, 
         state.error = error
         raise
     finally:
+        optimization.optimizer.zero_grad(set_to_none=True)  # a fitted model does not keep its last gradients
         for callback in callbacks:
             callback.on_train_end(state)
     return state
