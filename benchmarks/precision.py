@@ -7,7 +7,7 @@ Usage::
 
 1. **Embeddings.** For every bundled task: embed the train and test splits with ``HyenaEmbedder(precision=p)`` (the default bundled
 backbone unless ``--pretrained``), fit ``StandardScaler + LogisticRegression`` on the train embeddings and report
-the test ROC AUC, the median time of ``transform`` over ``--repeats`` calls (after a warm-up call), and the
+the test ROC AUC, the median time of ``transform`` over ``--repeats`` calls (after a warm-up call; tasks bundled with one split are cut 70/30), and the
 largest relative difference of the embeddings from float32 (``max |e_p - e_32| / max |e_32|``).
 2. **Variant scores.** ``--variants`` random single-nucleotide variants of the bundled genome scored by
    :func:`dnaestim.scoring.score_variants` (1024-nt windows) under each precision's autocast: the Spearman and
@@ -47,6 +47,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hardware import describe, summary  # noqa: E402  (sibling benchmark script)
 
 
+def splits(task):
+    """The task's train and test splits; a task bundled with one split is cut 70/30 (stratified, seeded)."""
+    from sklearn.model_selection import train_test_split
+
+    try:
+        return load_bundled(task, split="train", return_X_y=True), load_bundled(task, split="test", return_X_y=True)
+    except ValueError:  # bundled with one split
+        pass
+    bunch = load_bundled(task)
+    X_train, X_test, y_train, y_test = train_test_split(bunch.data, bunch.target, test_size=0.3, random_state=0,
+                                                        stratify=bunch.target)
+    return (X_train, y_train), (X_test, y_test)
+
+
 def timed_transform(embedder, sequences, repeats):
     embedder.transform(sequences[:embedder.batch_size])  # warm-up (filter spectra, allocator)
     times, features = [], None
@@ -64,7 +78,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--precisions", default="32,bf16", help="comma-separated; the first is the reference")
     parser.add_argument("--pretrained", default=DEFAULT_BACKBONE, help="bundled model name or checkpoint directory")
-    parser.add_argument("--repeats", type=int, default=3, help="timed transform calls per split")
+    parser.add_argument("--repeats", type=int, default=5, help="timed transform calls per split")
     parser.add_argument("--variants", type=int, default=300, help="random SNVs scored (0 skips)")
     parser.add_argument("--finetune-seconds", type=float, default=60.0, help="per fit (0 skips fine-tuning)")
     parser.add_argument("--json", type=Path)
@@ -87,16 +101,16 @@ def embeddings(args, precisions):
     print(f"{'task':<30} {'precision':>9} {'AUC':>7} {'d AUC':>7} {'embed s':>8} {'speed-up':>8} {'rel diff':>9}")
     results = {}
     for task in list_bundled_datasets():
-        train, test = load_bundled(task, split="train"), load_bundled(task, split="test")
+        (X_train, y_train), (X_test, y_test) = splits(task)
         reference = None
         for precision in precisions:
-            embedder = HyenaEmbedder(pretrained=args.pretrained, precision=precision).fit(train.data)
-            train_x, train_s = timed_transform(embedder, train.data, args.repeats)
-            test_x, test_s = timed_transform(embedder, test.data, args.repeats)
-            model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(train_x, train.target)
+            embedder = HyenaEmbedder(pretrained=args.pretrained, precision=precision).fit(X_train)
+            train_x, train_s = timed_transform(embedder, X_train, args.repeats)
+            test_x, test_s = timed_transform(embedder, X_test, args.repeats)
+            model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(train_x, y_train)
             proba = model.predict_proba(test_x)
-            auc = (roc_auc_score(test.target, proba[:, 1]) if proba.shape[1] == 2
-                   else roc_auc_score(test.target, proba, multi_class="ovr"))
+            auc = (roc_auc_score(y_test, proba[:, 1]) if proba.shape[1] == 2
+                   else roc_auc_score(y_test, proba, multi_class="ovr"))
             features = np.vstack([train_x, test_x])
             row = {"auc": auc, "seconds": train_s + test_s, "n_sequences": len(features)}
             if reference is None:
@@ -160,13 +174,13 @@ def finetune(args, precisions):
     print(f"{'task':<30} {'precision':>9} {'accuracy':>9} {'AUC':>7} {'epochs':>7}")
     results = {}
     for task in list_bundled_datasets():
-        train, test = load_bundled(task, split="train"), load_bundled(task, split="test")
+        (X_train, y_train), (X_test, y_test) = splits(task)
         for precision in precisions:
             clf = HyenaClassifier(pretrained=args.pretrained, max_time=args.finetune_seconds, precision=precision,
-                                  random_state=0).fit(train.data, train.target)
-            proba = clf.predict_proba(test.data)
-            auc = roc_auc_score(test.target, proba[:, 1]) if proba.shape[1] == 2 else float("nan")
-            row = {"accuracy": float(clf.score(test.data, test.target)), "auc": float(auc), "epochs": clf.n_iter_}
+                                  random_state=0).fit(X_train, y_train)
+            proba = clf.predict_proba(X_test)
+            auc = roc_auc_score(y_test, proba[:, 1]) if proba.shape[1] == 2 else float("nan")
+            row = {"accuracy": float(clf.score(X_test, y_test)), "auc": float(auc), "epochs": clf.n_iter_}
             results.setdefault(task, {})[precision] = row
             print(f"{task:<30} {precision:>9} {row['accuracy']:9.4f} {auc:7.4f} {clf.n_iter_:7d}", flush=True)
     return results

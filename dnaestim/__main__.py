@@ -429,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--device", type=_device, default="auto", metavar=_DEVICE_METAVAR,
                      help="auto: this rank's GPU when CUDA is available, else the CPU")
     pre.add_argument("--precision", type=_one_of("precision", PRECISIONS), choices=PRECISIONS, default="auto",
-                     help="auto: mixed precision (bf16, else fp16) on GPUs, float32 on the CPU")
+                     help="auto: mixed precision on GPUs (bf16, else fp16) and bf16 training on CPUs with bfloat16 "
+                          "units, float32 otherwise")
     _add_progress(pre)
     pre.set_defaults(func=_pretrain)
 
@@ -468,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     fine.add_argument("--device", type=_device, default="auto", metavar=_DEVICE_METAVAR,
                       help="auto: this rank's GPU when CUDA is available, else the CPU")
     fine.add_argument("--precision", type=_one_of("precision", PRECISIONS), choices=PRECISIONS, default="auto",
-                      help="auto: mixed precision (bf16, else fp16) on GPUs, float32 on the CPU")
+                      help="auto: mixed precision on GPUs (bf16, else fp16) and bf16 training on CPUs with bfloat16 "
+                          "units, float32 otherwise")
     _add_progress(fine)
     fine.set_defaults(func=_finetune)
 
@@ -489,8 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
         genome.add_argument("--device", type=_device, default="auto", metavar=_DEVICE_METAVAR,
                             help="auto: this rank's GPU when CUDA is available, else the CPU")
         genome.add_argument("--precision", type=_one_of("precision", PRECISIONS), choices=PRECISIONS, default="32",
-                            help="32: float32; auto: mixed precision on GPUs and float32 on the CPU; bf16/16: "
-                                 "mixed precision; 64: float64 weights")
+                            help="32: float32; auto: mixed precision on GPUs and float32 on CPUs; bf16/16: mixed "
+                                 "precision; 64: float64 weights")
         genome.add_argument("--chunk-size", type=_chunk_size, default="auto", metavar="{N,auto,none}",
                             help="run windows longer than N tokens in chunks (bounded memory); auto: only where "
                                  "needed; none: one pass")

@@ -134,16 +134,20 @@ def resolve_device(device):
 PRECISIONS = ("auto", "32", "bf16", "16", "64")
 
 
-def resolve_precision(precision, device):
+def resolve_precision(precision, device, *, inference=False):
     """Turn an estimator's ``precision`` parameter into (parameter dtype, autocast dtype or None).
 
     Parameters
     ----------
     precision : {"auto", "32", "bf16", "16", "64"}
-        ``"auto"``: bf16 autocast on CUDA devices that support it, fp16 autocast on other CUDA devices,
-        float32 elsewhere. ``"bf16"``/``"16"``: mixed precision (weights in float32, the long convolution always
-        in float32). ``"64"``: everything in float64 (slow; for checks).
+        ``"auto"``: bf16 autocast on CUDA devices that support it, fp16 autocast on other CUDA devices; on CPUs
+        with bfloat16 units (AVX512_BF16 or AMX; :func:`cpu_has_bf16`) bf16 autocast for training and float32
+        for inference; float32 elsewhere. ``"bf16"``/``"16"``: mixed precision (weights in float32, the long
+        convolution always in float32). ``"64"``: everything in float64 (slow; for checks).
     device : torch.device
+        Where the model runs.
+    inference : bool, default=False
+        The autocast of predictions rather than of training (they differ only for ``"auto"`` on the CPU).
 
     Returns
     -------
@@ -158,6 +162,10 @@ def resolve_precision(precision, device):
     if precision == "auto":
         if device.type == "cuda":
             return torch.float32, (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        # Measured on a CPU with bfloat16 units (docs, performance guide): training 1.6-1.9 times faster at the
+        # same held-out loss; inference of the bundled model 0.8-1.4 times, with variant scores 0.02 nats off.
+        if device.type == "cpu" and not inference and cpu_has_bf16():
+            return torch.float32, torch.bfloat16
         return torch.float32, None
     if precision == "64":
         return torch.float64, None
@@ -166,6 +174,18 @@ def resolve_precision(precision, device):
     if precision == "16" and device.type == "cpu":
         warnings.warn("precision='16' on the CPU is slow and imprecise; consider '32' or 'bf16'.", stacklevel=user_stacklevel())
     return torch.float32, (torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bfloat16 units (AVX512_BF16 or AMX), where ``precision="auto"`` picks bf16.
+
+    Returns
+    -------
+    bool
+    """
+    from .nn._fast.onednn import cpu_has_bf16 as detect
+
+    return detect()
 
 
 def _library_directories() -> tuple:

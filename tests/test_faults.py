@@ -30,7 +30,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 def pretrain_command(tmp_path, *extra):
     return [sys.executable, "-m", "dnaestim", "-v", "pretrain", str(GENOME), "--device", "cpu", "--d-model", "16",
             "--n-layer", "1", "--max-length", "64", "--batch-size", "4", "--max-steps", str(MAX_STEPS),
-            "--embed-dropout", "0.1", "--eval-interval", "1", "--seed", "0", "--progress",
+            "--embed-dropout", "0.1", "--eval-interval", "1", "--seed", "0", "--progress", "--precision", "32",
             "--checkpoint-dir", str(tmp_path / "ckpt"), "--checkpoint-interval", str(INTERVAL),
             "--output", str(tmp_path / "out"), *extra]
 

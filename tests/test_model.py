@@ -638,3 +638,48 @@ def test_spectrum_cache_drops_spectra_of_another_dtype_and_shares_them_with_auto
         model.double()
         model(ids)
     assert len(_fast._spectra[filter_fn]) == 1
+
+
+# -- precision="auto" ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("has_bf16, expected", [(True, torch.bfloat16), (False, None)])
+def test_auto_precision_trains_in_bf16_on_cpus_with_bfloat16_units(monkeypatch, has_bf16, expected):
+    import dnaestim._validation as validation
+
+    monkeypatch.setattr(validation, "cpu_has_bf16", lambda: has_bf16)
+    cpu = torch.device("cpu")
+    assert validation.resolve_precision("auto", cpu) == (torch.float32, expected)
+    assert validation.resolve_precision("auto", cpu, inference=True) == (torch.float32, None)
+    assert validation.resolve_precision("32", cpu) == (torch.float32, None)
+    for inference in (False, True):
+        assert validation.resolve_precision("bf16", cpu, inference=inference) == (torch.float32, torch.bfloat16)
+
+
+def test_auto_precision_on_such_cpus_fits_as_bf16_and_predicts_in_float32(monkeypatch):
+    """precision="auto" on a CPU with bfloat16 units: training is that of precision="bf16" (same weights), while
+    predictions (and the embedder, which only predicts) run in float32."""
+    import dnaestim._validation as validation
+    from dnaestim import HyenaEmbedder, HyenaPretrainer
+
+    monkeypatch.setattr(validation, "cpu_has_bf16", lambda: True)
+    X = ["ACGTTGCAAGGTCAGT" * 4, "TTGACATTGACCAGTA" * 4]
+    options = dict(d_model=16, n_layer=1, max_length=32, max_steps=3, random_state=0)
+    auto = HyenaPretrainer(**options).fit(X)
+    bf16 = HyenaPretrainer(**options, precision="bf16").fit(X)
+    fp32 = HyenaPretrainer(**options, precision="32").fit(X)
+    assert auto.autocast_dtype_ == torch.bfloat16 and auto.inference_autocast_dtype_ is None
+    for name, value in auto.model_.state_dict().items():
+        torch.testing.assert_close(value, bf16.model_.state_dict()[name], rtol=0, atol=0)
+    assert not torch.equal(auto.model_.backbone.ln_f.weight, fp32.model_.backbone.ln_f.weight)
+    bf16.inference_autocast_dtype_ = None  # the same weights scored in float32
+    np.testing.assert_array_equal(auto.log_likelihood(X), bf16.log_likelihood(X))
+    embedder = dict(pretrained=None, d_model=16, n_layer=1, random_state=0)
+    np.testing.assert_array_equal(HyenaEmbedder(**embedder).fit(X).transform(X),
+                                  HyenaEmbedder(**embedder, precision="32").fit(X).transform(X))
+
+
+def test_the_suite_runs_auto_precision_in_float32_on_every_cpu():
+    from dnaestim._validation import resolve_precision
+
+    assert resolve_precision("auto", torch.device("cpu")) == (torch.float32, None)  # pinned by conftest.py

@@ -206,7 +206,8 @@ def _finetune(tmp_path, name, data, *extra, processes=1):
         if processes > 1 else [sys.executable]
     command = [*launcher, "-m", "dnaestim", "finetune", str(data), "--output", str(tmp_path / name),
                "--pretrained", "none", "--max-length", str(LENGTH), "--max-iter", "2", "--batch-size", "16",
-               "--embed-dropout", "0", "--head-dropout", "0", "--device", "cpu", "--seed", "0", *extra]
+               "--embed-dropout", "0", "--head-dropout", "0", "--device", "cpu", "--precision", "32", "--seed", "0",
+               *extra]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300,
                             env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]

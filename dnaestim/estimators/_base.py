@@ -347,7 +347,7 @@ class HyenaEstimatorMixin(BaseEstimator):
         return predict_batches(
             module, sequences, forward, tokenizer=self._tokenizer(),
             batch_size=int(self.batch_size), device=self.device_, max_length=self.max_length_,
-            pad_to_max_length=self._fixed_layout, autocast_dtype=self.autocast_dtype_,
+            pad_to_max_length=self._fixed_layout, autocast_dtype=self._inference_autocast_dtype(),
             progress=self.verbose >= self._progress_bar_verbosity, desc=desc,
         )
 
@@ -369,8 +369,17 @@ class HyenaEstimatorMixin(BaseEstimator):
             out[index] = pooled
         return out
 
+    def _set_runtime(self, device, autocast):
+        """Fitted ``device_``, the autocast dtype of training (``autocast_dtype_``) and that of predictions."""
+        self.device_, self.autocast_dtype_ = device, autocast
+        self.inference_autocast_dtype_ = resolve_precision(self.precision, device, inference=True)[1]
+
+    def _inference_autocast_dtype(self):
+        return getattr(self, "inference_autocast_dtype_", self.autocast_dtype_)  # older pickles have only the one
+
     def _autocast(self):
-        dtype = self.autocast_dtype_
+        """Autocast context of predictions (none in float32)."""
+        dtype = self._inference_autocast_dtype()
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device_.type, dtype=dtype)

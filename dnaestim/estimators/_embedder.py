@@ -57,7 +57,10 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
     precision : {"auto", "32", "bf16", "16", "64"}, default="auto"
-        Mixed precision on GPUs by default; float32 on the CPU.
+        ``"auto"``: mixed precision on GPUs, float32 on CPUs (on CPUs with bfloat16 units ``"bf16"`` is
+        1.2-1.4 times faster on long inputs, embeddings within about 0.2 % of float32; the performance guide has
+        the measurements). Mixed precision runs the dense layers only: the long convolution, the filters and the
+        residual stream stay float32.
 
     Attributes
     ----------
@@ -156,7 +159,7 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
             with torch.random.fork_rng(devices=[]):
                 model = HyenaLM(self._backbone_config(self.max_length_), generator=torch.Generator().manual_seed(seed))
         self.model_ = model.to(device=device, dtype=dtype).eval()
-        self.device_, self.autocast_dtype_ = device, autocast
+        self._set_runtime(device, autocast)
         self.n_features_out_ = model.config.d_model
         return self
 

@@ -47,7 +47,7 @@ class PooledHeadMixin:
                 self._init_model(np.array([longest]), device, dtype, seed, self._n_outputs())
             else:
                 self.model_.to(device)
-            self.device_, self.autocast_dtype_ = device, autocast
+            self._set_runtime(device, autocast)
             self._train(sequences, lengths, targets, weights, rng, warm, shard)
         return self
 

@@ -115,7 +115,10 @@ class HyenaPretrainer(HyenaEstimatorMixin):
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available (under torchrun: this rank's GPU), else the CPU.
     precision : {"auto", "32", "bf16", "16", "64"}, default="auto"
-        Mixed precision on GPUs by default (the long convolution always in float32); float32 on the CPU.
+        ``"auto"``: mixed precision on GPUs; on CPUs with bfloat16 units (AVX512_BF16 or AMX) bf16 autocast
+        for training and float32 for predictions; float32 on other CPUs. Mixed precision runs the dense layers
+        only: the long convolution, the filters and the residual stream stay float32. ``"32"`` forces float32
+        (the performance guide has the measured costs).
 
     Attributes
     ----------
@@ -293,7 +296,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         with seeded(seed + rank, device):
             model = self._initial_model(seed)
             self.model_ = model.to(device=device, dtype=dtype)
-            self.device_, self.autocast_dtype_ = device, autocast
+            self._set_runtime(device, autocast)
             self.max_length_ = int(self.max_length or model.config.l_max)
             self.schedule_ = WarmupSchedule.build(self.length_warmup, max_length=self.max_length_,
                                                   batch_size=int(self.batch_size), max_steps=int(self.max_steps))

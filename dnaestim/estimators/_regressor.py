@@ -103,7 +103,10 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
     precision : {"auto", "32", "bf16", "16", "64"}, default="auto"
-        Mixed precision on GPUs by default (the long convolution always runs in float32); float32 on the CPU.
+        ``"auto"``: mixed precision on GPUs; on CPUs with bfloat16 units (AVX512_BF16 or AMX) bf16 autocast
+        for training and float32 for predictions; float32 on other CPUs. Mixed precision runs the dense layers
+        only: the long convolution, the filters and the residual stream stay float32. ``"32"`` forces float32
+        (the performance guide has the measured costs).
 
     Attributes
     ----------

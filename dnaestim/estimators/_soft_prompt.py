@@ -147,7 +147,10 @@ class SoftPromptClassifier(HyenaClassifierBase):
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
     precision : {"auto", "32", "bf16", "16", "64"}, default="auto"
-        Mixed precision on GPUs by default (the long convolution always runs in float32); float32 on the CPU.
+        ``"auto"``: mixed precision on GPUs; on CPUs with bfloat16 units (AVX512_BF16 or AMX) bf16 autocast
+        for training and float32 for predictions; float32 on other CPUs. Mixed precision runs the dense layers
+        only: the long convolution, the filters and the residual stream stay float32. ``"32"`` forces float32
+        (the performance guide has the measured costs).
 
     Attributes
     ----------
@@ -368,7 +371,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
         with seeded(seed, device):
             model = SoftPromptModel(lm, **self._spec, generator=torch.Generator().manual_seed(seed))
             self.model_ = model.to(device=device, dtype=dtype)
-            self.device_, self.autocast_dtype_ = device, autocast
+            self._set_runtime(device, autocast)
             self._start_history()
             if any(p.requires_grad and p.numel() for p in model.parameters()):
                 self._train([sequences[i] for i in keep], lengths[keep], y_index[keep], weights[keep], rng,

@@ -121,7 +121,8 @@ def run_genome_job(job, checkpoint, fasta, output, *, window=1024, stride=None, 
     device : str, default="cpu"
         Where the model runs.
     precision : {"auto", "32", "bf16", "16", "64"}, default="32"
-        As the estimators' ``precision``: ``"auto"`` is mixed precision on CUDA and float32 elsewhere, ``"64"``
+        As the estimators' ``precision`` for predictions: ``"auto"`` is mixed precision on CUDA and float32
+        elsewhere, ``"64"``
         loads the weights in float64. Outputs are stored as float32 (embeddings) and float64 (log-likelihoods).
     chunk_size : int, "auto" or None, default="auto"
         Evaluate windows longer than this many tokens in chunks (bounded memory); None: one pass. See
@@ -142,7 +143,7 @@ def run_genome_job(job, checkpoint, fasta, output, *, window=1024, stride=None, 
     if pooling not in POOLING_MODES:
         raise ValueError(f"pooling must be one of {POOLING_MODES}; got {pooling!r}.")
     _check_chunk_size(chunk_size)
-    dtype, autocast_dtype = resolve_precision(precision, resolve_device(device))
+    dtype, autocast_dtype = resolve_precision(precision, resolve_device(device), inference=True)
     model = load_pretrained(checkpoint, device=device, dtype=dtype)
     limit = model.config.l_max + (1 if job == "score" else 0)
     if not 2 <= window <= limit:
