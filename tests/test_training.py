@@ -142,7 +142,8 @@ def test_fitted_estimators_keep_no_gradients():
     """The loop frees the last step's gradients: a fitted model is not twice its size in memory."""
     from dnaestim import HyenaClassifier, HyenaPretrainer
 
-    clf = HyenaClassifier(pretrained=None, d_model=8, n_layer=1, max_iter=2, batch_size=4, random_state=0)
+    clf = HyenaClassifier(pretrained=None, d_model=8, n_layer=1, max_iter=2, batch_size=4, early_stopping=False,
+                          random_state=0)
     clf.fit(["ACGTACGTAA", "TTGACCATGA"] * 4, [0, 1] * 4)
     pre = HyenaPretrainer(d_model=8, n_layer=1, max_length=32, max_steps=2, random_state=0).fit(["ACGT" * 20])
     for model in (clf.model_, pre.model_):

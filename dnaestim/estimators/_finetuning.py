@@ -226,14 +226,22 @@ class FineTuningBase(HyenaEstimatorMixin):
         first_ratio = min(1.0, 1.0 / max(1.0, 0.01 * total_steps))
         state = train_loop(epochs(), train_step, optimization=optimization,
                            lr_multiplier=lambda p: cosine_with_warmup(p, warmup_init_ratio=first_ratio),
-                           total_steps=total_steps, budget=budget, min_steps=1, callbacks=callbacks)
+                           total_steps=total_steps, budget=budget, min_steps=1, callbacks=callbacks,
+                           interruptible=shard.world == 1)
         kept = stopper is not None and stopper.best_state is not None
         self.best_iter_ = stopper.best_epoch if kept else self.n_iter_
         self.best_validation_score_ = None
         if kept:
             self.best_validation_score_ = next(record["valid_score"] for record in self.history_
                                                if record["epoch"] == stopper.best_epoch)
-        self.best_loss_ = None if valid_index is not None else min(self.loss_curve_)
+        self.best_loss_ = None if valid_index is not None or not self.loss_curve_ else min(self.loss_curve_)
+        if state.interrupted:
+            warnings.warn(
+                f"{type(self).__name__}.fit was interrupted (KeyboardInterrupt) at step {state.step}, after "
+                f"{self.n_iter_} complete epoch(s) (history_ lists them); the estimator keeps "
+                + (f"the best weights so far (epoch {self.best_iter_})" if kept else "the weights of the last step")
+                + " and is ready to predict. Call fit again to retrain, or set warm_start=True to continue.",
+                UserWarning, stacklevel=user_stacklevel())
         if kept and not state.stop and state.step >= total_steps and self.best_iter_ == self.n_iter_:
             warnings.warn(
                 f"{type(self).__name__} ran all max_iter={self.max_iter} epochs of this fit and its validation "

@@ -7,6 +7,7 @@ import itertools
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._atomic import atomic_write
 from .._resources import advises_on_out_of_memory
+from .._validation import user_stacklevel
 from ..distributed import rank_and_world
 from ..genome import GenomeSource
 from ..scoring import token_log_probs
@@ -410,11 +412,19 @@ class HyenaPretrainer(HyenaEstimatorMixin):
                                        ("lr", "lr", ".2e"), ("tokens", "tokens", ",d"), ("seconds", "time (s)", ".1f")]))
         if self.verbose >= 2 and rank == 0:
             callbacks.append(ProgressBar(total, "pretrain", initial=self.n_iter_))
-        train_loop([itertools.count(self.n_iter_)], train_step, optimization=step_fn,
-                   lr_multiplier=lambda progress: cosine_with_warmup(progress, warmup=float(self.lr_warmup_fraction)),
-                   total_steps=total, budget=TimeBudget(self.max_time, used=elapsed_before),
-                   start_step=self.n_iter_, callbacks=callbacks)
+        state = train_loop([itertools.count(self.n_iter_)], train_step, optimization=step_fn,
+                           lr_multiplier=lambda progress: cosine_with_warmup(progress,
+                                                                            warmup=float(self.lr_warmup_fraction)),
+                           total_steps=total, budget=TimeBudget(self.max_time, used=elapsed_before),
+                           start_step=self.n_iter_, callbacks=callbacks, interruptible=world == 1)
         model.eval()
+        if state.interrupted:
+            resume = (" With checkpoint_dir set, fit(..., resume=True) continues from the last checkpoint."
+                      if self.checkpoint_dir is not None else "")
+            warnings.warn(
+                f"HyenaPretrainer.fit was interrupted (KeyboardInterrupt) after step {self.n_iter_} of {total}; the "
+                f"model keeps the weights of that step (history_ ends there) and is ready to use.{resume}",
+                UserWarning, stacklevel=user_stacklevel())
 
     def _optimizer_step(self, train_model, step_fn, source, seed, step, stage, rank, world):
         ids, targets = self._batch(source, seed, step, stage.length, stage.batch_size, rank, world)

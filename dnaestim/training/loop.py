@@ -77,6 +77,8 @@ class LoopState:
         Set by a callback to end training after the current step or epoch.
     error : BaseException or None
         The exception that ended training, if one did (the end hooks still run).
+    interrupted : bool
+        A KeyboardInterrupt ended an interruptible training (see :func:`train_loop`).
     extra : dict
         What an estimator's train step and its callbacks share (running losses, the validation loss of the epoch,
         the progress bar's figures).
@@ -90,6 +92,7 @@ class LoopState:
     last: bool = False
     stop: bool = False
     error: BaseException | None = None
+    interrupted: bool = False
     extra: dict = field(default_factory=dict)  # what the estimator's train step and callbacks share
 
     def progress(self) -> float:
@@ -111,7 +114,7 @@ class Callback:
 
 
 def train_loop(epochs, train_step, *, optimization, lr_multiplier, total_steps, budget=None, start_step=0,
-               min_steps=0, callbacks=()):
+               min_steps=0, callbacks=(), interruptible=False):
     """Run optimiser steps until ``total_steps``, the time budget, the batches or a callback says stop.
 
     Parameters
@@ -135,6 +138,11 @@ def train_loop(epochs, train_step, *, optimization, lr_multiplier, total_steps, 
         Steps this run takes even when the budget is spent (a classifier's ``fit`` always trains a little).
     callbacks : sequence of Callback
         Called after every step and epoch and at the end, in this order.
+    interruptible : bool, default=False
+        A KeyboardInterrupt (Ctrl-C) ends training as a callback's ``stop`` would, instead of propagating: the end
+        hooks run (early stopping puts the best weights back), ``state.interrupted`` is set and the loop returns,
+        so that the estimator is left usable (as skorch does). For one process only: under torchrun every rank
+        must leave the loop together.
 
     Returns
     -------
@@ -170,6 +178,11 @@ def train_loop(epochs, train_step, *, optimization, lr_multiplier, total_steps, 
                 callback.on_epoch_end(state)
             if state.last or state.stop:
                 break
+    except KeyboardInterrupt as error:
+        if not interruptible:
+            state.error = error
+            raise
+        state.interrupted = True
     except BaseException as error:
         state.error = error
         raise
