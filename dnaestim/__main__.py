@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import re
 import sys
@@ -133,8 +134,11 @@ def _pretrain(args) -> int:
     from .estimators import HyenaPretrainer
     from .memory import retain_freed_memory
 
+    from .preemption import REQUEUE_EXIT_CODE, handle_preemption, received
+
     retain_freed_memory()  # this process is dnaestim's own: keep large freed blocks for the next step (see .memory)
-    with distributed_session(args.device) as device:
+    preemptible = handle_preemption() if args.checkpoint_dir else contextlib.nullcontext()
+    with preemptible, distributed_session(args.device) as device:
         pretrainer = HyenaPretrainer(
             pretrained=args.pretrained, d_model=args.d_model, n_layer=args.n_layer, max_length=args.max_length,
             batch_size=args.batch_size, max_steps=args.max_steps, max_time=args.max_time,
@@ -148,6 +152,15 @@ def _pretrain(args) -> int:
         pretrainer.fit(args.fasta if len(args.fasta) > 1 else args.fasta[0], intervals=args.intervals,
                        resume=True if args.resume else None)
         rank, world = rank_and_world()
+        if pretrainer.preempted_:
+            if rank == 0:
+                import signal
+
+                name = signal.Signals(received()).name if received() else "a signal on another rank"
+                print(f"Preempted by {name} after step {pretrainer.n_iter_}: checkpoint written to "
+                      f"{args.checkpoint_dir}. Run the same command with --resume to continue (exit status "
+                      f"{REQUEUE_EXIT_CODE}: requeue).", file=sys.stderr, flush=True)
+            return REQUEUE_EXIT_CODE
         if rank == 0:
             pretrainer.save_pretrained(args.output)
             from ._atomic import atomic_write

@@ -1,5 +1,7 @@
 """Faults: a pretraining run killed with SIGKILL at random moments loses at most one checkpoint interval and,
-resumed, ends exactly where an uninterrupted run ends; out-of-memory errors say which settings to lower.
+resumed, ends exactly where an uninterrupted run ends; one stopped by SIGTERM or SIGUSR1 (preemption) checkpoints
+the step it is in, exits with the requeue status and resumes the same way; out-of-memory errors say which
+settings to lower.
 
 The kill trials run the real command line in a subprocess. A few run in the default suite; the slow marker runs
 twenty more (``pytest -m slow tests/test_faults.py``).
@@ -40,8 +42,8 @@ def steps_logged(text):
     return [int(m) for m in re.findall(r"(?m)^\s*(\d+)\s+\d+\s+\d+\.\d{4}\s", text)]
 
 
-def run_logged(tmp_path, kill_after=None):
-    """Run the command line; with ``kill_after``, SIGKILL it that many seconds after its first logged step.
+def run_logged(tmp_path, kill_after=None, sig=signal.SIGKILL):
+    """Run the command line; with ``kill_after``, send ``sig`` that many seconds after its first logged step.
 
     Returns the last step it logged, its exit status and the seconds from its first logged step to its end.
     """
@@ -61,7 +63,7 @@ def run_logged(tmp_path, kill_after=None):
     first_step = time.perf_counter()
     if kill_after is not None:
         time.sleep(kill_after)
-        process.send_signal(signal.SIGKILL)
+        process.send_signal(sig)
     process.wait(timeout=300)
     seconds = time.perf_counter() - first_step
     reader.join(timeout=60)
@@ -98,6 +100,42 @@ def run_trial(tmp_path, seconds, reference):
     for key, value in reference.items():
         assert torch.equal(state[key], value), key
     return "resumed"
+
+
+def run_preemption_trial(tmp_path, seconds, reference, sig=signal.SIGTERM):
+    from dnaestim.preemption import REQUEUE_EXIT_CODE
+
+    last_step, returncode, _ = run_logged(tmp_path, kill_after=seconds, sig=sig)
+    if returncode == 0:  # the run finished before the signal
+        return "finished"
+    assert returncode == REQUEUE_EXIT_CODE
+    # The checkpoint is of the step the run was in when the signal came: nothing it reported is lost.
+    saved_step = torch.load(tmp_path / "ckpt" / "checkpoint.pt", weights_only=True)["step"]
+    assert last_step <= saved_step < MAX_STEPS
+    result = subprocess.run(pretrain_command(tmp_path, "--resume"), capture_output=True, text=True, cwd=ROOT,
+                            env=ENV, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = load_pretrained(tmp_path / "out").state_dict()
+    for key, value in reference.items():
+        assert torch.equal(state[key], value), key
+    return "resumed"
+
+
+def test_preempted_runs_checkpoint_exit_for_requeue_and_resume_exactly(tmp_path, uninterrupted):
+    reference, seconds = uninterrupted
+    outcomes = [run_preemption_trial(tmp_path / f"trial{i}", moment, reference, sig)
+                for i, (moment, sig) in enumerate(zip(_moments(2, 2, 0.6 * seconds),
+                                                      [signal.SIGTERM, signal.SIGUSR1]))]
+    assert "resumed" in outcomes
+
+
+@pytest.mark.slow
+def test_twenty_random_preemptions(tmp_path, uninterrupted):
+    reference, seconds = uninterrupted
+    outcomes = [run_preemption_trial(tmp_path / f"trial{i}", moment, reference)
+                for i, moment in enumerate(_moments(20, 3, 0.9 * seconds))]
+    print(f"SIGTERM trials: {outcomes.count('resumed')} preempted and resumed, {outcomes.count('finished')} finished")
+    assert outcomes.count("resumed") >= 15, outcomes
 
 
 def _moments(n, seed, training_seconds):

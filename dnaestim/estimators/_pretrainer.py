@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._atomic import atomic_write
 from .._resources import advises_on_out_of_memory
+from .. import preemption
 from .._validation import user_stacklevel
 from ..distributed import rank_and_world
 from ..genome import GenomeSource
@@ -128,6 +129,10 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         The trained language model.
     n_iter_ : int
         Optimiser steps done.
+    preempted_ : bool
+        Training stopped early at a scheduler's SIGTERM or SIGUSR1 (inside
+        :func:`dnaestim.preemption.handle_preemption`, as ``python -m dnaestim pretrain`` runs it), after writing
+        a checkpoint when ``checkpoint_dir`` is set.
     tokens_seen_ : int
         Training tokens processed.
     history_ : list of dict
@@ -361,7 +366,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
                                     filter_params=model.filter_parameters(), filter_lr=model.config.lr,
                                     filter_weight_decay=model.config.wd)
         step_fn = Optimization(train_model, optimizer, device, self.autocast_dtype_)
-        self.n_iter_, self.tokens_seen_, self.history_ = 0, 0, []
+        self.n_iter_, self.tokens_seen_, self.history_, self.preempted_ = 0, 0, [], False
         elapsed_before = 0.0
         if checkpoint is not None:
             self._restore(checkpoint, optimizer)
@@ -380,6 +385,8 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         def after_step(state):
             stage, checked = state.extra["stage"], state.extra["checked"]
             self.n_iter_ = state.step
+            if preemption.requested(world, device):  # every rank asks at every step, so all stop together
+                self.preempted_ = state.stop = True
             self.tokens_seen_ += stage.length * stage.batch_size
             # The loss is filled in when Optimization checks it (every step on the CPU, in batches on a GPU).
             self.history_.append({"step": self.n_iter_, "loss": None, "perplexity": None,
@@ -388,7 +395,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
                                   "seconds": state.budget.elapsed(), "valid_loss": None, "valid_bits_per_nt": None})
             evaluate = valid and (self.n_iter_ % int(self.eval_interval) == 0 or state.last)
             save = self.checkpoint_dir is not None and (self.n_iter_ % int(self.checkpoint_interval) == 0
-                                                        or state.last)
+                                                        or state.last or self.preempted_)
             if evaluate or save or state.last:
                 checked.update(step_fn.losses())
             self._record_losses(checked)
