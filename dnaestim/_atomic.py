@@ -29,18 +29,33 @@ def atomic_write(path, mode="wb"):
     path = Path(path)
     if mode not in ("wb", "w"):
         raise ValueError(f"mode must be 'wb' or 'w'; got {mode!r}.")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise _write_error(path, err) from err
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and not getattr(err, "_dnaestim_named", False):
+            raise _write_error(path, err) from err
         raise
     fsync_directory(path.parent)
+
+
+def _write_error(path: Path, err: OSError) -> OSError:
+    """The same kind of OSError (errno kept: ENOSPC, EACCES, ...) naming the file, and saying that the previous
+    version of it is untouched."""
+    reason = err.strerror or str(err)
+    error = OSError(err.errno, f"Could not write {path} ({reason}); the previous {path.name}, if there was one, "
+                            "is unchanged. Free disk space or fix the permissions of its folder, then retry.")
+    error._dnaestim_named = True  # an atomic write nested in another reports the innermost file only
+    return error
 
 
 def fsync_directory(directory):

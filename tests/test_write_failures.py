@@ -1,0 +1,84 @@
+"""Full disks and unwritable folders: every write is atomic, the error names the file, the previous one survives."""
+
+import errno
+import os
+import stat
+import tempfile
+
+import pytest
+import torch
+
+from dnaestim import HyenaConfig, HyenaLM, HyenaPretrainer, load_pretrained, save_pretrained
+from dnaestim._atomic import atomic_write
+
+
+def tiny_model(seed):
+    torch.manual_seed(seed)
+    return HyenaLM(HyenaConfig(d_model=8, n_layer=1, l_max=32))
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def fail_fsync_after(monkeypatch, n_ok, code=errno.ENOSPC):
+    """``os.fsync`` of files succeeds ``n_ok`` times, then fails with ``code`` (a disk filling up)."""
+    calls = {"n": 0}
+    fsync = os.fsync
+
+    def failing(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            return fsync(fd)  # directory syncs are not file writes
+        calls["n"] += 1
+        if calls["n"] > n_ok:
+            raise OSError(code, os.strerror(code))
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing)
+
+
+@pytest.mark.parametrize("n_ok", [0, 1, 2])
+def test_save_pretrained_on_a_full_disk_names_the_file_and_keeps_the_previous_ones(tmp_path, monkeypatch, n_ok):
+    save_pretrained(tiny_model(0), tmp_path)
+    before = snapshot(tmp_path)
+    fail_fsync_after(monkeypatch, n_ok)
+    with pytest.raises(OSError, match=rf"Could not write {tmp_path}/\S+ \(No space left on device\); the "
+                                      r"previous .* is unchanged") as info:
+        save_pretrained(tiny_model(1), tmp_path)
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    after = snapshot(tmp_path)
+    assert set(after) == set(before)  # no temporary file left behind
+    failed = str(info.value).split("Could not write ")[1].split(" (")[0]
+    assert after[os.path.basename(failed)] == before[os.path.basename(failed)]  # the file that failed is intact
+    if n_ok == 0:
+        assert after == before
+        torch.testing.assert_close(load_pretrained(tmp_path).state_dict(), tiny_model(0).state_dict())
+
+
+def test_unwritable_folder_is_a_permission_error_naming_the_file(tmp_path, monkeypatch):
+    (tmp_path / "notes.txt").write_text("kept")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError, match=r"Could not write .*notes.txt \(Permission denied\)"):
+        with atomic_write(tmp_path / "notes.txt", "w") as fh:
+            fh.write("lost")
+    assert (tmp_path / "notes.txt").read_text() == "kept"
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_fit_and_the_previous_one_resumes(tmp_path, monkeypatch):
+    options = dict(d_model=8, n_layer=1, max_length=32, max_steps=6, checkpoint_interval=2, eval_interval=100,
+                   random_state=0, precision="32", checkpoint_dir=tmp_path / "ckpt")
+    sequences = ["ACGTTGCAAGGTCAGT" * 8]
+    reference = HyenaPretrainer(**{**options, "checkpoint_dir": None}).fit(sequences)
+    fail_fsync_after(monkeypatch, 1)  # the checkpoint at step 2 is written, the one at step 4 hits a full disk
+    with pytest.raises(OSError, match=r"Could not write .*checkpoint\.pt \(No space left on device\)"):
+        HyenaPretrainer(**options).fit(sequences)
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "ckpt" / "checkpoint.pt", weights_only=True)["step"] == 2
+    resumed = HyenaPretrainer(**options).fit(sequences, resume=True)
+    for key, value in reference.model_.state_dict().items():
+        assert torch.equal(resumed.model_.state_dict()[key], value), key
