@@ -1,13 +1,20 @@
-"""Atomic file writes: a crash or an exception never leaves a half-written file in place of a good one."""
+"""Safe writes: a crash or an exception never leaves a half-written file in place of a good one (atomic_write),
+and two processes never write into the same folder at once (exclusive_directory)."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "fsync_directory"]
+__all__ = ["LOCK_NAME", "DirectoryInUseError", "atomic_write", "exclusive_directory", "fsync_directory"]
+
+#: Lock file that :func:`exclusive_directory` keeps in the folder while a process writes there.
+LOCK_NAME = ".dnaestim.lock"
 
 
 @contextlib.contextmanager
@@ -70,3 +77,78 @@ def fsync_directory(directory):
         pass
     finally:
         os.close(fd)
+
+
+class DirectoryInUseError(RuntimeError):
+    """Another live process holds the folder's lock (see :func:`exclusive_directory`)."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    except OSError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def exclusive_directory(directory, purpose: str):
+    """Hold ``directory`` for this process while the block runs: a second writer is refused, naming the first.
+
+    A lock file (:data:`LOCK_NAME`) is created atomically (``O_EXCL``) with this process's host, pid, purpose and
+    start time, and removed when the block ends. A lock left by a process that no longer runs on this host (a
+    killed job being resumed) is taken over; one held by a live process, or by a process on another host that
+    cannot be checked, raises :class:`DirectoryInUseError` naming it.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        Created if missing.
+    purpose : str
+        What the holder does there (shown to a refused writer).
+
+    Yields
+    ------
+    pathlib.Path
+        The directory.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = directory / LOCK_NAME
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "purpose": purpose,
+          "since": datetime.datetime.now().isoformat(timespec="seconds")}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = json.loads(lock.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                holder = {}
+            same_host = holder.get("host") == me["host"]
+            if same_host and isinstance(holder.get("pid"), int) and not _alive(holder["pid"]):
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()  # left by a process that is gone (killed): take it over
+                continue
+            who = (f"process {holder.get('pid')} on {holder.get('host')} ({holder.get('purpose', 'unknown')}, since "
+                   f"{holder.get('since', '?')})") if holder else "another process"
+            raise DirectoryInUseError(
+                f"{directory} is in use by {who}. Two writers would overwrite each other's files: wait for it to "
+                f"finish, or use another folder. If that process is gone (e.g. a job on another machine that was "
+                f"killed), delete {lock} and retry."
+            ) from None
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(me, fh)
+            break
+    else:
+        raise DirectoryInUseError(f"Could not take the lock {lock}: another process keeps taking it.")
+    try:
+        yield directory
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()

@@ -82,3 +82,52 @@ def test_a_checkpoint_that_cannot_be_written_stops_fit_and_the_previous_one_resu
     resumed = HyenaPretrainer(**options).fit(sequences, resume=True)
     for key, value in reference.model_.state_dict().items():
         assert torch.equal(resumed.model_.state_dict()[key], value), key
+
+
+# -- concurrent writers ---------------------------------------------------------------------------------------
+
+
+def test_a_second_writer_into_a_checkpoint_folder_is_refused_naming_the_first(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from dnaestim._atomic import LOCK_NAME, DirectoryInUseError, exclusive_directory
+
+    folder = tmp_path / "ckpt"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        folder.mkdir()
+        (folder / LOCK_NAME).write_text(json.dumps({"host": __import__("socket").gethostname(), "pid": other.pid,
+                                                    "purpose": "HyenaPretrainer checkpoints", "since": "now"}))
+        pre = HyenaPretrainer(d_model=8, n_layer=1, max_length=32, max_steps=2, random_state=0,
+                              checkpoint_dir=folder)
+        with pytest.raises(DirectoryInUseError, match=rf"{folder} is in use by process {other.pid} on .*"
+                                                      r"HyenaPretrainer checkpoints.*delete .*\.dnaestim\.lock"):
+            pre.fit(["ACGT" * 20])
+        assert not (folder / "checkpoint.pt").exists()
+    finally:
+        other.kill()
+        other.wait()
+    # The holder is gone (as after kill -9): its lock is taken over, and released at the end of fit.
+    HyenaPretrainer(d_model=8, n_layer=1, max_length=32, max_steps=2, random_state=0, checkpoint_dir=folder).fit(
+        ["ACGT" * 20])
+    assert (folder / "checkpoint.pt").exists() and not (folder / LOCK_NAME).exists()
+    with exclusive_directory(folder, "first"):
+        with pytest.raises(DirectoryInUseError, match=rf"process {os.getpid()} .*first"):
+            with exclusive_directory(folder, "second"):
+                pass
+    assert not (folder / LOCK_NAME).exists()
+
+
+def test_a_lock_from_another_host_is_not_taken_over(tmp_path):
+    import json
+
+    from dnaestim._atomic import LOCK_NAME, DirectoryInUseError, exclusive_directory
+
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"host": "node-17", "pid": 1, "purpose": "pretraining",
+                                                  "since": "2026-11-30T10:00:00"}))
+    with pytest.raises(DirectoryInUseError, match=r"process 1 on node-17 \(pretraining, since 2026-11-30T10:00:00\)"):
+        with exclusive_directory(tmp_path, "mine"):
+            pass
+    assert (tmp_path / LOCK_NAME).exists()

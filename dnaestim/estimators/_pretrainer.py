@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
-from .._atomic import atomic_write
+from .._atomic import atomic_write, exclusive_directory
 from .._resources import advises_on_out_of_memory
 from .. import preemption
 from .._validation import user_stacklevel
@@ -104,7 +104,9 @@ class HyenaPretrainer(HyenaEstimatorMixin):
     eval_interval : int, default=100
         Evaluate on the validation windows every this many steps (and at the end).
     checkpoint_dir : str or path-like, default=None
-        Write a resumable checkpoint here every ``checkpoint_interval`` steps and at the end (atomically).
+        Write a resumable checkpoint here every ``checkpoint_interval`` steps and at the end (atomically). While
+        ``fit`` runs, the folder is locked: a second process training into it is refused with an error naming the
+        first (a lock left by a killed run on the same machine is taken over).
     checkpoint_interval : int, default=100
         Steps between checkpoints.
     unknown : {"raise", "N"}, default="raise"
@@ -300,7 +302,9 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         _, seed = self._seeds()
         rank, world = rank_and_world()
         checkpoint = self._read_checkpoint(resume)
-        with seeded(seed + rank, device):
+        holding = (exclusive_directory(self.checkpoint_dir, "HyenaPretrainer checkpoints")
+                   if self.checkpoint_dir is not None and rank == 0 else contextlib.nullcontext())
+        with holding, seeded(seed + rank, device):
             model = self._initial_model(seed)
             self.model_ = model.to(device=device, dtype=dtype)
             self._set_runtime(device, autocast)
