@@ -4,6 +4,7 @@ and variant effects as log-likelihood ratios.
 
 from __future__ import annotations
 
+import numbers
 
 import numpy as np
 import pandas as pd
@@ -23,9 +24,18 @@ def _as_model(model) -> HyenaLM:
     lm = language_model_of(model)
     if lm is not None:
         return lm
+    if hasattr(model, "fit") and hasattr(model, "get_params"):
+        raise TypeError(f"model is an unfitted {type(model).__name__}; fit it first, or pass a HyenaLM or a "
+                        "checkpoint directory.")
     raise TypeError(
         f"model must be a HyenaLM, a fitted HyenaPretrainer or a checkpoint directory; got {type(model).__name__}."
     )
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
+    return int(batch_size)
 
 
 def token_log_probs(model, sequences, *, batch_size=16, tokenizer=RIGHT_PADDED, chunk_size="auto"):
@@ -50,6 +60,7 @@ def token_log_probs(model, sequences, *, batch_size=16, tokenizer=RIGHT_PADDED, 
         One float64 array of length ``len(seq) - 1`` per sequence, in input order.
     """
     model = _as_model(model)
+    batch_size = _check_batch_size(batch_size)
 
     def forward(ids, mask):
         log_p = torch.log_softmax(model(ids[:, :-1], chunk_size=chunk_size).float(), dim=-1)
@@ -155,6 +166,7 @@ def score_variants(model, positions=None, alts=None, *, vcf=None, sequence=None,
     (2,)
     """
     model = _as_model(model)
+    batch_size = _check_batch_size(batch_size)
     if on_ref_mismatch not in ("raise", "flag"):
         raise ValueError(f"on_ref_mismatch must be 'raise' or 'flag'; got {on_ref_mismatch!r}.")
     if vcf is not None:
@@ -320,7 +332,7 @@ def _reference(sequence, fasta, record):
         return sequence
     if record is None:
         raise ValueError("fasta= needs record= (the chromosome or contig of the variants).")
+    from .genome.fasta import fetch_sequence
+
     with open_fasta(fasta) as handle:
-        if record not in handle:
-            raise KeyError(f"Record {record!r} is not in {fasta}.")
-        return str(handle[record][:])
+        return fetch_sequence(handle, record, 0, None)  # an unknown record: a KeyError listing those it has

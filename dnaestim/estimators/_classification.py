@@ -27,6 +27,16 @@ def _summed(shard, *arrays):
     return tuple(np.split(total, np.cumsum([np.size(a) for a in arrays])[:-1]))
 
 
+def _first_not_a_number(array):
+    """``(row, column)`` of the first entry of a 2-D ``array`` that ``float`` cannot read."""
+    for index in np.ndindex(array.shape):
+        try:
+            float(array[index])
+        except (TypeError, ValueError):
+            return index
+    return (0, 0)  # pragma: no cover - only called when the whole array does not convert
+
+
 class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
     """Shared plumbing of the classifiers; not an estimator by itself.
 
@@ -67,8 +77,9 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
             unseen = sorted(set(np.unique(labels).tolist()) - set(self.classes_.tolist()), key=str)
             if unseen:
                 raise ValueError(
-                    f"y holds label(s) {unseen} that the fitted model does not know (classes_: {list(self.classes_)}); "
-                    "with warm_start=True the classes must stay the same. Refit with warm_start=False."
+                    f"y holds label(s) {unseen} that the fitted model does not know (classes_: "
+                    f"{self.classes_.tolist()}); with warm_start=True the classes must stay the same. Refit with "
+                    "warm_start=False."
                 )
             return np.searchsorted(self.classes_, labels)
         self.out_activation_ = activation
@@ -107,8 +118,14 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
         try:
             values = array.astype(np.float64)
         except (TypeError, ValueError):
-            raise ValueError("A 2-D y is a multi-label indicator matrix: every entry must be 0 or 1 (or True/False); "
-                             f"it holds {array.dtype} values that are not numbers.") from None
+            row, column = _first_not_a_number(array)
+            name = columns[column] if columns is not None else column
+            value = array[row, column].item() if isinstance(array[row, column], np.generic) else array[row, column]
+            raise ValueError(
+                f"y[{row}, {column}] (label {name!r}) is {value!r}, not a number. A 2-D y is a "
+                "multi-label indicator matrix: every entry must be 0 or 1 (or True/False); encode the labels as "
+                "0/1 columns (e.g. sklearn.preprocessing.MultiLabelBinarizer)."
+            ) from None
         bad = np.argwhere(~np.isin(values, (0.0, 1.0)))
         if bad.size:
             row, column = (int(v) for v in bad[0])

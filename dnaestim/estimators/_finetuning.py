@@ -24,7 +24,6 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import check_consistent_length
 
 from .._resources import advises_on_out_of_memory
 from .._validation import user_stacklevel
@@ -68,10 +67,20 @@ class FineTuningBase(HyenaEstimatorMixin):
         """Per-sequence weights from ``sample_weight`` (ones when None), checked."""
         if sample_weight is None:
             return np.ones(n_samples, dtype=np.float64)
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        check_consistent_length(np.empty(n_samples), sample_weight)
-        if sample_weight.ndim != 1 or not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
-            raise ValueError("sample_weight must be a 1-D array of finite, non-negative numbers.")
+        try:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"sample_weight must hold numbers, one weight per sequence ({err}).") from None
+        if sample_weight.ndim != 1:
+            raise ValueError(f"sample_weight must be a 1-D array with one weight per sequence; got shape "
+                             f"{sample_weight.shape}.")
+        if len(sample_weight) != n_samples:
+            raise ValueError(f"X has {n_samples} sequences but sample_weight has {len(sample_weight)} values; give "
+                             "one weight per sequence.")
+        bad = np.flatnonzero(~np.isfinite(sample_weight) | (sample_weight < 0))
+        if bad.size:
+            raise ValueError(f"sample_weight must be a 1-D array of finite, non-negative numbers; "
+                             f"sample_weight[{bad[0]}] is {sample_weight[bad[0]]}.")
         if sample_weight.sum() <= 0:
             raise ValueError("sample_weight sums to zero; at least one sequence needs a positive weight.")
         return sample_weight.copy()

@@ -14,6 +14,15 @@ from ._pooled_head import PooledHeadMixin
 __all__ = ["HyenaRegressor"]
 
 
+def _is_number(value) -> bool:
+    """Whether ``float`` reads ``value``."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
     """Sequence regressor built on a HyenaDNA backbone: one or many continuous targets per sequence.
 
@@ -268,8 +277,12 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         try:
             values = array.astype(np.float64).reshape(n_samples, -1)
         except (TypeError, ValueError):
-            raise ValueError(f"y must hold numbers for regression; got {array.dtype} values. Use HyenaClassifier "
-                             "for class labels.") from None
+            where, value = next(((index, value) for index, value in np.ndenumerate(array) if not _is_number(value)),
+                                (None, None))
+            value = value.item() if isinstance(value, np.generic) else value
+            shown = "" if where is None else f"y[{', '.join(map(str, where))}] is {value!r}: "
+            raise ValueError(f"{shown}y must hold numbers for regression. Use HyenaClassifier for class labels, or "
+                             "convert the targets to numbers first.") from None
         bad = np.argwhere(~np.isfinite(values))
         if bad.size:
             row, column = (int(v) for v in bad[0])
