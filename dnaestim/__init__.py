@@ -9,6 +9,8 @@ The public API:
 * :class:`HyenaClassifier` (single- and multi-label), :class:`HyenaRegressor`, :class:`HyenaEmbedder`,
   :class:`HyenaPretrainer` and :class:`SoftPromptClassifier` —
   scikit-learn estimators.
+* :func:`save` and :func:`load` — fitted estimators saved without pickle (JSON and safetensors; loading runs no
+  code from the files).
 * :mod:`dnaestim.datasets` — bundled labelled DNA tasks and loaders for the common on-disk formats.
 * :mod:`dnaestim.interpret` — attributions of a fitted estimator's output: in-silico saturation mutagenesis and
   gradient × input (plots in :mod:`dnaestim.plotting`).
@@ -21,6 +23,7 @@ from .estimators._base import InconsistentVersionWarning
 from .memory import retain_freed_memory
 from .models import list_pretrained
 from .nn import HyenaConfig, HyenaLM
+from .persistence import load, save
 from .scoring import score_variants
 from .tokenizer import DNATokenizer, reverse_complement, reverse_complement_ids
 
@@ -37,10 +40,12 @@ __all__ = [
     "HyenaLM",
     "InconsistentVersionWarning",
     "list_pretrained",
+    "load",
     "load_pretrained",
     "reverse_complement",
     "retain_freed_memory",
     "reverse_complement_ids",
+    "save",
     "save_pretrained",
     "score_variants",
     "SoftPromptClassifier",

@@ -38,6 +38,7 @@ def atomic_write(path, mode="wb"):
         raise ValueError(f"mode must be 'wb' or 'w'; got {mode!r}.")
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.chmod(tmp, _new_file_mode())  # mkstemp makes it private (0600); a written file is as open() makes it
     except OSError as err:
         raise _write_error(path, err) from err
     try:
@@ -53,6 +54,13 @@ def atomic_write(path, mode="wb"):
             raise _write_error(path, err) from err
         raise
     fsync_directory(path.parent)
+
+
+def _new_file_mode() -> int:
+    """The permissions ``open(path, "w")`` would give a new file: 0o666 less the process's umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _write_error(path: Path, err: OSError) -> OSError:

@@ -78,10 +78,18 @@ def distributed_session(device: str = "auto"):
         The device this process should use.
     """
     device = init_from_environment(device)
+    failed = False
     try:
         yield device
+    except BaseException:
+        failed = True
+        raise
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
+            if not failed:
+                # A rank that tears the group down while another still runs a collective or writes aborts (gloo
+                # terminates the process): leave together. After an error the others may never arrive.
+                torch.distributed.barrier()
             torch.distributed.destroy_process_group()
 
 

@@ -24,7 +24,7 @@ def _as_model(model) -> HyenaLM:
     lm = language_model_of(model)
     if lm is not None:
         return lm
-    if hasattr(model, "fit") and hasattr(model, "get_params"):
+    if type(model).__module__.startswith("dnaestim.") and hasattr(model, "fit"):  # an estimator not yet fitted
         raise TypeError(f"model is an unfitted {type(model).__name__}; fit it first, or pass a HyenaLM or a "
                         "checkpoint directory.")
     raise TypeError(

@@ -29,8 +29,11 @@ MAX_STEPS, INTERVAL = 30, 4
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def pretrain_command(tmp_path, *extra):
-    return [sys.executable, "-m", "dnaestim", "-v", "pretrain", str(GENOME), "--device", "cpu", "--d-model", "16",
+TORCHRUN_2 = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+def pretrain_command(tmp_path, *extra, launcher=(sys.executable,)):
+    return [*launcher, "-m", "dnaestim", "-v", "pretrain", str(GENOME), "--device", "cpu", "--d-model", "16",
             "--n-layer", "1", "--max-length", "64", "--batch-size", "4", "--max-steps", str(MAX_STEPS),
             "--embed-dropout", "0.1", "--eval-interval", "1", "--seed", "0", "--progress", "--precision", "32",
             "--checkpoint-dir", str(tmp_path / "ckpt"), "--checkpoint-interval", str(INTERVAL),
@@ -42,13 +45,14 @@ def steps_logged(text):
     return [int(m) for m in re.findall(r"(?m)^\s*(\d+)\s+\d+\s+\d+\.\d{4}\s", text)]
 
 
-def run_logged(tmp_path, kill_after=None, sig=signal.SIGKILL):
-    """Run the command line; with ``kill_after``, send ``sig`` that many seconds after its first logged step.
+def run_logged(tmp_path, kill_after=None, sig=signal.SIGKILL, launcher=(sys.executable,)):
+    """Run the command line; with ``kill_after``, send ``sig`` that many seconds after its first logged step (to
+    every process of the run, as a scheduler does).
 
     Returns the last step it logged, its exit status and the seconds from its first logged step to its end.
     """
-    process = subprocess.Popen(pretrain_command(tmp_path), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                               text=True, cwd=ROOT, env=ENV)
+    process = subprocess.Popen(pretrain_command(tmp_path, launcher=launcher), stderr=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, text=True, cwd=ROOT, env=ENV, start_new_session=True)
     lines, started = [], threading.Event()
 
     def read():
@@ -63,7 +67,7 @@ def run_logged(tmp_path, kill_after=None, sig=signal.SIGKILL):
     first_step = time.perf_counter()
     if kill_after is not None:
         time.sleep(kill_after)
-        process.send_signal(sig)
+        os.killpg(process.pid, sig)
     process.wait(timeout=300)
     seconds = time.perf_counter() - first_step
     reader.join(timeout=60)
@@ -127,6 +131,26 @@ def test_preempted_runs_checkpoint_exit_for_requeue_and_resume_exactly(tmp_path,
                 for i, (moment, sig) in enumerate(zip(_moments(2, 2, 0.6 * seconds),
                                                       [signal.SIGTERM, signal.SIGUSR1]))]
     assert "resumed" in outcomes
+
+
+def test_preempted_torchrun_ranks_stop_together_and_resume_exactly(tmp_path):
+    """SIGTERM to torchrun and its 2 gloo workers: both ranks stop after the same step, rank 0 checkpoints it, and
+    a resumed 2-process run ends with the weights of an uninterrupted one."""
+    last, returncode, _ = run_logged(tmp_path / "full", launcher=TORCHRUN_2)
+    assert returncode == 0 and last == MAX_STEPS
+    reference = load_pretrained(tmp_path / "full" / "out").state_dict()
+    trial = tmp_path / "preempted"
+    last, returncode, _ = run_logged(trial, kill_after=0.0, sig=signal.SIGTERM, launcher=TORCHRUN_2)
+    if returncode == 0:
+        pytest.skip("the run finished before the signal")
+    saved_step = torch.load(trial / "ckpt" / "checkpoint.pt", weights_only=True)["step"]
+    assert last <= saved_step < MAX_STEPS
+    result = subprocess.run(pretrain_command(trial, "--resume", launcher=TORCHRUN_2), capture_output=True,
+                            text=True, cwd=ROOT, env=ENV, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = load_pretrained(trial / "out").state_dict()
+    for key, value in reference.items():
+        assert torch.equal(state[key], value), key
 
 
 @pytest.mark.slow

@@ -131,3 +131,15 @@ def test_a_lock_from_another_host_is_not_taken_over(tmp_path):
         with exclusive_directory(tmp_path, "mine"):
             pass
     assert (tmp_path / LOCK_NAME).exists()
+
+
+def test_written_files_get_the_permissions_of_a_plain_open(tmp_path):
+    old = os.umask(0o022)
+    try:
+        save_pretrained(tiny_model(0), tmp_path / "model")
+        with atomic_write(tmp_path / "table.tsv", "w") as fh:
+            fh.write("a\n")
+    finally:
+        os.umask(old)
+    for path in [*(tmp_path / "model").iterdir(), tmp_path / "table.tsv"]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path  # readable by others, as open() would make it

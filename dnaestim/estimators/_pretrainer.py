@@ -373,7 +373,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         self.n_iter_, self.tokens_seen_, self.history_, self.preempted_ = 0, 0, [], False
         elapsed_before = 0.0
         if checkpoint is not None:
-            self._restore(checkpoint, optimizer)
+            self._restore(checkpoint, optimizer, rank)
             step_fn.step_count = self.n_iter_
             elapsed_before = float(checkpoint["elapsed"])
         valid = source.validation_windows(self.max_length_ + 1, int(self.validation_windows))
@@ -597,6 +597,11 @@ class HyenaPretrainer(HyenaEstimatorMixin):
     # -- checkpoints -------------------------------------------------------------------------------------------
 
     def _write_checkpoint(self, optimizer, elapsed, rank):
+        """Rank 0 writes the checkpoint; every rank must call this (each one's random state goes in it)."""
+        rng_states = [torch.get_rng_state()]  # dropout masks differ between ranks: keep every rank's generator
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rng_states = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(rng_states, torch.get_rng_state())
         if rank != 0:
             return
         directory = Path(self.checkpoint_dir)
@@ -610,13 +615,13 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             "tokens_seen": self.tokens_seen_,
             "elapsed": elapsed,
             "history": self.history_,
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": rng_states,  # one per rank
             "max_steps": int(self.max_steps),
         }
         with atomic_write(directory / CHECKPOINT_NAME) as fh:
             torch.save(state, fh)
 
-    def _restore(self, checkpoint, optimizer):
+    def _restore(self, checkpoint, optimizer, rank):
         if checkpoint.get("config") != self.model_.config.to_dict():
             raise ValueError("The checkpoint was written by a model of another architecture; resume with the "
                              "parameters of the original run.")
@@ -625,7 +630,12 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         self.n_iter_ = int(checkpoint["step"])
         self.tokens_seen_ = int(checkpoint["tokens_seen"])
         self.history_ = list(checkpoint["history"])
-        torch.set_rng_state(checkpoint["torch_rng"])
+        rng_states = checkpoint["torch_rng"]
+        if isinstance(rng_states, torch.Tensor):  # checkpoints of dnaestim 0.1.0 dev versions: rank 0's only
+            rng_states = [rng_states]
+        # On as many processes as the run that wrote it, each rank continues its own dropout stream exactly; on
+        # another number of processes rank 0's stream is shared (the run goes on, not bitwise as before).
+        torch.set_rng_state(rng_states[rank] if rank < len(rng_states) else rng_states[0])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -132,10 +132,10 @@ class SoftPromptClassifier(HyenaClassifierBase):
     rc_average : bool, default=False
         Average the probabilities of each query and its reverse complement.
     keep_backbone : bool, default=True
-        Pickle the whole model. False pickles only the prompt, the head and the demonstrations, plus the path
-        of the checkpoint directory and a fingerprint of its weights: one backbone on disk serves many small
-        task files (``pretrained`` must then be a directory or a bundled model's name, kept by name; unpickling
-        checks that the weights are unchanged).
+        Pickle (or :func:`dnaestim.save`) the whole model. False keeps only the prompt, the head and the
+        demonstrations, plus the path of the checkpoint directory and a fingerprint of its weights: one backbone
+        on disk serves many small task files (``pretrained`` must then be a directory or a bundled model's name,
+        kept by name; unpickling or :func:`dnaestim.load` checks that the weights are unchanged).
     unknown : {"raise", "N"}, default="raise"
         A character that is not A, C, G, T or N (either case; U reads as T): ``"raise"`` stops with an error
         naming the sequence, position and character; ``"N"`` reads it as N (IUPAC codes such as R or Y, gaps).
