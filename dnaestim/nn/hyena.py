@@ -338,20 +338,9 @@ class HyenaLM(nn.Module):
         return hidden @ self.output_weight.T.to(hidden.dtype)  # (B, L, V)
 
     def generate(self, prompts, max_new_tokens, **sampling):
-        """Continue DNA prompts, sampling over A, C, G and T; see :func:`dnaestim.nn.generation.generate`.
+        """Continue DNA prompts over A, C, G and T; see :func:`dnaestim.nn.generation.generate`.
 
-        Parameters
-        ----------
-        prompts : str or list of str
-            Non-empty DNA prompts.
-        max_new_tokens : int
-            Nucleotides to add to each prompt.
-        **sampling
-            ``temperature``, ``top_k``, ``top_p``, ``random_state``, ``tokenizer``.
-
-        Returns
-        -------
-        str or list of str
+        Keywords: ``temperature``, ``top_k``, ``top_p``, ``random_state``, ``tokenizer``.
         """
         from .generation import generate
 
