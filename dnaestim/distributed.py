@@ -180,10 +180,12 @@ class SynchronizedTimeBudget(TimeBudget):
         The budget; None for none.
     device : torch.device or str, default="cpu"
         Where the broadcast tensor lives.
+    used : float, default=0.0
+        Seconds spent before (by the run a resumed training continues).
     """
 
-    def __init__(self, seconds, device="cpu"):
-        super().__init__(seconds)
+    def __init__(self, seconds, device="cpu", used=0.0):
+        super().__init__(seconds, used=used)
         self.device = torch.device(device)
 
     def elapsed(self):

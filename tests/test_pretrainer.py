@@ -341,6 +341,19 @@ def test_two_process_gloo_run_equals_one_process(tmp_path):
     np.testing.assert_allclose([h["loss"] for h in history_two], [h["loss"] for h in history_one], rtol=1e-4)
 
 
+def test_two_process_run_with_a_time_budget_stops_on_the_same_step(tmp_path):
+    """With max_time every rank reads rank 0's clock, so both leave the loop after the same step (a rank that
+    stopped one step early would leave the other waiting in the gradient all-reduce forever)."""
+    common = ["pretrain", str(GENOME), "--device", "cpu", "--d-model", "16", "--n-layer", "1", "--max-length", "64",
+              "--batch-size", "4", "--max-steps", "100000", "--max-time", "4", "--eval-interval", "1000",
+              "--seed", "0", "--precision", "32", "--output", str(tmp_path / "out")]
+    result = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                   "-m", "dnaestim", *common])
+    assert result.returncode == 0, result.stderr[-3000:]
+    history = json.loads((tmp_path / "out" / "history.json").read_text())
+    assert 1 < len(history) < 100000 and history[-1]["seconds"] >= 4
+
+
 @pytest.mark.parametrize("job", ["embed", "score"])
 def test_genome_job_sharded_over_two_processes_equals_one(tmp_path, job):
     from dnaestim import HyenaConfig, HyenaLM, save_pretrained

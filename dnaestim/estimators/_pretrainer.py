@@ -19,7 +19,7 @@ from .._atomic import atomic_write, exclusive_directory
 from .._resources import advises_on_out_of_memory
 from .. import preemption
 from .._validation import user_stacklevel
-from ..distributed import rank_and_world
+from ..distributed import SynchronizedTimeBudget, rank_and_world
 from ..genome import GenomeSource
 from ..scoring import token_log_probs
 from ..nn import HyenaLM
@@ -417,6 +417,9 @@ class HyenaPretrainer(HyenaEstimatorMixin):
                 self._write_checkpoint(optimizer, state.budget.elapsed(), rank)
 
         callbacks = [Hooks(on_step_end=after_step)]
+        # Under torchrun every rank reads rank 0's clock: ranks that disagreed on the last step would hang.
+        budget = (SynchronizedTimeBudget(self.max_time, device, used=elapsed_before) if world > 1
+                  else TimeBudget(self.max_time, used=elapsed_before))
         if self.verbose >= 1 and rank == 0:
             callbacks.append(PrintLog([("step", "step", "d"), ("length", "length", "d"), ("loss", "train loss", ".4f"),
                                        ("valid_loss", "valid loss", ".4f"), ("valid_bits_per_nt", "bits/nt", ".4f"),
@@ -426,7 +429,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         state = train_loop([itertools.count(self.n_iter_)], train_step, optimization=step_fn,
                            lr_multiplier=lambda progress: cosine_with_warmup(progress,
                                                                             warmup=float(self.lr_warmup_fraction)),
-                           total_steps=total, budget=TimeBudget(self.max_time, used=elapsed_before),
+                           total_steps=total, budget=budget,
                            start_step=self.n_iter_, callbacks=callbacks, interruptible=world == 1)
         model.eval()
         if state.interrupted:
