@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import re
 import sys
@@ -128,17 +127,28 @@ def _inspect(args) -> int:
 
 
 def _pretrain(args) -> int:
+    from . import preemption
+
+    if not args.checkpoint_dir:
+        return _run_pretraining(args)
+    preemption.install()  # a stop signal ends training after the current step, with a checkpoint
+    try:
+        return _run_pretraining(args)
+    finally:
+        preemption.ignore()  # the work is done (or checkpointed): a signal during the exit must not fail the run
+
+
+def _run_pretraining(args) -> int:
     import json
 
     from .distributed import distributed_session, rank_and_world
     from .estimators import HyenaPretrainer
     from .memory import retain_freed_memory
 
-    from .preemption import REQUEUE_EXIT_CODE, handle_preemption, received
+    from . import preemption
 
     retain_freed_memory()  # this process is dnaestim's own: keep large freed blocks for the next step (see .memory)
-    preemptible = handle_preemption() if args.checkpoint_dir else contextlib.nullcontext()
-    with preemptible, distributed_session(args.device) as device:
+    with distributed_session(args.device) as device:
         pretrainer = HyenaPretrainer(
             pretrained=args.pretrained, d_model=args.d_model, n_layer=args.n_layer, max_length=args.max_length,
             batch_size=args.batch_size, max_steps=args.max_steps, max_time=args.max_time,
@@ -156,11 +166,12 @@ def _pretrain(args) -> int:
             if rank == 0:
                 import signal
 
-                name = signal.Signals(received()).name if received() else "a signal on another rank"
+                name = signal.Signals(preemption.received()).name if preemption.received() else \
+                    "a signal on another rank"
                 print(f"Preempted by {name} after step {pretrainer.n_iter_}: checkpoint written to "
                       f"{args.checkpoint_dir}. Run the same command with --resume to continue (exit status "
-                      f"{REQUEUE_EXIT_CODE}: requeue).", file=sys.stderr, flush=True)
-            return REQUEUE_EXIT_CODE
+                      f"{preemption.REQUEUE_EXIT_CODE}: requeue).", file=sys.stderr, flush=True)
+            return preemption.REQUEUE_EXIT_CODE
         if rank == 0:
             pretrainer.save_pretrained(args.output)
             from ._atomic import atomic_write

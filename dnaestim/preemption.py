@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import signal
 
-__all__ = ["REQUEUE_EXIT_CODE", "SIGNALS", "handle_preemption", "received", "requested"]
+__all__ = ["REQUEUE_EXIT_CODE", "SIGNALS", "handle_preemption", "ignore", "install", "received", "requested"]
 
 #: Exit status of a preempted command (EX_TEMPFAIL, "temporary failure; try again"): requeue the job.
 REQUEUE_EXIT_CODE = 75
@@ -27,6 +27,29 @@ def _record(signum, frame):
     _state["received"] = signum
 
 
+def install() -> dict:
+    """From now on, SIGTERM and SIGUSR1 set a flag instead of ending the process (main thread only).
+
+    For a process that is dnaestim's own (the command line, which calls :func:`ignore` once its work is done).
+
+    Returns
+    -------
+    dict
+        The previous handler of each signal.
+    """
+    previous = {sig: signal.signal(sig, _record) for sig in SIGNALS}
+    _state.update(installed=True, received=None)
+    return previous
+
+
+def ignore():
+    """Ignore SIGTERM and SIGUSR1 from now on: for a command whose work is done (written, or checkpointed for a
+    requeue) and that only exits. Python's shutdown puts the default handlers back before the process ends, so a
+    late signal would otherwise kill it and turn its exit status into a failure."""
+    for sig in SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def handle_preemption():
     """Inside the block, SIGTERM and SIGUSR1 set a flag instead of ending the process (main thread only).
@@ -36,8 +59,7 @@ def handle_preemption():
     None
         The previous handlers come back when the block ends.
     """
-    previous = {sig: signal.signal(sig, _record) for sig in SIGNALS}
-    _state.update(installed=True, received=None)
+    previous = install()
     try:
         yield
     finally:

@@ -389,7 +389,8 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         def after_step(state):
             stage, checked = state.extra["stage"], state.extra["checked"]
             self.n_iter_ = state.step
-            if preemption.requested(world, device):  # every rank asks at every step, so all stop together
+            # Every rank asks after every step but the last (which finishes the run anyway): all stop together.
+            if not state.last and preemption.requested(world, device):
                 self.preempted_ = state.stop = True
             self.tokens_seen_ += stage.length * stage.batch_size
             # The loss is filled in when Optimization checks it (every step on the CPU, in batches on a GPU).
