@@ -10,7 +10,7 @@ is the cheap alternative: one forward and one backward pass.
 The task is the bundled GUE ``prom_core_tata`` subset: 70-nt human core promoters (from 34 nt upstream of the
 transcription start site to 35 downstream) whose promoter has a TATA box, against non-promoter sequence. The
 TATA box sits about 25-30 nt upstream of the start site, i.e. around positions 4-10 of these sequences. The
-classifier starts from the bundled backbone and fine-tunes for 30 CPU seconds.
+classifier starts from the bundled backbone and fine-tunes for 20 CPU seconds.
 """
 
 # %%
@@ -26,7 +26,7 @@ from dnaestim.plotting import plot_attribution, plot_mutagenesis
 
 X_train, y_train = load_gue_prom_core_tata(split="train", return_X_y=True)
 X_test, y_test = load_gue_prom_core_tata(split="test", return_X_y=True)
-clf = HyenaClassifier(max_time=30, random_state=0).fit(X_train, y_train)
+clf = HyenaClassifier(max_time=20, random_state=0).fit(X_train, y_train)
 print(f"test accuracy {clf.score(X_test, y_test):.3f}; classes {list(clf.classes_)}")
 
 # %%
@@ -52,10 +52,10 @@ fig.tight_layout()
 # Where do promoters depend on their bases?
 # -----------------------------------------
 #
-# The mean over 40 correctly classified promoters of each position's largest loss of probability: if the
+# The mean over 24 correctly classified promoters of each position's largest loss of probability: if the
 # model has learnt the TATA box, the first positions stand out.
 
-importance = np.mean([-saturation_mutagenesis(clf, s, target=positive).min(axis=1) for s in promoters[:40]], axis=0)
+importance = np.mean([-saturation_mutagenesis(clf, s, target=positive).min(axis=1) for s in promoters[:24]], axis=0)
 fig, ax = plt.subplots(figsize=(10, 2.5))
 ax.bar(np.arange(len(importance)) - 34, importance)
 ax.axvspan(-31, -24, color="orange", alpha=0.2, label="typical TATA box")

@@ -97,13 +97,18 @@ def run_trial(tmp_path, seconds, reference):
         assert saved_step % INTERVAL == 0 or saved_step == MAX_STEPS
     assert last_step - saved_step <= INTERVAL, (last_step, saved_step)
     resume = ["--resume"] if checkpoint.exists() else []
-    result = subprocess.run(pretrain_command(tmp_path, *resume), capture_output=True, text=True, cwd=ROOT,
-                            env=ENV, timeout=300)
+    resume_to(tmp_path, reference, *resume)
+    return "resumed"
+
+
+def resume_to(tmp_path, reference, *resume, launcher=(sys.executable,)):
+    """Run the command again (``resume``: its resume flag) and check it ends with the ``reference`` weights."""
+    result = subprocess.run(pretrain_command(tmp_path, *resume, launcher=launcher), capture_output=True, text=True,
+                            cwd=ROOT, env=ENV, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     state = load_pretrained(tmp_path / "out").state_dict()
     for key, value in reference.items():
         assert torch.equal(state[key], value), key
-    return "resumed"
 
 
 def run_preemption_trial(tmp_path, seconds, reference, sig=signal.SIGTERM):
@@ -116,12 +121,7 @@ def run_preemption_trial(tmp_path, seconds, reference, sig=signal.SIGTERM):
     # The checkpoint is of the step the run was in when the signal came: nothing it reported is lost.
     saved_step = torch.load(tmp_path / "ckpt" / "checkpoint.pt", weights_only=True)["step"]
     assert last_step <= saved_step < MAX_STEPS
-    result = subprocess.run(pretrain_command(tmp_path, "--resume"), capture_output=True, text=True, cwd=ROOT,
-                            env=ENV, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    state = load_pretrained(tmp_path / "out").state_dict()
-    for key, value in reference.items():
-        assert torch.equal(state[key], value), key
+    resume_to(tmp_path, reference, "--resume")
     return "resumed"
 
 
@@ -145,12 +145,7 @@ def test_preempted_torchrun_ranks_stop_together_and_resume_exactly(tmp_path):
         pytest.skip("the run finished before the signal")
     saved_step = torch.load(trial / "ckpt" / "checkpoint.pt", weights_only=True)["step"]
     assert last <= saved_step < MAX_STEPS
-    result = subprocess.run(pretrain_command(trial, "--resume", launcher=TORCHRUN_2), capture_output=True,
-                            text=True, cwd=ROOT, env=ENV, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    state = load_pretrained(trial / "out").state_dict()
-    for key, value in reference.items():
-        assert torch.equal(state[key], value), key
+    resume_to(trial, reference, "--resume", launcher=TORCHRUN_2)
 
 
 @pytest.mark.slow
