@@ -11,6 +11,7 @@ import time
 
 from . import __version__
 from ._validation import PRECISIONS
+from .finetune import SAVE_FORMATS
 from .models import DEFAULT_BACKBONE
 from .nn.heads import POOLING_MODES
 
@@ -187,9 +188,22 @@ def _run_pretraining(args) -> int:
 
 
 def _finetune(args) -> int:
+    from . import preemption
+
+    if not args.checkpoint_dir:
+        return _run_finetuning(args)
+    preemption.install()  # a stop signal ends training after the current step, with a checkpoint
+    try:
+        return _run_finetuning(args)
+    finally:
+        preemption.ignore()  # the work is done (or checkpointed): a signal during the exit must not fail the run
+
+
+def _run_finetuning(args) -> int:
+    from . import preemption
     from .distributed import distributed_session, rank_and_world
     from .estimators import HyenaClassifier, HyenaRegressor
-    from .finetune import run_finetune
+    from .finetune import Preempted, run_finetune
 
     labels = args.label_column.split(",")
     with distributed_session(args.device) as device:
@@ -200,16 +214,30 @@ def _finetune(args) -> int:
                       head_dropout=args.head_dropout, unknown=args.unknown, random_state=args.seed,
                       verbose=_verbosity(args), precision=args.precision)
         estimator = HyenaRegressor(**params) if args.task == "regress" else HyenaClassifier(**params)
-        run_finetune(estimator, args.data, args.output, device=device if device != "auto" else "cpu",
-                     label_column=labels if len(labels) > 1 else labels[0], sequence_column=args.sequence_column,
-                     sep="\t" if args.sep == "tab" else args.sep, numeric=args.task == "regress")
         rank, world = rank_and_world()
+        try:
+            run_finetune(estimator, args.data, args.output, device=device if device != "auto" else "cpu",
+                         label_column=labels if len(labels) > 1 else labels[0], sequence_column=args.sequence_column,
+                         sep="\t" if args.sep == "tab" else args.sep, numeric=args.task == "regress",
+                         checkpoint_dir=args.checkpoint_dir, checkpoint_interval=args.checkpoint_interval,
+                         resume=args.resume, save_format=args.save_format)
+        except Preempted as stop:
+            if rank == 0:
+                import signal
+
+                name = signal.Signals(preemption.received()).name if preemption.received() else \
+                    "a signal on another rank"
+                print(f"Preempted by {name} after step {stop.step}: checkpoint written to {stop.path}. Run the "
+                      f"same command with --resume to continue (exit status {preemption.REQUEUE_EXIT_CODE}: "
+                      "requeue).", file=sys.stderr, flush=True)
+            return preemption.REQUEUE_EXIT_CODE
         if rank == 0:
             last = estimator.history_[-1]
+            how = "dnaestim.load" if args.save_format == "dnaestim" else "joblib.load or pickle.load"
             print(f"{type(estimator).__name__}: {estimator.n_iter_} epochs on {world} process(es), final train loss "
                   f"{last['train_loss']:.4f}"
                   + (f", validation loss {last['valid_loss']:.4f}" if last["valid_loss"] is not None else "")
-                  + f"; saved to {args.output} (load it with joblib.load or pickle.load)")
+                  + f"; saved to {args.output} (load it with {how})")
     return 0
 
 
@@ -462,8 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
                                "torchrun: every process reads only its rows)")
     fine.add_argument("data", help="labelled file: CSV/TSV with a header line (plain or gzip), or FASTA whose "
                                    "header lines end with |label")
-    fine.add_argument("--output", required=True, help="file for the fitted estimator (a pickle; load it with "
-                                                      "joblib.load)")
+    fine.add_argument("--output", required=True, help="where the fitted estimator goes: a pickle file (load it with "
+                                                      "joblib.load), or a folder with --save-format dnaestim")
+    fine.add_argument("--save-format", choices=SAVE_FORMATS, type=_one_of("save format", SAVE_FORMATS),
+                      default="pickle", help="pickle: one file; dnaestim: a dnaestim.save folder (JSON + "
+                                             "safetensors, runs no code when loaded with dnaestim.load)")
     fine.add_argument("--task", choices=("classify", "regress"), type=_one_of("task", ("classify", "regress")),
                       default="classify", help="HyenaClassifier (several label columns: multi-label) or "
                                                "HyenaRegressor (several: multi-target)")
@@ -495,6 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
     fine.add_argument("--precision", type=_one_of("precision", PRECISIONS), choices=PRECISIONS, default="auto",
                       help="auto: mixed precision on GPUs (bf16, else fp16) and bf16 training on CPUs with bfloat16 "
                           "units, float32 otherwise")
+    fine.add_argument("--checkpoint-dir", help="make the run resumable: write checkpoints here after every epoch and "
+                                               "at SIGTERM/SIGUSR1, which then exits 75 (default: no checkpoints)")
+    fine.add_argument("--checkpoint-interval", type=positive,
+                      help="also write a checkpoint every this many steps inside an epoch (default: epoch ends only)")
+    fine.add_argument("--resume", action="store_true", help="continue the run in --checkpoint-dir")
     _add_progress(fine)
     fine.set_defaults(func=_finetune)
 
@@ -569,6 +605,10 @@ def main(argv=None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "resume", False) and not args.checkpoint_dir:
+        print(f"dnaestim {args.command}: error: --resume needs --checkpoint-dir, the folder of the run to continue.",
+              file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     import torch

@@ -118,6 +118,7 @@ def _wrong_shapes(directory):
 
 def write(tmp_path, name, text):
     path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
 
@@ -619,6 +620,21 @@ CLI_CASES = [
                                        "regress"],
      r"train.csv: data row 0 .* has 'promoter' in column 'label', which is not a finite number",
      {"train.csv": LABELLED_CSV}),
+    ("finetune-resume-without-checkpoint-dir", ["finetune", "{tmp}/train.csv", "--output", "{tmp}/model.pkl",
+                                                "--resume"], r"finetune: error: --resume needs --checkpoint-dir",
+     {"train.csv": LABELLED_CSV}),
+    ("finetune-resume-nothing-saved", ["finetune", "{tmp}/train.csv", "--output", "{tmp}/model.pkl", "--resume",
+                                       "--checkpoint-dir", "{tmp}/ckpt"],
+     r"No fine-tuning checkpoint to resume from at .*ckpt/finetune_checkpoint.pt", {"train.csv": LABELLED_CSV}),
+    ("finetune-resume-damaged-checkpoint", ["finetune", "{tmp}/train.csv", "--output", "{tmp}/model.pkl",
+                                            "--resume", "--checkpoint-dir", "{tmp}/ckpt"],
+     r"Checkpoint .*finetune_checkpoint.pt cannot be read .*damaged",
+     {"train.csv": LABELLED_CSV, "ckpt/finetune_checkpoint.pt": "PK garbage"}),
+    ("finetune-bad-save-format", ["finetune", "{tmp}/train.csv", "--output", "{tmp}/model.pkl", "--save-format",
+                                  "joblib"], r"argument --save-format: save format must be one of \('pickle', "
+                                             r"'dnaestim'\); got 'joblib'"),
+    ("pretrain-resume-without-checkpoint-dir", ["pretrain", str(GENOME), "--output", "{tmp}/out", "--resume"],
+     r"pretrain: error: --resume needs --checkpoint-dir"),
 ]
 
 

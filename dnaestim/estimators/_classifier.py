@@ -262,14 +262,16 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         """
         return self._fit(X, y, sample_weight)
 
-    def _fit(self, X, y, sample_weight=None, shard=None):
-        """``fit`` on this process's rows of ``shard`` (all rows when None; see ``python -m dnaestim finetune``)."""
+    def _fit(self, X, y, sample_weight=None, shard=None, checkpoints=None):
+        """``fit`` on this process's rows of ``shard`` (all rows when None), resumable through ``checkpoints``
+        (see ``python -m dnaestim finetune``)."""
         device, dtype, autocast = self._validate_params()
         sequences, lengths = self._sequences(X, reset=True)
         warm = self.warm_start and hasattr(self, "model_")
         targets = self._encode_targets(y, len(sequences), warm, shard)
         weights, self._pos_weight = self._class_weights(targets, sample_weight, shard)
-        return self._fit_model(sequences, lengths, targets, weights, warm, shard, device, dtype, autocast)
+        return self._fit_model(sequences, lengths, targets, weights, warm, shard, device, dtype, autocast,
+                               checkpoints)
 
     def _n_outputs(self):
         return len(self.classes_)

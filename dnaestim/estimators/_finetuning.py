@@ -32,6 +32,7 @@ from ..tokenizer import reverse_complement_ids
 from ..training import (EarlyStopping, Hooks, Optimization, PrintLog, ProgressBar, TimeBudget, cosine_with_warmup,
                         train_loop)
 from ._base import HyenaEstimatorMixin, _check_float, _check_positive_int
+from ._resumable import Preempted
 
 
 class FineTuningBase(HyenaEstimatorMixin):
@@ -121,33 +122,57 @@ class FineTuningBase(HyenaEstimatorMixin):
         self.best_iter_, self.best_validation_score_, self.best_loss_ = 0, None, None
 
     @advises_on_out_of_memory("training")
-    def _train(self, sequences, lengths, targets, weights, rng, warm, shard=None):
+    def _train(self, sequences, lengths, targets, weights, rng, warm, shard=None, checkpoints=None):
         """Fine-tune ``model_`` through :func:`~dnaestim.training.train_loop`: epochs of shuffled batches, a cosine
         schedule over ``max_iter`` epochs (or ``max_time``), validation and early stopping after each epoch.
 
         ``sequences``, ``targets`` and ``weights`` are this process's rows of ``shard`` (all rows when None).
+        ``checkpoints`` (a :class:`~._resumable.FineTuningCheckpoints`) makes the run resumable: it is written
+        to as training goes, a run it holds is continued, and a stop signal raises :class:`~._resumable.Preempted`
+        once the checkpoint is written.
         """
         model, device = self.model_, self.device_
         shard = shard or Shard(len(sequences))
         distributed = shard.world > 1
         if distributed and self.scoring not in (None, "loss"):
             raise ValueError("Under torchrun, early stopping watches the validation loss; pass scoring='loss'.")
+        saved = checkpoints.read(self, shard.n_total, shard.world) if checkpoints is not None else None
+        used = 0.0 if saved is None else saved["elapsed"]
         # The linear probe below counts against max_time too; under torchrun every rank reads rank 0's clock.
-        budget = SynchronizedTimeBudget(self.max_time, device) if distributed else TimeBudget(self.max_time)
+        budget = (SynchronizedTimeBudget(self.max_time, device, used=used) if distributed
+                  else TimeBudget(self.max_time, used=used))
         ids, mask = self._tokenize(sequences, lengths)
         train_index, valid_index = self._split(targets, rng, shard)
         optimization = Optimization(model, self._make_optimizer(model), device, self.autocast_dtype_)
-        if not warm:
+        if not warm and saved is None:
             self._initialize_head(sequences, targets, weights, train_index, rng, shard)
         batch = int(self.batch_size)
         target_tensor = torch.as_tensor(targets)
         w_tensor = torch.as_tensor(weights, dtype=torch.float32)
         parameters = [p for group in optimization.optimizer.param_groups for p in group["params"]]
 
+        steps_per_epoch = int(np.ceil(len(train_index) / batch))
+        # The epoch being trained (its shuffled order and the batches taken from it) and its running loss: what
+        # a checkpoint needs to continue in the middle of an epoch.
+        progress = {"order": None, "position": 0, "n_batches": steps_per_epoch, "epochs": 0}
+        running = {"loss_sum": 0.0, "weight_sum": 0.0}
+
+        def batches(order, position):
+            progress["order"] = order
+            for number in range(position, steps_per_epoch):
+                progress["position"] = number + 1
+                yield order[number * batch:(number + 1) * batch]
+
         def epochs():
-            for _ in range(int(self.max_iter)):
-                order = train_index[rng.permutation(len(train_index))]
-                yield (order[start:start + batch] for start in range(0, len(order), batch))
+            fresh = int(self.max_iter) - progress["epochs"]  # epochs this fit has finished (before a resume)
+            if saved is not None:
+                if saved["finished"]:
+                    return
+                if saved["order"] is not None and saved["position"] < steps_per_epoch:  # stopped mid-epoch
+                    fresh -= 1
+                    yield batches(saved["order"].numpy(), saved["position"])
+            for _ in range(fresh):
+                yield batches(train_index[rng.permutation(len(train_index))], 0)
 
         def train_step(index, state):
             mine, local = shard.local(index)
@@ -177,8 +202,8 @@ class FineTuningBase(HyenaEstimatorMixin):
                 loss = loss.detach().clone()
                 torch.distributed.all_reduce(loss)
             optimization.finish_step(loss)
-            state.extra["loss_sum"] = state.extra.get("loss_sum", 0.0) + loss.detach() * batch_weight
-            state.extra["weight_sum"] = state.extra.get("weight_sum", 0.0) + batch_weight
+            running["loss_sum"] = running["loss_sum"] + loss.detach() * batch_weight
+            running["weight_sum"] += batch_weight
 
         scorer = None if self.scoring in (None, "loss") else get_scorer(self.scoring)
 
@@ -199,9 +224,9 @@ class FineTuningBase(HyenaEstimatorMixin):
 
         def end_epoch(state):
             optimization.losses()  # check the steps not yet checked (raises on a non-finite loss)
-            seen = state.extra.pop("weight_sum", 0.0)
+            seen = running["weight_sum"]
             record = {"epoch": self.n_iter_ + 1,
-                      "train_loss": float(state.extra.pop("loss_sum", 0.0)) / max(seen, 1e-12),
+                      "train_loss": float(running["loss_sum"]) / max(seen, 1e-12),
                       **self._validation_record(None),
                       "lr": optimization.optimizer.param_groups[0]["lr"], "seconds": state.budget.elapsed()}
             criterion = None
@@ -214,14 +239,24 @@ class FineTuningBase(HyenaEstimatorMixin):
             self.n_iter_ += 1
             self.history_.append(record)
             self.loss_curve_.append(record["train_loss"])
+            running.update(loss_sum=0.0, weight_sum=0.0)
+            progress["epochs"] += 1
 
-        steps_per_epoch = int(np.ceil(len(train_index) / batch))
         total_steps = steps_per_epoch * int(self.max_iter)
         callbacks = [Hooks(on_epoch_end=end_epoch)]
         stopper = None
         if valid_index is not None:
             stopper = EarlyStopping(int(self.n_iter_no_change), float(self.tol), model)
             callbacks.append(stopper)
+        start_step = 0
+        if checkpoints is not None:
+            if saved is not None:
+                checkpoints.restore(saved, self, optimization, rng, stopper, shard.rank)
+                running.update(saved["running"])
+                progress["epochs"] = int(saved["epochs"])
+                start_step = int(saved["step"])
+            checkpoints.start(self, optimization, rng, stopper, progress, running, shard.n_total, shard)
+            callbacks.append(checkpoints)
         if self.verbose >= 1 and shard.rank == 0:
             score_name = self._default_score_name if scorer is None else (
                 f"valid {self.scoring}"[:16] if isinstance(self.scoring, str) else "valid score")
@@ -229,14 +264,18 @@ class FineTuningBase(HyenaEstimatorMixin):
                                        ("valid_loss", "valid loss", ".4f"), ("valid_score", score_name, ".4f"),
                                        ("lr", "lr", ".2e"), ("seconds", "time (s)", ".1f")]))
         if self.verbose >= 2 and shard.rank == 0:
-            callbacks.append(ProgressBar(total_steps, "fit"))
+            callbacks.append(ProgressBar(total_steps, "fit", initial=start_step))
         # Linear warm-up in whole steps: the first step runs at 1/warmup_steps of the peak (a short fit is not
         # spent at a near-zero learning rate).
         first_ratio = min(1.0, 1.0 / max(1.0, 0.01 * total_steps))
         state = train_loop(epochs(), train_step, optimization=optimization,
                            lr_multiplier=lambda p: cosine_with_warmup(p, warmup_init_ratio=first_ratio),
-                           total_steps=total_steps, budget=budget, min_steps=1, callbacks=callbacks,
+                           total_steps=total_steps, budget=budget, start_step=start_step,
+                           min_steps=0 if saved is not None and saved["finished"] else 1, callbacks=callbacks,
                            interruptible=shard.world == 1)
+        if checkpoints is not None and checkpoints.preempted:
+            model.eval()
+            raise Preempted(state.step, checkpoints.path)
         kept = stopper is not None and stopper.best_state is not None
         self.best_iter_ = stopper.best_epoch if kept else self.n_iter_
         self.best_validation_score_ = None

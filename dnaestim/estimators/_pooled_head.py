@@ -30,7 +30,8 @@ class PooledHeadMixin:
         if self.head_init not in HEAD_INITS:
             raise ValueError(f"head_init must be one of {HEAD_INITS}; got {self.head_init!r}.")
 
-    def _fit_model(self, sequences, lengths, targets, weights, warm, shard, device, dtype, autocast):
+    def _fit_model(self, sequences, lengths, targets, weights, warm, shard, device, dtype, autocast,
+                   checkpoints=None):
         """Build (unless warm-starting) and train the model on validated sequences and encoded targets; under
         torchrun every process draws the same seeds and sizes the model by the longest sequence of all."""
         rng, seed = self._seeds()
@@ -48,7 +49,7 @@ class PooledHeadMixin:
             else:
                 self.model_.to(device)
             self._set_runtime(device, autocast)
-            self._train(sequences, lengths, targets, weights, rng, warm, shard)
+            self._train(sequences, lengths, targets, weights, rng, warm, shard, checkpoints)
         return self
 
     def _init_model(self, lengths, device, dtype, seed, n_outputs):

@@ -257,14 +257,16 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         """
         return self._fit(X, y, sample_weight)
 
-    def _fit(self, X, y, sample_weight=None, shard=None):
-        """``fit`` on this process's rows of ``shard`` (all rows when None; see ``python -m dnaestim finetune``)."""
+    def _fit(self, X, y, sample_weight=None, shard=None, checkpoints=None):
+        """``fit`` on this process's rows of ``shard`` (all rows when None), resumable through ``checkpoints``
+        (see ``python -m dnaestim finetune``)."""
         device, dtype, autocast = self._validate_params()
         sequences, lengths = self._sequences(X, reset=True)
         warm = self.warm_start and hasattr(self, "model_")
         weights = self._sample_weights(sample_weight, len(sequences))
         targets = self._encode_targets(y, len(sequences), warm, weights, shard)
-        return self._fit_model(sequences, lengths, targets, weights, warm, shard, device, dtype, autocast)
+        return self._fit_model(sequences, lengths, targets, weights, warm, shard, device, dtype, autocast,
+                               checkpoints)
 
     def _encode_targets(self, y, n_samples, warm, weights, shard=None):
         """``y`` checked, as a float (n, n_outputs) matrix, standardised by its ``weights``-weighted mean and

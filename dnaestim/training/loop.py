@@ -11,6 +11,7 @@ what happens around it (validation, early stopping, checkpoints, history, progre
             train_step(batch, state)          # forward, backward, optimiser step
             state.step += 1; state.last = step >= total_steps or time is up
             callback.on_step_end(state)       # history, evaluation, checkpoints, progress bar
+            if state.suspend: leave now       # checkpointed mid-epoch for a preemption
             if state.last or state.stop: break
         callback.on_epoch_end(state)          # validation and early stopping (classifiers)
         if state.last or state.stop: break
@@ -75,6 +76,9 @@ class LoopState:
         This step is the last one (``total_steps`` reached or the budget spent); decided once per step.
     stop : bool
         Set by a callback to end training after the current step or epoch.
+    suspend : bool
+        Set by a callback to leave right after the current step, without ending the epoch (no ``on_epoch_end``):
+        the run was checkpointed mid-epoch, to be resumed (a preemption).
     error : BaseException or None
         The exception that ended training, if one did (the end hooks still run).
     interrupted : bool
@@ -91,6 +95,7 @@ class LoopState:
     step_progress: float = 0.0
     last: bool = False
     stop: bool = False
+    suspend: bool = False
     error: BaseException | None = None
     interrupted: bool = False
     extra: dict = field(default_factory=dict)  # what the estimator's train step and callbacks share
@@ -169,8 +174,10 @@ def train_loop(epochs, train_step, *, optimization, lr_multiplier, total_steps, 
                 state.last = state.step >= total_steps or out_of_time()
                 for callback in callbacks:
                     callback.on_step_end(state)
-                if state.last or state.stop:
+                if state.last or state.stop or state.suspend:
                     break
+            if state.suspend:
+                break
             if state.step == steps_before:
                 break  # nothing trained in this epoch
             state.epoch += 1
