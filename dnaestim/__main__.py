@@ -127,19 +127,36 @@ def _inspect(args) -> int:
     return 0
 
 
-def _pretrain(args) -> int:
+def _preemptible(run):
+    """``run(args)`` under stop-signal handling when ``--checkpoint-dir`` is given (see :mod:`.preemption`)."""
+
+    def command(args) -> int:
+        from . import preemption
+
+        if not args.checkpoint_dir:
+            return run(args)
+        preemption.install()  # a stop signal ends training after the current step, with a checkpoint
+        try:
+            return run(args)
+        finally:
+            preemption.ignore()  # the work is done (or checkpointed): a signal during the exit must not fail it
+
+    return command
+
+
+def _requeue_message(step, where) -> str:
+    """What a preempted command prints before exiting with the requeue status."""
+    import signal
+
     from . import preemption
 
-    if not args.checkpoint_dir:
-        return _run_pretraining(args)
-    preemption.install()  # a stop signal ends training after the current step, with a checkpoint
-    try:
-        return _run_pretraining(args)
-    finally:
-        preemption.ignore()  # the work is done (or checkpointed): a signal during the exit must not fail the run
+    name = signal.Signals(preemption.received()).name if preemption.received() else "a signal on another rank"
+    return (f"Preempted by {name} after step {step}: checkpoint written to {where}. Run the same command with "
+            f"--resume to continue (exit status {preemption.REQUEUE_EXIT_CODE}: requeue).")
 
 
-def _run_pretraining(args) -> int:
+@_preemptible
+def _pretrain(args) -> int:
     import json
 
     from .distributed import distributed_session, rank_and_world
@@ -165,13 +182,7 @@ def _run_pretraining(args) -> int:
         rank, world = rank_and_world()
         if pretrainer.preempted_:
             if rank == 0:
-                import signal
-
-                name = signal.Signals(preemption.received()).name if preemption.received() else \
-                    "a signal on another rank"
-                print(f"Preempted by {name} after step {pretrainer.n_iter_}: checkpoint written to "
-                      f"{args.checkpoint_dir}. Run the same command with --resume to continue (exit status "
-                      f"{preemption.REQUEUE_EXIT_CODE}: requeue).", file=sys.stderr, flush=True)
+                print(_requeue_message(pretrainer.n_iter_, args.checkpoint_dir), file=sys.stderr, flush=True)
             return preemption.REQUEUE_EXIT_CODE
         if rank == 0:
             pretrainer.save_pretrained(args.output)
@@ -187,19 +198,8 @@ def _run_pretraining(args) -> int:
     return 0
 
 
+@_preemptible
 def _finetune(args) -> int:
-    from . import preemption
-
-    if not args.checkpoint_dir:
-        return _run_finetuning(args)
-    preemption.install()  # a stop signal ends training after the current step, with a checkpoint
-    try:
-        return _run_finetuning(args)
-    finally:
-        preemption.ignore()  # the work is done (or checkpointed): a signal during the exit must not fail the run
-
-
-def _run_finetuning(args) -> int:
     from . import preemption
     from .distributed import distributed_session, rank_and_world
     from .estimators import HyenaClassifier, HyenaRegressor
@@ -223,13 +223,7 @@ def _run_finetuning(args) -> int:
                          resume=args.resume, save_format=args.save_format)
         except Preempted as stop:
             if rank == 0:
-                import signal
-
-                name = signal.Signals(preemption.received()).name if preemption.received() else \
-                    "a signal on another rank"
-                print(f"Preempted by {name} after step {stop.step}: checkpoint written to {stop.path}. Run the "
-                      f"same command with --resume to continue (exit status {preemption.REQUEUE_EXIT_CODE}: "
-                      "requeue).", file=sys.stderr, flush=True)
+                print(_requeue_message(stop.step, stop.path), file=sys.stderr, flush=True)
             return preemption.REQUEUE_EXIT_CODE
         if rank == 0:
             last = estimator.history_[-1]
