@@ -74,8 +74,10 @@ def received():
 
 
 def requested(world: int = 1, device=None) -> bool:
-    """Whether a stop was requested: in this process, or under torchrun in any process (a collective, so every
-    rank must call it at the same step). Always False outside :func:`handle_preemption`.
+    """Whether a stop was requested, in this process or (under torchrun) in any process.
+
+    Under torchrun this is a collective, so every rank must call it at the same step. Always False outside
+    :func:`handle_preemption`.
 
     Parameters
     ----------

