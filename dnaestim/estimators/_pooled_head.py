@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..memory import retaining_freed_memory
 from ..nn.heads import HyenaSequenceClassifier
 from ..nn.options import filter_parameters, set_training_options
 from ..training import build_optimizer
@@ -44,7 +43,7 @@ class PooledHeadMixin:
             self._training_data.update(n_sequences=shard.n_total, nucleotides=int(shard.sum([lengths.sum()])[0]))
         else:
             longest = int(lengths.max())
-        with seeded(seed, device), retaining_freed_memory():
+        with seeded(seed, device):
             if not warm:
                 self._init_model(np.array([longest]), device, dtype, seed, self._n_outputs())
             else:

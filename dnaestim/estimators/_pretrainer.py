@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
-from ..memory import retaining_freed_memory
 from .._atomic import atomic_write, exclusive_directory
 from .._resources import advises_on_out_of_memory
 from .. import preemption
@@ -305,7 +304,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         checkpoint = self._read_checkpoint(resume)
         holding = (exclusive_directory(self.checkpoint_dir, "HyenaPretrainer checkpoints")
                    if self.checkpoint_dir is not None and rank == 0 else contextlib.nullcontext())
-        with holding, seeded(seed + rank, device), retaining_freed_memory():
+        with holding, seeded(seed + rank, device):
             model = self._initial_model(seed)
             self.model_ = model.to(device=device, dtype=dtype)
             self._set_runtime(device, autocast)

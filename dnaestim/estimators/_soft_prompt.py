@@ -8,7 +8,6 @@ import os
 import numpy as np
 import torch
 
-from ..memory import retaining_freed_memory
 from .._version import __version__
 from ..checkpoints import checkpoint_directory, load_pretrained
 from ..models import bundled_model_path, is_bundled_name
@@ -369,7 +368,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
             self._checkpoint = str(self.pretrained) if bundled else str(directory.resolve())
             self._fingerprint = _fingerprint(lm)
         keep = np.setdiff1d(np.arange(len(sequences)), demos)
-        with seeded(seed, device), retaining_freed_memory():
+        with seeded(seed, device):
             model = SoftPromptModel(lm, **self._spec, generator=torch.Generator().manual_seed(seed))
             self.model_ = model.to(device=device, dtype=dtype)
             self._set_runtime(device, autocast)
