@@ -40,9 +40,9 @@ def data(tmp_path_factory):
 
 def make(task, **params):
     kind = HyenaRegressor if task == "regress" else HyenaClassifier
-    params = {"max_iter": 4, "n_iter_no_change": 10, **params}
+    params = {"max_iter": 4, "n_iter_no_change": 10, "random_state": 0, **params}
     return kind(pretrained=None, d_model=16, n_layer=1, batch_size=16, validation_fraction=0.15, embed_dropout=0.1,
-                head_dropout=0.1, rc_augment=True, precision="32", random_state=0, **params)
+                head_dropout=0.1, rc_augment=True, precision="32", **params)
 
 
 def fit(task, data, directory, *, stop_at=None, crash_at=None, resume=False, interval=None, **params):
@@ -109,6 +109,29 @@ def test_early_stopping_decisions_survive_a_resume(tmp_path, data):
         fit("classify", data, tmp_path / "cut", stop_at=5, max_iter=30, n_iter_no_change=2, tol=0.5)
     assert_same_run(fit("classify", data, tmp_path / "cut", resume=True, max_iter=30, n_iter_no_change=2, tol=0.5),
                     full)
+    # A signal at the very step where early stopping ends the run: the run just finishes.
+    stopped_at = 4 * full.n_iter_
+    assert_same_run(fit("classify", data, tmp_path / "last", stop_at=stopped_at, max_iter=30, n_iter_no_change=2,
+                        tol=0.5), full)
+    # ... and one at the end of the epoch before: that epoch is checkpointed and the resumed run stops as the
+    # uninterrupted one did.
+    with pytest.raises(Preempted, match=f"after step {stopped_at - 4}"):
+        fit("classify", data, tmp_path / "before", stop_at=stopped_at - 4, max_iter=30, n_iter_no_change=2, tol=0.5)
+    assert_same_run(fit("classify", data, tmp_path / "before", resume=True, max_iter=30, n_iter_no_change=2,
+                        tol=0.5), full)
+
+
+def test_a_time_budget_run_checkpoints_its_end_as_finished(tmp_path, data):
+    done = fit("classify", data, tmp_path, max_iter=1000, max_time=1.5)
+    saved = torch.load(tmp_path / "ckpt" / CHECKPOINT_NAME, weights_only=True)
+    assert saved["finished"] and saved["step"] < 1000 * 4
+    again = fit("classify", data, tmp_path, resume=True, max_iter=1000, max_time=1.5)  # trains nothing more
+    assert_same_run(again, done)
+
+
+def test_checkpointing_needs_an_integer_seed(tmp_path, data):
+    with pytest.raises(ValueError, match="needs an integer random_state .* got None"):
+        run_finetune(make("classify", random_state=None), data, tmp_path / "x.pkl", checkpoint_dir=tmp_path / "c")
 
 
 def test_a_checkpoint_of_another_run_is_refused(tmp_path, data):

@@ -375,6 +375,8 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         if checkpoint is not None:
             self._restore(checkpoint, optimizer, rank)
             step_fn.step_count = self.n_iter_
+            if step_fn.scaler.is_enabled() and checkpoint.get("scaler"):  # fp16 on a GPU: its loss scale goes on
+                step_fn.scaler.load_state_dict(checkpoint["scaler"])
             elapsed_before = float(checkpoint["elapsed"])
         valid = source.validation_windows(self.max_length_ + 1, int(self.validation_windows))
         total = int(self.max_steps)
@@ -415,7 +417,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             state.extra["postfix"] = {**({"loss": record["loss"]} if record["loss"] is not None else {}),
                                       "length": stage.length, "tok_s": f"{rate:,.0f}"}
             if save:
-                self._write_checkpoint(optimizer, state.budget.elapsed(), rank)
+                self._write_checkpoint(optimizer, state.budget.elapsed(), rank, step_fn.scaler)
 
         callbacks = [Hooks(on_step_end=after_step)]
         # Under torchrun every rank reads rank 0's clock: ranks that disagreed on the last step would hang.
@@ -600,14 +602,18 @@ class HyenaPretrainer(HyenaEstimatorMixin):
 
     # -- checkpoints -------------------------------------------------------------------------------------------
 
-    def _write_checkpoint(self, optimizer, elapsed, rank):
+    def _write_checkpoint(self, optimizer, elapsed, rank, scaler=None):
         """Rank 0 writes the checkpoint; every rank must call this (each one's random state goes in it)."""
-        rng_states = [torch.get_rng_state()]  # dropout masks differ between ranks: keep every rank's generator
+        # Dropout masks differ between ranks: keep every rank's generator (the GPU's too, which dropout uses there).
+        device = self.device_
+        mine = (torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+        generators = [mine]
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            rng_states = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(rng_states, torch.get_rng_state())
+            generators = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(generators, mine)
         if rank != 0:
             return
+        rng_states = [cpu for cpu, _ in generators]
         directory = Path(self.checkpoint_dir)
         directory.mkdir(parents=True, exist_ok=True)
         state = {
@@ -620,6 +626,8 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             "elapsed": elapsed,
             "history": self.history_,
             "torch_rng": rng_states,  # one per rank
+            "cuda_rng": [cuda for _, cuda in generators],
+            "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
             "max_steps": int(self.max_steps),
         }
         with atomic_write(directory / CHECKPOINT_NAME) as fh:
@@ -640,6 +648,9 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         # On as many processes as the run that wrote it, each rank continues its own dropout stream exactly; on
         # another number of processes rank 0's stream is shared (the run goes on, not bitwise as before).
         torch.set_rng_state(rng_states[rank] if rank < len(rng_states) else rng_states[0])
+        cuda_states = checkpoint.get("cuda_rng") or []
+        if self.device_.type == "cuda" and cuda_states and cuda_states[0] is not None:
+            torch.cuda.set_rng_state(cuda_states[rank] if rank < len(cuda_states) else cuda_states[0], self.device_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

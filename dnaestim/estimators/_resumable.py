@@ -14,6 +14,7 @@ uninterrupted run ends with.
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,10 @@ class FineTuningCheckpoints(Callback):
 
     def read(self, estimator, n_total, world):
         """The saved run to continue (a dict), or None when not resuming; refuses one from another run."""
+        seed = estimator.random_state
+        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+            raise ValueError(f"Resumable fine-tuning needs an integer random_state (the command line's --seed), so "
+                             f"that a resumed run splits and shuffles as the run it continues; got {seed!r}.")
         if not self.resume:
             return None
         if not self.path.is_file():
@@ -126,6 +131,11 @@ class FineTuningCheckpoints(Callback):
                        int(state["has_gauss"]), float(state["cached_gaussian"])))
         rng_states = saved["torch_rng"]
         torch.set_rng_state(rng_states[rank] if rank < len(rng_states) else rng_states[0])
+        cuda_states, device = saved.get("cuda_rng") or [], estimator.device_
+        if device.type == "cuda" and cuda_states and cuda_states[0] is not None:
+            torch.cuda.set_rng_state(cuda_states[rank] if rank < len(cuda_states) else cuda_states[0], device)
+        if optimization.scaler.is_enabled() and saved.get("scaler"):
+            optimization.scaler.load_state_dict(saved["scaler"])
         for name, value in saved["history"].items():
             setattr(estimator, name, value)
         if stopper is not None and saved["early_stopping"] is not None:
@@ -146,12 +156,16 @@ class FineTuningCheckpoints(Callback):
         estimator, optimization, shard = run["estimator"], run["optimization"], run["shard"]
         optimization.losses()  # no checkpoint holds weights trained on a non-finite loss
         elapsed = float(state.budget.elapsed())  # a collective under torchrun (rank 0's clock)
-        rng_states = [torch.get_rng_state()]
+        device = estimator.device_
+        # Dropout draws from the CPU generator, or from the device's on a GPU; each process has its own.
+        mine = (torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+        generators = [mine]
         if shard.world > 1:
-            rng_states = [None] * shard.world
-            torch.distributed.all_gather_object(rng_states, torch.get_rng_state())
+            generators = [None] * shard.world
+            torch.distributed.all_gather_object(generators, mine)
         if shard.rank != 0:
             return
+        rng_states = [cpu for cpu, _ in generators]
         _, keys, pos, has_gauss, cached = run["rng"].get_state()
         stopper = run["stopper"]
         progress = run["progress"]
@@ -168,6 +182,8 @@ class FineTuningCheckpoints(Callback):
             "rng": {"keys": torch.as_tensor(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
                     "cached_gaussian": float(cached)},
             "torch_rng": rng_states,
+            "cuda_rng": [cuda for _, cuda in generators],
+            "scaler": optimization.scaler.state_dict() if optimization.scaler.is_enabled() else None,
             "history": {name: _plain(getattr(estimator, name)) for name in
                         ("n_iter_", "history_", "loss_curve_", "validation_loss_curve_", "validation_scores_")},
             "early_stopping": None if stopper is None else {
@@ -189,8 +205,8 @@ class FineTuningCheckpoints(Callback):
     def on_step_end(self, state):
         """On a stop signal (all ranks agree), write and leave; also write when an ``interval`` is due mid-epoch.
 
-        A signal at an epoch's last step ends the epoch first (validation, early stopping), and
-        :meth:`on_epoch_end` writes.
+        A signal at an epoch's last step lets the epoch end first (validation, early stopping):
+        :meth:`on_epoch_end` writes and stops.
         """
         shard = self._run["shard"]
         if not state.last and preemption.requested(shard.world, shard.device):
@@ -198,11 +214,20 @@ class FineTuningCheckpoints(Callback):
             if self._mid_epoch():
                 self.write(state, finished=False)
                 state.suspend = True
-            else:
-                state.stop = True
         elif self.interval and state.step % int(self.interval) == 0 and self._mid_epoch():
             self.write(state, finished=False)
 
     def on_epoch_end(self, state):
-        """Write after every epoch, once validation and early stopping have run."""
-        self.write(state, finished=(state.last or state.stop) and not self.preempted)
+        """Write after an epoch that training goes on from (the end of training is written by
+        :meth:`on_train_end`); stop here when a signal came at the epoch's last step."""
+        if state.last or state.stop:  # training ends anyway (budget, max_iter, early stopping): not a preemption
+            self.preempted = False
+            return
+        self.write(state, finished=False)
+        if self.preempted:
+            state.stop = True
+
+    def on_train_end(self, state):
+        """Write the finished run (a resume of it trains nothing), unless it was stopped to be resumed."""
+        if not (self.preempted or state.suspend or state.interrupted or state.error is not None):
+            self.write(state, finished=True)
