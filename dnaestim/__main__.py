@@ -47,8 +47,9 @@ def _demo(args) -> int:
                  if clf.pretrained is not None else "random weights (from scratch)")
         print(f"\n{name}: starts from {where}; {clf.n_iter_} epochs in {seconds:.0f} s, best epoch "
               f"{clf.best_iter_}")
-        for record in clf.history_:
-            print(f"  epoch {record['epoch']:3d}  train loss {record['train_loss']:.4f}  "
+        for record in clf.history_:  # epoch 0: the probed head, before training (no train loss)
+            train = "-" if record["train_loss"] is None else f"{record['train_loss']:.4f}"
+            print(f"  epoch {record['epoch']:3d}  train loss {train:>6}  "
                   f"valid loss {record['valid_loss']:.4f}  valid accuracy {record['valid_accuracy']:.3f}")
         rows.append((name, clf.predict_proba(X_test), clf.classes_, seconds))
 
@@ -228,8 +229,8 @@ def _finetune(args) -> int:
         if rank == 0:
             last = estimator.history_[-1]
             how = "dnaestim.load" if args.save_format == "dnaestim" else "joblib.load or pickle.load"
-            print(f"{type(estimator).__name__}: {estimator.n_iter_} epochs on {world} process(es), final train loss "
-                  f"{last['train_loss']:.4f}"
+            print(f"{type(estimator).__name__}: {estimator.n_iter_} epochs on {world} process(es)"
+                  + (f", final train loss {last['train_loss']:.4f}" if last["train_loss"] is not None else "")
                   + (f", validation loss {last['valid_loss']:.4f}" if last["valid_loss"] is not None else "")
                   + f"; saved to {args.output} (load it with {how})")
     return 0

@@ -409,7 +409,8 @@ def _config_node(config: HyenaConfig, where, writer) -> dict:
 def _module_spec(module) -> dict:
     """What the constructor needs beyond the configuration (the state then overwrites every tensor)."""
     if isinstance(module, HyenaSequenceClassifier):
-        return {"n_outputs": module.head.out_features, "pooling": module.pooling, "dropout": float(module.dropout.p)}
+        return {"n_outputs": module.head.out_features, "pooling": module.pooling, "dropout": float(module.dropout.p),
+                "length_feature": module.length_feature}
     if isinstance(module, SoftPromptModel):
         return {"n_prompt_tokens": module.n_prompt_tokens, "head": module.head_type,
                 "n_classes": module.head.out_features if module.head is not None else len(module.label_token_ids),
@@ -809,7 +810,10 @@ class _Reader:
                      "SoftPromptModel": ("n_prompt_tokens", "head", "n_classes", "n_label_tokens", "n_demo_ids",
                                          "prompt_dropout")}[name]
         external = name == "SoftPromptModel" and "backbone" in node
-        self.fields(node, common + spec_keys + (("backbone",) if external else ("config", "config_extra")), where)
+        # "length_feature" arrived after the first files were written: absent means False.
+        optional = ("length_feature",) if name == "HyenaSequenceClassifier" else ()
+        self.fields(node, common + spec_keys + (("backbone",) if external else ("config", "config_extra")), where,
+                    optional)
         if not (isinstance(node["dtype"], str) and node["dtype"] in TORCH_DTYPES
                 and TORCH_DTYPES[node["dtype"]].is_floating_point):
             raise self.fail(where, f"has the module dtype {node['dtype']!r}")
@@ -829,7 +833,9 @@ class _Reader:
                     module = HyenaSequenceClassifier(
                         lm.config, self.typed(node["n_outputs"], int, where, "n_outputs"),
                         self.typed(node["pooling"], str, where, "pooling"),
-                        float(self.typed(node["dropout"], (int, float), where, "dropout")), generator=generator)
+                        float(self.typed(node["dropout"], (int, float), where, "dropout")),
+                        length_feature=self.typed(node.get("length_feature", False), bool, where, "length_feature"),
+                        generator=generator)
                 else:
                     module = SoftPromptModel(
                         lm, self.typed(node["n_prompt_tokens"], int, where, "n_prompt_tokens"),

@@ -45,6 +45,8 @@ print(f"labels: {sorted(set(y_train))}")
 # seconds, and the learning-rate schedule (1 % warm-up, then cosine decay) is stretched over that budget rather
 # than over ``max_iter`` epochs. With the default ``early_stopping=True``, 10 % of the training data is held out
 # (stratified), the validation loss is measured after every epoch, and the weights of the best epoch are kept.
+# Before the first epoch, a logistic regression on the backbone's features sets the linear head (a linear probe);
+# the validation data scores that starting point too, as epoch 0, and fine-tuning has to beat it.
 # ``random_state`` seeds the head, the shuffling and the validation split without touching the global random
 # generators.
 
@@ -52,8 +54,9 @@ clf = HyenaClassifier(max_time=20, random_state=0)
 start = time.perf_counter()
 clf.fit(X_train, y_train)
 print(f"{clf.n_iter_} epoch(s) in {time.perf_counter() - start:.1f} s; weights kept from epoch {clf.best_iter_}")
-for record in clf.history_:
-    print(f"epoch {record['epoch']:2d}: train loss {record['train_loss']:.4f}, "
+for record in clf.history_:  # epoch 0: the probed head (see below), before any training
+    train = "-" if record["train_loss"] is None else f"{record['train_loss']:.4f}"
+    print(f"epoch {record['epoch']:2d}: train loss {train}, "
           f"validation loss {record['valid_loss']:.4f}, validation accuracy {record['valid_accuracy']:.3f}")
 
 # %%
@@ -66,8 +69,8 @@ scratch = HyenaClassifier(pretrained=None, max_time=20, random_state=0).fit(X_tr
 # %%
 # Loss curves
 # -----------
-# ``history_`` holds one record per epoch; ``loss_curve_`` and ``validation_loss_curve_`` are its two loss
-# columns. :func:`~dnaestim.plotting.plot_history` draws them (``train_loss`` and ``valid_loss``, the latter on
+# ``history_`` holds one record per epoch (and the probe's, epoch 0); ``loss_curve_`` and
+# ``validation_loss_curve_`` are its two loss columns over the trained epochs. :func:`~dnaestim.plotting.plot_history` draws them (``train_loss`` and ``valid_loss``, the latter on
 # the held-out 10 %) with a dashed line at the epoch whose weights were kept. How many epochs fit into 20
 # seconds depends on the machine: a few on an idle two-core CPU, possibly only one on a busy one, so the curves
 # are short. The last epoch is usually cut short by the time budget, so its training loss averages fewer

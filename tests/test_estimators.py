@@ -177,12 +177,30 @@ def test_history_and_fitted_attributes(fitted):
     assert fitted.device_.type == ("cuda" if torch.cuda.is_available() else "cpu")  # device="auto"
 
 
+def test_the_probed_head_is_kept_unless_an_epoch_beats_it():
+    # A learning rate that wrecks the model in one epoch: the probe's weights (epoch 0) come back.
+    clf = fast_classifier(max_iter=2, early_stopping=True, validation_fraction=0.25, n_iter_no_change=5,
+                          learning_rate_init=5.0).fit(SEQS, LABELS)
+    probe = fast_classifier(max_iter=1, early_stopping=True, validation_fraction=0.25,
+                            learning_rate_init=1e-12).fit(SEQS, LABELS)
+    assert [h["epoch"] for h in clf.history_] == [0, 1, 2] and clf.n_iter_ == 2
+    assert clf.history_[0]["train_loss"] is None and clf.history_[0]["lr"] is None
+    assert len(clf.validation_loss_curve_) == len(clf.loss_curve_) == 2  # the trained epochs
+    assert clf.best_iter_ == 0 and clf.best_validation_score_ == clf.history_[0]["valid_accuracy"]
+    np.testing.assert_allclose(clf.predict_proba(SEQS), probe.predict_proba(SEQS), rtol=1e-5)
+    # No probe (random head), no early stopping or a warm start: no epoch 0.
+    assert fast_classifier(head_init="random", early_stopping=True).fit(SEQS, LABELS).history_[0]["epoch"] == 1
+    assert fast_classifier().fit(SEQS, LABELS).history_[0]["epoch"] == 1
+    warm = fast_classifier(early_stopping=True, warm_start=True).fit(SEQS, LABELS)
+    assert [h["epoch"] for h in warm.fit(SEQS, LABELS).history_] == [0, 1, 2, 3, 4]
+
+
 def test_early_stopping_keeps_the_best_epoch():
     clf = fast_classifier(max_iter=6, early_stopping=True, validation_fraction=0.25, n_iter_no_change=2,
                           learning_rate_init=0.05).fit(SEQS, LABELS)
     valid = clf.validation_loss_curve_
     assert len(valid) == clf.n_iter_
-    assert clf.best_iter_ == int(np.argmin(valid)) + 1
+    assert clf.best_iter_ == min((h["valid_loss"], h["epoch"]) for h in clf.history_)[1]  # epoch 0: the probe
 
 
 def test_early_stopping_keeps_the_lowest_loss_and_stops_by_tol():
@@ -277,7 +295,7 @@ def test_early_stopping_on_a_scorer_records_validation_scores():
     assert clf.best_validation_score_ == clf.validation_scores_[clf.best_iter_ - 1]
     assert clf.best_loss_ is None  # as MLPClassifier: with early stopping the validation split decides
     by_loss = fast_classifier(early_stopping=True, max_iter=2).fit(SEQS, LABELS)
-    assert by_loss.validation_scores_ == [h["valid_accuracy"] for h in by_loss.history_]
+    assert by_loss.validation_scores_ == [h["valid_accuracy"] for h in by_loss.history_ if h["epoch"] > 0]
 
 
 def test_convergence_warning_when_max_iter_ends_an_improving_fit():
@@ -295,8 +313,8 @@ def test_verbose_prints_an_epoch_table_to_stderr(capsys):
     header = next(line for line in lines if "train loss" in line)
     assert header.split()[:3] == ["epoch", "train", "loss"] and "valid acc" in header
     rows = [line.split() for line in lines if line.split() and line.split()[0].isdigit()]
-    assert [row[0] for row in rows] == ["1", "2", "3"]
-    assert all(len(row) == 6 for row in rows)
+    assert [row[0] for row in rows] == ["0", "1", "2", "3"]  # epoch 0: the probe, before any training
+    assert all(len(row) == 6 for row in rows) and rows[0][1] == rows[0][4] == "-"
 
 
 def test_a_one_step_fit_trains_at_the_peak_learning_rate():
@@ -404,13 +422,37 @@ def test_probe_head_init_starts_from_a_logistic_regression_on_the_features(tmp_p
     save_pretrained(HyenaLM(HyenaConfig(d_model=16, n_layer=1, l_max=64), generator=torch.Generator().manual_seed(0)),
                     tmp_path)
     # A vanishing learning rate leaves the weights where the probe put them.
-    clf = fast_classifier(pretrained=tmp_path, head_init="probe", max_iter=1, learning_rate_init=1e-12)
+    clf = fast_classifier(pretrained=tmp_path, head_init="probe", max_iter=1, learning_rate_init=1e-12,
+                          length_feature=False)
     clf.fit(SEQS, LABELS)
     features = HyenaEmbedder(pretrained=tmp_path).fit().transform(SEQS)
     probe = LogisticRegression(C=1.0, max_iter=1000).fit(features, LABELS)
     np.testing.assert_allclose(clf.predict_proba(SEQS), probe.predict_proba(features), atol=1e-4)
     random_head = fast_classifier(pretrained=tmp_path, head_init="random", max_iter=1, learning_rate_init=1e-12)
     assert np.abs(random_head.fit(SEQS, LABELS).predict_proba(SEQS)[:, 1] - 0.5).max() < 0.05
+
+
+def test_length_feature_gives_the_head_each_sequences_length():
+    # Whether a random sequence is long: mean pooling alone does not carry it, the length feature does.
+    rng = np.random.RandomState(1)
+    X = np.array(["".join(rng.choice(list("ACGT"), size=n)) for n in rng.randint(10, 60, 120)], dtype=object)
+    y = np.array([len(s) > 35 for s in X])
+    clf = fast_classifier(max_iter=1).fit(X, y)
+    assert clf.length_feature_ and clf.model_.head.in_features == TINY["d_model"] + 1
+    logs = np.log([len(s) for s in X])  # the classifier's tokens are the nucleotides
+    np.testing.assert_allclose(float(clf.model_.length_center), logs.mean(), rtol=1e-6)
+    np.testing.assert_allclose(float(clf.model_.length_scale), logs.std(), rtol=1e-6)
+    assert clf.score(X, y) > 0.9  # the probe finds it before any fine-tuning
+    without = fast_classifier(max_iter=1, length_feature=False).fit(X, y)
+    assert not without.length_feature_ and without.model_.head.in_features == TINY["d_model"]
+    assert "length_center" not in without.model_.state_dict()
+    same_length = [s[:10] for s in X]
+    assert not fast_classifier(max_iter=1).fit(same_length, y).length_feature_
+    assert fast_classifier(max_iter=1, length_feature=True).fit(same_length, y).length_feature_
+    cut = fast_classifier(max_iter=1, max_length=10).fit(X, y)  # what the model reads has one length
+    assert not cut.length_feature_
+    regressor = HyenaRegressor(**TINY, max_iter=1, random_state=0).fit(X, [len(s) for s in X])
+    assert regressor.length_feature_ and regressor.score(X, [len(s) for s in X]) > 0.9
 
 
 def test_sequences_longer_than_a_pretrained_l_max_are_read_in_windows(tmp_path):
@@ -422,7 +464,7 @@ def test_sequences_longer_than_a_pretrained_l_max_are_read_in_windows(tmp_path):
     ids = torch.as_tensor(DNATokenizer().encode(sequence))[None]
     with torch.no_grad():
         hidden = torch.cat([model.backbone(ids[:, :20]), model.backbone(ids[:, 20:])], dim=1)
-        expected = model.head(hidden.mean(1))
+        expected = model.head(model.head_inputs(hidden.mean(1), torch.ones_like(ids, dtype=torch.bool)))
         got = model(ids, torch.ones_like(ids, dtype=torch.bool))
         batched = model(torch.nn.functional.pad(ids, (0, 15), value=4),
                         torch.nn.functional.pad(torch.ones_like(ids, dtype=torch.bool), (0, 15)))
@@ -506,6 +548,7 @@ def test_bad_inputs_are_named(X, y, error, message):
         ({"max_time": 0}, r"max_time must be in \(0"),
         ({"pretrained": 3.5}, "pretrained must be a bundled model's name"),
         ({"head_init": "zeros"}, r"head_init must be one of \('probe', 'random'\); got 'zeros'"),
+        ({"length_feature": 1}, "length_feature must be 'auto', True or False; got 1"),
         ({"pretrained": HyenaClassifier()}, "unfitted HyenaClassifier"),
         ({"scoring": "not_a_metric"}, "scoring must be 'loss', a scikit-learn scorer name"),
     ],

@@ -199,10 +199,39 @@ def test_what_the_round_trip_covers(tmp_path):
     assert isinstance(multi.random_state, np.random.RandomState) and multi._pos_weight.dtype == np.float64
     assert reg.model_.head.weight.dtype == torch.float64 and not reg.model_.backbone.embeddings.word_embeddings \
         .weight.requires_grad
+    assert single.model_.length_feature and single.model_.length_scale > 0  # its buffers go through the file
     soft = quietly(_soft_prompt)
     assert isinstance(soft.demonstrations_[0], tuple) and isinstance(soft._spec["demo_ids"], torch.Tensor)
     document = json.loads((save(soft, tmp_path / "soft") / "estimator.json").read_text())
     assert document["estimator"]["params"]["label_tokens"] == {"__type__": "tuple", "items": ["A", "G", "N"]}
+
+
+def test_files_from_before_the_length_feature_load(tmp_path):
+    """Files written before ``length_feature`` existed lack the parameter, the fitted attribute and the module's
+    key: they load, and their heads read the pooled vector only."""
+    clf = quietly(lambda: HyenaClassifier(**TINY, **FIT, length_feature=False, random_state=0).fit(SEQS, LABELS))
+    path = save(clf, tmp_path / "old")
+    document = json.loads((path / "estimator.json").read_text())
+    removed = []
+
+    def strip(node):
+        if isinstance(node, dict):
+            for key in ("length_feature", "length_feature_"):
+                if key in node:
+                    removed.append(key)
+                    del node[key]
+            for value in node.values():
+                strip(value)
+        elif isinstance(node, list):
+            for value in node:
+                strip(value)
+
+    strip(document)
+    assert sorted(removed) == ["length_feature", "length_feature", "length_feature_"]
+    rewrite(path, document)
+    loaded = load(path)
+    assert not loaded.model_.length_feature and loaded.length_feature == "auto"
+    assert_same(outputs(clf), outputs(loaded))
 
 
 def test_warm_start_continues_identically_after_loading(tmp_path):

@@ -153,13 +153,13 @@ def test_history_of_a_fitted_classifier_with_early_stopping():
     ax = plot_history(clf)
     drawn = curves(ax)
     epochs = [record["epoch"] for record in clf.history_]
-    assert drawn["train_loss"] == (epochs, clf.loss_curve_)
-    assert drawn["valid_loss"] == (epochs, clf.validation_loss_curve_)
+    assert epochs == [0, 1, 2, 3] and clf.n_iter_ == 3  # epoch 0: the probed head, validated before training
+    assert drawn["train_loss"] == (epochs[1:], clf.loss_curve_)
+    assert drawn["valid_loss"] == (epochs, [clf.history_[0]["valid_loss"]] + clf.validation_loss_curve_)
     kept = f"kept weights (epoch {clf.best_iter_})"
     assert drawn[kept][0] == [clf.best_iter_, clf.best_iter_]  # the vertical line at best_iter_
-    assert len(epochs) == clf.n_iter_ == 3
     ax = plot_history(clf.history_, metrics="valid_accuracy")  # the plain history: no best-epoch line
-    assert list(curves(ax)) == ["valid_accuracy"] and len(curves(ax)["valid_accuracy"][0]) == 3
+    assert list(curves(ax)) == ["valid_accuracy"] and len(curves(ax)["valid_accuracy"][0]) == 4
 
 
 def test_history_of_a_fitted_pretrainer():

@@ -352,9 +352,10 @@ class HyenaEstimatorMixin(BaseEstimator):
         )
 
     @advises_on_out_of_memory("inference")
-    def _pooled_embeddings(self, backbone, sequences, *, pooling, chunk_size="auto", rc_average=False):
+    def _pooled_embeddings(self, backbone, sequences, *, pooling, chunk_size="auto", rc_average=False, head=None):
         """Masked-pooled backbone outputs, (n, d_model) float32 numpy, in input order; optionally averaged with
-        those of the reverse complements."""
+        those of the reverse complements. With ``head`` (a :class:`~dnaestim.nn.HyenaSequenceClassifier`), what
+        its linear layer reads instead (:meth:`~dnaestim.nn.HyenaSequenceClassifier.head_inputs`)."""
 
         def forward(ids, mask):
             pooled = pool(windowed_hidden_states(backbone, ids, mask, chunk_size=chunk_size), mask, pooling).float()
@@ -362,9 +363,10 @@ class HyenaEstimatorMixin(BaseEstimator):
                 rc_ids = reverse_complement_ids(ids, mask)
                 rc = pool(windowed_hidden_states(backbone, rc_ids, mask, chunk_size=chunk_size), mask, pooling)
                 pooled = (pooled + rc.float()) / 2
-            return pooled
+            return pooled if head is None else head.head_inputs(pooled, mask).float()
 
-        out = np.empty((len(sequences), backbone.config.d_model), dtype=np.float32)
+        width = backbone.config.d_model if head is None else head.head.in_features
+        out = np.empty((len(sequences), width), dtype=np.float32)
         for index, pooled in self._predict_batches(backbone, sequences, forward, "embed"):
             out[index] = pooled
         return out

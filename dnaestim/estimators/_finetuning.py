@@ -151,8 +151,14 @@ class FineTuningBase(HyenaEstimatorMixin):
                                         random_state=rng.randint(np.iinfo(np.int32).max))
         return np.sort(train), np.sort(valid)
 
-    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard):
-        """Set the output layer before training starts (subclasses may; the default keeps its initialisation)."""
+    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard, token_counts):
+        """Set the output layer before training starts (subclasses may; the default keeps its initialisation).
+
+        ``token_counts`` holds the token count of every training row (all processes'), in ``train_index`` order.
+        Returns True when the model it leaves is worth keeping as it is (a probe fitted the head): validation
+        then scores it as epoch 0, and fine-tuning must beat it to replace it.
+        """
+        return False
 
     def _start_history(self):
         self.n_iter_ = 0
@@ -182,17 +188,17 @@ class FineTuningBase(HyenaEstimatorMixin):
         ids, mask = self._tokenize(sequences, lengths)
         train_index, valid_index = self._split(targets, rng, shard)
         optimization = Optimization(model, self._make_optimizer(model), device, self.autocast_dtype_)
-        if not warm and saved is None:
-            self._initialize_head(sequences, targets, weights, train_index, rng, shard)
+        # Token counts of the training rows (all processes'), when they differ: batches then group similar lengths.
+        _, local_train = shard.local(train_index)
+        widths = shard.gather(train_index, mask[local_train].sum(1))
+        probed = not warm and saved is None and self._initialize_head(sequences, targets, weights, train_index,
+                                                                      rng, shard, widths)
         batch = int(self.batch_size)
         target_tensor = torch.as_tensor(targets)
         w_tensor = torch.as_tensor(weights, dtype=torch.float32)
         parameters = [p for group in optimization.optimizer.param_groups for p in group["params"]]
 
         steps_per_epoch = int(np.ceil(len(train_index) / batch))
-        # Token counts of the training rows (all processes'), when they differ: batches then group similar lengths.
-        _, local_train = shard.local(train_index)
-        widths = shard.gather(train_index, mask[local_train].sum(1))
         if self._fixed_layout or not len(widths) or widths.min() == widths.max():
             widths = None  # every batch has the same width anyway
         # The epoch being trained (its shuffled order and the batches taken from it) and its running loss: what
@@ -303,12 +309,23 @@ class FineTuningBase(HyenaEstimatorMixin):
                 start_step = int(saved["step"])
             checkpoints.start(self, optimization, rng, stopper, progress, running, shard.n_total, shard)
             callbacks.append(checkpoints)
+        printer = None
         if self.verbose >= 1 and shard.rank == 0:
             score_name = self._default_score_name if scorer is None else (
                 f"valid {self.scoring}"[:16] if isinstance(self.scoring, str) else "valid score")
-            callbacks.append(PrintLog([("epoch", "epoch", "d"), ("train_loss", "train loss", ".4f"),
-                                       ("valid_loss", "valid loss", ".4f"), ("valid_score", score_name, ".4f"),
-                                       ("lr", "lr", ".2e"), ("seconds", "time (s)", ".1f")]))
+            printer = PrintLog([("epoch", "epoch", "d"), ("train_loss", "train loss", ".4f"),
+                                ("valid_loss", "valid loss", ".4f"), ("valid_score", score_name, ".4f"),
+                                ("lr", "lr", ".2e"), ("seconds", "time (s)", ".1f")])
+            callbacks.append(printer)
+        if stopper is not None and probed:
+            # The probed head on the pretrained features is a model in its own right: with little data or time a
+            # first epoch of fine-tuning can do worse, so it is scored too (epoch 0) and kept unless beaten.
+            validation, criterion = validate()
+            record = {"epoch": 0, "train_loss": None, **validation, "lr": None, "seconds": budget.elapsed()}
+            self.history_.append(record)
+            stopper.update(criterion, 0, model)
+            if printer is not None:
+                printer.print_row(record)
         if self.verbose >= 2 and shard.rank == 0:
             callbacks.append(ProgressBar(total_steps, "fit", initial=start_step))
         # Linear warm-up in whole steps: the first step runs at 1/warmup_steps of the peak (a short fit is not

@@ -20,7 +20,8 @@ class PooledHeadMixin:
     """Model construction shared by the fine-tuned estimators; the task's ``_fit_probe`` sets the head.
 
     Reads the parameters ``pretrained``, the architecture parameters, ``embed_dropout``, ``resid_dropout``,
-    ``head_dropout``, ``head_init``, ``pooling``, ``freeze_backbone``, ``learning_rate_init`` and ``weight_decay``.
+    ``head_dropout``, ``head_init``, ``pooling``, ``length_feature``, ``freeze_backbone``, ``learning_rate_init``
+    and ``weight_decay``.
     """
 
     def _validate_head_params(self):
@@ -29,6 +30,9 @@ class PooledHeadMixin:
             _check_float(getattr(self, name), name, 0, 1, high_open=True)
         if self.head_init not in HEAD_INITS:
             raise ValueError(f"head_init must be one of {HEAD_INITS}; got {self.head_init!r}.")
+        if not (isinstance(self.length_feature, (bool, np.bool_)) or (isinstance(self.length_feature, str)
+                                                                        and self.length_feature == "auto")):
+            raise ValueError(f"length_feature must be 'auto', True or False; got {self.length_feature!r}.")
 
     def _fit_model(self, sequences, lengths, targets, weights, warm, shard, device, dtype, autocast,
                    checkpoints=None):
@@ -40,12 +44,13 @@ class PooledHeadMixin:
                 seed = shard.broadcast_seed(seed)
                 rng = np.random.RandomState(seed)
             longest = shard.max(int(lengths.max(initial=0)))
+            shortest = -shard.max(-int(lengths.min(initial=longest)))
             self._training_data.update(n_sequences=shard.n_total, nucleotides=int(shard.sum([lengths.sum()])[0]))
         else:
-            longest = int(lengths.max())
+            longest, shortest = int(lengths.max()), int(lengths.min())
         with seeded(seed, device):
             if not warm:
-                self._init_model(np.array([longest]), device, dtype, seed, self._n_outputs())
+                self._init_model(np.array([shortest, longest]), device, dtype, seed, self._n_outputs())
             else:
                 self.model_.to(device)
             self._set_runtime(device, autocast)
@@ -63,8 +68,13 @@ class PooledHeadMixin:
             self.max_length_ = self._resolve_max_length(lengths, None)
             config = self._backbone_config(self.max_length_, embed_dropout=self.embed_dropout,
                                            resid_dropout=self.resid_dropout)
+        length_feature = self.length_feature
+        if isinstance(length_feature, str):  # "auto": on when the sequences the model reads differ in length
+            length_feature = np.ptp(np.minimum(lengths, self.max_length_)) > 0
+        length_feature = bool(length_feature)
         model = HyenaSequenceClassifier(config, n_outputs, self.pooling, float(self.head_dropout),
-                                        generator=generator)
+                                        length_feature=length_feature, generator=generator)
+        self.length_feature_ = length_feature
         if self.pretrained is not None:
             model.backbone.load_state_dict(lm.backbone.state_dict())
         if self.freeze_backbone:
@@ -78,14 +88,18 @@ class PooledHeadMixin:
                                filter_params=filter_parameters(model.backbone), filter_lr=model.config.lr,
                                filter_weight_decay=model.config.wd)
 
-    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard):
-        """``head_init="probe"``: a linear model on the backbone's pooled features sets the linear head.
+    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard, token_counts):
+        """Set the length feature's statistics; with ``head_init="probe"``, a linear model on the backbone's pooled
+        features (and the length feature) sets the linear head.
 
         Linear probing before fine-tuning (LP-FT): the head starts where a linear model on the pretrained features
         would end, so the first updates refine the backbone instead of undoing it to fit a random head. Up to
         ``PROBE_SEQUENCES`` training sequences (a seeded subsample) are embedded once, in evaluation mode; under
-        torchrun each process embeds its own and every process fits the same probe on all of them.
+        torchrun each process embeds its own and every process fits the same probe on all of them. Returns True
+        when a probe set the head.
         """
+        if self.model_.length_feature:
+            self.model_.set_length_statistics(token_counts)
         if self.head_init == "random":
             return
         index = train_index
@@ -93,8 +107,8 @@ class PooledHeadMixin:
             index = np.sort(rng.choice(index, PROBE_SEQUENCES, replace=False))
         _, local = shard.local(index)
         local_features = self._pooled_embeddings(self.model_.backbone, [sequences[i] for i in local],
-                                                 pooling=self.pooling) if len(local) else \
-            np.zeros((0, self.model_.config.d_model), dtype=np.float32)
+                                                 pooling=self.pooling, head=self.model_) if len(local) else \
+            np.zeros((0, self.model_.head.in_features), dtype=np.float32)
         features = shard.gather(index, local_features)
         probe_targets, probe_weights = shard.gather(index, targets[local]), shard.gather(index, weights[local])
         keep = probe_weights > 0
@@ -110,3 +124,4 @@ class PooledHeadMixin:
         with torch.no_grad():
             head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
             head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
+        return True

@@ -56,6 +56,12 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         initialisation (normal, standard deviation 0.02).
     pooling : {"mean", "last"}, default="mean"
         Mean over the real tokens (never over padding), or the last real token.
+    length_feature : {"auto", True, False}, default="auto"
+        Give the linear layer each sequence's length as one more input (the log of its token count,
+        standardised on the training sequences), next to the pooled vector, which does not carry it. ``"auto"``:
+        only when the sequences the model reads differ in length (fitted as ``length_feature_``). Where lengths
+        differ by how the data were made rather than by biology, length is a shortcut a model can learn; set False
+        to keep it out.
     max_length : int, default=None
         Cut sequences to this many nucleotides (keeping their start), at fit and predict time. None: the
         longest training sequence, or a pretrained model's ``l_max`` when that is longer; longer sequences at
@@ -129,16 +135,19 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         The trained torch module (its linear head has ``n_outputs_`` outputs).
     max_length_ : int
         Longest input accepted.
+    length_feature_ : bool
+        Whether the linear layer reads the length feature (``length_feature`` resolved).
     n_iter_ : int
         Epochs run (over all fits when warm-starting).
     history_ : list of dict
         One entry per epoch: ``epoch``, ``train_loss`` and ``valid_loss`` (mean squared error of the standardised
         targets), ``valid_score`` (by ``scoring``; R² by default; None without early stopping), ``lr``,
-        ``seconds``.
+        ``seconds``. With early stopping after a probe (``head_init="probe"``) the first entry, epoch 0, scores
+        the probed head before any training.
     loss_curve_, validation_loss_curve_ : list of float
         Training and validation loss per epoch.
     best_iter_ : int
-        Epoch whose weights were kept (the last one without early stopping).
+        Epoch whose weights were kept (the last one without early stopping; 0 when no epoch beat the probe).
     validation_scores_ : list of float
         Validation score per epoch; empty without early stopping.
     best_validation_score_ : float or None
@@ -175,6 +184,7 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         head_dropout=0.1,
         head_init="probe",
         pooling="mean",
+        length_feature="auto",
         max_length=None,
         freeze_backbone=False,
         max_iter=100,
@@ -208,6 +218,7 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         self.head_dropout = head_dropout
         self.head_init = head_init
         self.pooling = pooling
+        self.length_feature = length_feature
         self.max_length = max_length
         self.freeze_backbone = freeze_backbone
         self.max_iter = max_iter

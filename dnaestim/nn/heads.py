@@ -90,21 +90,54 @@ class HyenaSequenceClassifier(nn.Module):
         See :func:`pool`.
     dropout : float, default=0.0
         Dropout on the pooled vector.
+    length_feature : bool, default=False
+        Give the linear layer one more input: the standardised log of each sequence's token count
+        (:meth:`length_features`; its centre and scale are the buffers ``length_center`` and ``length_scale``, set
+        by :meth:`set_length_statistics`). Mean pooling loses how long a sequence is; this puts it back.
     generator : torch.Generator, optional
         Source of randomness for the published initialisation (the head as any Linear: N(0, 0.02), bias 0).
     """
 
     def __init__(self, config: HyenaConfig, n_classes: int, pooling: str = "mean", dropout: float = 0.0,
-                 *, generator: torch.Generator | None = None):
+                 *, length_feature: bool = False, generator: torch.Generator | None = None):
         super().__init__()
         if pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}; got {pooling!r}.")
         self.config = config
         self.pooling = pooling
+        self.length_feature = bool(length_feature)
         self.backbone = HyenaBackbone(config)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(config.d_model, n_classes)
+        self.head = nn.Linear(config.d_model + self.length_feature, n_classes)
+        if self.length_feature:
+            self.register_buffer("length_center", torch.zeros(()))
+            self.register_buffer("length_scale", torch.ones(()))
         initialize_weights(self, config, generator)
+
+    def set_length_statistics(self, token_counts) -> None:
+        """Centre and scale the length feature by the mean and standard deviation of ``log(token_counts)``.
+
+        Parameters
+        ----------
+        token_counts : array-like of int
+            Token counts of the training sequences (a scale of 0 becomes 1).
+        """
+        logs = torch.log(torch.as_tensor(token_counts, dtype=torch.float64).clamp(min=1))
+        scale = float(logs.std(correction=0)) if len(logs) > 1 else 0.0
+        self.length_center.fill_(float(logs.mean()) if len(logs) else 0.0)
+        self.length_scale.fill_(scale if scale > 0 else 1.0)
+
+    def length_features(self, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The standardised log token count of each sequence, shape (B, 1)."""
+        counts = attention_mask.to(self.length_center.device).sum(1, keepdim=True).clamp(min=1)
+        return (torch.log(counts.to(self.length_center.dtype)) - self.length_center) / self.length_scale
+
+    def head_inputs(self, pooled: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """What the linear layer reads: the pooled vectors, and the length feature when there is one."""
+        pooled = pooled.to(self.head.weight.dtype)
+        if not self.length_feature:
+            return pooled
+        return torch.cat([pooled, self.length_features(attention_mask).to(pooled.dtype)], dim=1)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Class logits, shape (B, n_classes).
@@ -114,4 +147,4 @@ class HyenaSequenceClassifier(nn.Module):
         """
         hidden = windowed_hidden_states(self.backbone, input_ids, attention_mask)  # (B, L, D)
         pooled = pool(hidden, attention_mask, self.pooling)  # (B, D)
-        return self.head(self.dropout(pooled.to(self.head.weight.dtype)))
+        return self.head(self.head_inputs(self.dropout(pooled), attention_mask))
