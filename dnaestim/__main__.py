@@ -212,7 +212,8 @@ def _finetune(args) -> int:
                       max_iter=args.max_iter, max_time=args.max_time, batch_size=args.batch_size,
                       learning_rate_init=args.lr, early_stopping=not args.no_early_stopping,
                       validation_fraction=args.validation_fraction, embed_dropout=args.embed_dropout,
-                      head_dropout=args.head_dropout, unknown=args.unknown, random_state=args.seed,
+                      head_dropout=args.head_dropout, length_feature=False if args.no_length_feature else "auto",
+                      unknown=args.unknown, random_state=args.seed,
                       verbose=_verbosity(args), precision=args.precision)
         estimator = HyenaRegressor(**params) if args.task == "regress" else HyenaClassifier(**params)
         rank, world = rank_and_world()
@@ -513,6 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="fraction of the rows held out for early stopping")
     fine.add_argument("--embed-dropout", type=_float_in(0, 1), default=0.1, help="dropout on the token embeddings")
     fine.add_argument("--head-dropout", type=_float_in(0, 1), default=0.1, help="dropout before the linear head")
+    fine.add_argument("--no-length-feature", action="store_true",
+                      help="keep sequence length out of the head (by default it reads each sequence's log length "
+                           "when the lengths differ)")
     fine.add_argument("--unknown", choices=("raise", "N"), type=_one_of("unknown", ("raise", "N")), default="raise",
                       help="a character that is not ACGTN: an error, or read as N")
     fine.add_argument("--seed", type=non_negative, default=0, help="random_state (initialisation, shuffling, split)")

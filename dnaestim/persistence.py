@@ -55,7 +55,7 @@ from ._validation import user_stacklevel
 from ._version import __version__
 from .checkpoints import CheckpointError, load_pretrained
 from .estimators import HyenaClassifier, HyenaEmbedder, HyenaPretrainer, HyenaRegressor, SoftPromptClassifier
-from .estimators._base import InconsistentVersionWarning, restore_device
+from .estimators._base import InconsistentVersionWarning, _missing_length_feature, restore_device
 from .models import is_bundled_name
 from .nn import HyenaConfig, HyenaLM
 from .nn.heads import HyenaSequenceClassifier
@@ -654,6 +654,8 @@ class _Reader:
                 if not _ATTRIBUTE.match(attribute) or attribute in known or hasattr(cls, attribute):
                     raise self.fail(where, f"has the attribute {attribute!r}, which is not a fitted attribute's name")
                 estimator.__dict__[attribute] = self.value(value, f"{where}.attributes.{attribute}", depth + 1)
+            estimator.__dict__.update(_missing_length_feature(
+                estimator, {**values, **{name: estimator.__dict__[name] for name in attributes}}))
         finally:
             self.owner = owner
         model = estimator.__dict__.get("model_")

@@ -291,8 +291,9 @@ def test_early_stopping_on_a_scorer_records_validation_scores():
     clf = fast_classifier(early_stopping=True, scoring="roc_auc", max_iter=4, n_iter_no_change=10).fit(SEQS, LABELS)
     assert len(clf.validation_scores_) == clf.n_iter_ == 4
     assert all(0.0 <= v <= 1.0 for v in clf.validation_scores_)
-    assert clf.best_validation_score_ == max(clf.validation_scores_)
-    assert clf.best_validation_score_ == clf.validation_scores_[clf.best_iter_ - 1]
+    scores = [h["valid_score"] for h in clf.history_]  # with the probe's, epoch 0
+    assert clf.best_validation_score_ == max(scores)
+    assert clf.best_validation_score_ == next(h["valid_score"] for h in clf.history_ if h["epoch"] == clf.best_iter_)
     assert clf.best_loss_ is None  # as MLPClassifier: with early stopping the validation split decides
     by_loss = fast_classifier(early_stopping=True, max_iter=2).fit(SEQS, LABELS)
     assert by_loss.validation_scores_ == [h["valid_accuracy"] for h in by_loss.history_ if h["epoch"] > 0]
@@ -349,6 +350,19 @@ def test_a_dataframe_column_name_is_recorded_and_checked():
     embedder = HyenaEmbedder(**TINY).fit(frame)
     assert embedder.feature_names_in_.tolist() == ["sequence"]
     assert len(embedder.get_feature_names_out()) == embedder.transform(frame[:2]).shape[1]
+
+
+def test_pickles_from_before_the_length_feature_load():
+    from sklearn.base import clone
+
+    clf = fast_classifier(max_iter=1, length_feature=False).fit(SEQS, LABELS)
+    expected = clf.predict_proba(SEQS)
+    del clf.model_.length_feature  # what an older pickle lacks: the module's flag, the parameter, the attribute
+    del clf.length_feature, clf.length_feature_
+    old = pickle.loads(pickle.dumps(clf))
+    assert old.length_feature is False and old.length_feature_ is False and not old.model_.length_feature
+    np.testing.assert_array_equal(old.predict_proba(SEQS), expected)
+    assert clone(old).get_params()["length_feature"] is False
 
 
 def test_pickles_and_checkpoints_say_what_wrote_them(tmp_path):

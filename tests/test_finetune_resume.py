@@ -146,6 +146,12 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, data):
     pd.read_csv(data).iloc[:-1].to_csv(other, index=False)
     with pytest.raises(ValueError, match=f"written for {N} labelled rows; this file has {N - 1}"):
         fit("classify", other, tmp_path, resume=True)
+    path = tmp_path / "ckpt" / CHECKPOINT_NAME
+    saved = torch.load(path, weights_only=True)
+    del saved["params"]["length_feature"]  # a checkpoint from before the option existed
+    torch.save(saved, path)
+    with pytest.raises(ValueError, match="written by an older dnaestim, before the option length_feature existed"):
+        fit("classify", data, tmp_path, resume=True)
     (tmp_path / "ckpt" / CHECKPOINT_NAME).write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot be read .* damaged"):
         fit("classify", data, tmp_path, resume=True)

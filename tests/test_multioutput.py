@@ -223,7 +223,7 @@ def test_finetune_on_two_processes_equals_one_process(tmp_path, task):
         extra = ["--label-column", "g,ta,ca"]
     else:
         table = pd.DataFrame({"sequence": X, "strength": _gc_target(X)})
-        extra = ["--task", "regress", "--label-column", "strength"]
+        extra = ["--task", "regress", "--label-column", "strength", "--no-length-feature"]
     data = tmp_path / "train.csv.gz"
     table.to_csv(data, index=False)
     one, _ = _finetune(tmp_path, "one.pkl", data, *extra)
@@ -239,6 +239,7 @@ def test_finetune_on_two_processes_equals_one_process(tmp_path, task):
         assert two.classes_.tolist() == ["g", "ta", "ca"]
     else:
         np.testing.assert_allclose(two.target_mean_, one.target_mean_)
+        assert one.length_feature is False is two.length_feature
 
 
 def test_labelled_shards_partition_the_file(tmp_path):

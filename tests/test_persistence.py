@@ -230,7 +230,7 @@ def test_files_from_before_the_length_feature_load(tmp_path):
     assert sorted(removed) == ["length_feature", "length_feature", "length_feature_"]
     rewrite(path, document)
     loaded = load(path)
-    assert not loaded.model_.length_feature and loaded.length_feature == "auto"
+    assert not loaded.model_.length_feature and loaded.length_feature is False and loaded.length_feature_ is False
     assert_same(outputs(clf), outputs(loaded))
 
 

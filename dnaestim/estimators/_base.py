@@ -355,7 +355,8 @@ class HyenaEstimatorMixin(BaseEstimator):
     def _pooled_embeddings(self, backbone, sequences, *, pooling, chunk_size="auto", rc_average=False, head=None):
         """Masked-pooled backbone outputs, (n, d_model) float32 numpy, in input order; optionally averaged with
         those of the reverse complements. With ``head`` (a :class:`~dnaestim.nn.HyenaSequenceClassifier`), what
-        its linear layer reads instead (:meth:`~dnaestim.nn.HyenaSequenceClassifier.head_inputs`)."""
+        its linear layer reads instead (:meth:`~dnaestim.nn.HyenaSequenceClassifier.head_inputs`; (n,
+        ``head.head.in_features``))."""
 
         def forward(ids, mask):
             pooled = pool(windowed_hidden_states(backbone, ids, mask, chunk_size=chunk_size), mask, pooling).float()
@@ -407,6 +408,7 @@ class HyenaEstimatorMixin(BaseEstimator):
             if isinstance(payload, _TorchPayload):
                 state[name], device = payload.restore(self)
                 state["device_"] = device
+        state.update(_missing_length_feature(self, state))
         super().__setstate__(state)
 
     # -- tags --------------------------------------------------------------------------------------------------
@@ -418,3 +420,17 @@ class HyenaEstimatorMixin(BaseEstimator):
         tags.input_tags.string = True
         tags.non_deterministic = False
         return tags
+
+
+def _missing_length_feature(estimator, state):
+    """The ``length_feature`` parameter and fitted attribute for an estimator saved before they existed.
+
+    Such a model's head reads the pooled vector only; the default ``"auto"`` would misreport that, and a refit
+    (or a clone) would build another model. Returns the entries ``state`` lacks ({} when none).
+    """
+    if "length_feature" not in estimator._get_param_names() or "length_feature" in state:
+        return {}
+    updates = {"length_feature": False}
+    if state.get("model_") is not None and "length_feature_" not in state:
+        updates["length_feature_"] = bool(getattr(state["model_"], "length_feature", False))
+    return updates

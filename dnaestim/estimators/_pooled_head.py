@@ -101,7 +101,7 @@ class PooledHeadMixin:
         if self.model_.length_feature:
             self.model_.set_length_statistics(token_counts)
         if self.head_init == "random":
-            return
+            return False
         index = train_index
         if len(index) > PROBE_SEQUENCES:
             index = np.sort(rng.choice(index, PROBE_SEQUENCES, replace=False))
@@ -113,12 +113,12 @@ class PooledHeadMixin:
         probe_targets, probe_weights = shard.gather(index, targets[local]), shard.gather(index, weights[local])
         keep = probe_weights > 0
         if keep.sum() < 2:
-            return
+            return False
         # Weights rescaled to mean 1: a linear model's penalty is relative to their sum, so the head must not
         # depend on their overall scale.
         probe = self._fit_probe(features[keep], probe_targets[keep], probe_weights[keep] / probe_weights[keep].mean())
         if probe is None:
-            return
+            return False
         weight, bias = probe
         head = self.model_.head
         with torch.no_grad():

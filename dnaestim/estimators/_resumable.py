@@ -105,6 +105,10 @@ class FineTuningCheckpoints(Callback):
                              f"{type(estimator).__name__} (--task must stay the same).")
         mine = _param_text(estimator)
         changed = sorted(k for k in set(mine) | set(saved["params"]) if mine.get(k) != saved["params"].get(k))
+        unknown = sorted(set(mine) - set(saved["params"]))
+        if unknown:
+            raise ValueError(f"{self.path} was written by an older dnaestim, before the option {unknown[0]} existed; "
+                             "it cannot be resumed by this version. Start again without --resume.")
         if changed:
             name = changed[0]
             raise ValueError(f"{self.path} was written with {name}={saved['params'].get(name)}; this run has "

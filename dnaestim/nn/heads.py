@@ -98,6 +98,9 @@ class HyenaSequenceClassifier(nn.Module):
         Source of randomness for the published initialisation (the head as any Linear: N(0, 0.02), bias 0).
     """
 
+    #: Modules pickled before the length feature existed have no such attribute, nor the input.
+    length_feature = False
+
     def __init__(self, config: HyenaConfig, n_classes: int, pooling: str = "mean", dropout: float = 0.0,
                  *, length_feature: bool = False, generator: torch.Generator | None = None):
         super().__init__()
