@@ -177,6 +177,7 @@ def test_history_and_fitted_attributes(fitted):
     assert fitted.device_.type == ("cuda" if torch.cuda.is_available() else "cpu")  # device="auto"
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_the_probed_head_is_kept_unless_an_epoch_beats_it():
     # A learning rate that wrecks the model in one epoch: the probe's weights (epoch 0) come back.
     clf = fast_classifier(max_iter=2, early_stopping=True, validation_fraction=0.25, n_iter_no_change=5,
