@@ -318,7 +318,7 @@ class FineTuningBase(HyenaEstimatorMixin):
                                 ("lr", "lr", ".2e"), ("seconds", "time (s)", ".1f")])
             callbacks.append(printer)
         if stopper is not None and probed:
-            # The probed head on the pretrained features is a model in its own right: with little data or time a
+            # The probed head on the backbone's features is a model in its own right: with little data or time a
             # first epoch of fine-tuning can do worse, so it is scored too (epoch 0) and kept unless beaten.
             validation, criterion = validate()
             record = {"epoch": 0, "train_loss": None, **validation, "lr": None, "seconds": budget.elapsed()}
