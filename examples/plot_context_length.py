@@ -17,7 +17,6 @@ The classifier fine-tunes the bundled backbone briefly, to keep the documentatio
 # -------------------------------------------
 
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score

@@ -20,7 +20,6 @@ accessibility, enhancer activity per tissue, against k-mer baselines) are in ``b
 # --------------------------
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression

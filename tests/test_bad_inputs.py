@@ -85,7 +85,7 @@ def _drop_weights(directory):
 
 
 def _rename_keys(directory):
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     for weights in list(directory.iterdir()):
         if weights.name != "config.json":
