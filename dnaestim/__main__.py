@@ -27,7 +27,6 @@ def _demo(args) -> int:
 
     from . import HyenaClassifier
     from .datasets import load_bundled
-    from .models import DEFAULT_BACKBONE
 
     X_train, y_train = load_bundled(args.dataset, split="train", return_X_y=True)
     X_test, y_test = load_bundled(args.dataset, split="test", return_X_y=True)
@@ -145,15 +144,18 @@ def _preemptible(run):
     return command
 
 
-def _requeue_message(step, where) -> str:
-    """What a preempted command prints before exiting with the requeue status."""
+def _requeue(step, where, rank) -> int:
+    """Rank 0 says that the command was preempted; the exit status that asks for a requeue."""
     import signal
 
     from . import preemption
 
-    name = signal.Signals(preemption.received()).name if preemption.received() else "a signal on another rank"
-    return (f"Preempted by {name} after step {step}: checkpoint written to {where}. Run the same command with "
-            f"--resume to continue (exit status {preemption.REQUEUE_EXIT_CODE}: requeue).")
+    if rank == 0:
+        name = signal.Signals(preemption.received()).name if preemption.received() else "a signal on another rank"
+        print(f"Preempted by {name} after step {step}: checkpoint written to {where}. Run the same command with "
+              f"--resume to continue (exit status {preemption.REQUEUE_EXIT_CODE}: requeue).", file=sys.stderr,
+              flush=True)
+    return preemption.REQUEUE_EXIT_CODE
 
 
 @_preemptible
@@ -163,8 +165,6 @@ def _pretrain(args) -> int:
     from .distributed import distributed_session, rank_and_world
     from .estimators import HyenaPretrainer
     from .memory import retain_freed_memory
-
-    from . import preemption
 
     retain_freed_memory()  # this process is dnaestim's own: keep large freed blocks for the next step (see .memory)
     with distributed_session(args.device) as device:
@@ -182,9 +182,7 @@ def _pretrain(args) -> int:
                        resume=True if args.resume else None)
         rank, world = rank_and_world()
         if pretrainer.preempted_:
-            if rank == 0:
-                print(_requeue_message(pretrainer.n_iter_, args.checkpoint_dir), file=sys.stderr, flush=True)
-            return preemption.REQUEUE_EXIT_CODE
+            return _requeue(pretrainer.n_iter_, args.checkpoint_dir, rank)
         if rank == 0:
             pretrainer.save_pretrained(args.output)
             from ._atomic import atomic_write
@@ -201,7 +199,6 @@ def _pretrain(args) -> int:
 
 @_preemptible
 def _finetune(args) -> int:
-    from . import preemption
     from .distributed import distributed_session, rank_and_world
     from .estimators import HyenaClassifier, HyenaRegressor
     from .finetune import Preempted, run_finetune
@@ -224,9 +221,7 @@ def _finetune(args) -> int:
                          checkpoint_dir=args.checkpoint_dir, checkpoint_interval=args.checkpoint_interval,
                          resume=args.resume, save_format=args.save_format)
         except Preempted as stop:
-            if rank == 0:
-                print(_requeue_message(stop.step, stop.path), file=sys.stderr, flush=True)
-            return preemption.REQUEUE_EXIT_CODE
+            return _requeue(stop.step, stop.path, rank)
         if rank == 0:
             last = estimator.history_[-1]
             how = "dnaestim.load" if args.save_format == "dnaestim" else "joblib.load or pickle.load"
@@ -336,16 +331,30 @@ def _device(text):
     return text
 
 
-def _one_of(name, values):
-    """A type for a flag with a fixed set of values (also given as ``choices``, which the help lists): a bad value
-    reads as the library's own error, ``<name> must be one of (...); got '<value>'``."""
+def _add_choice(parser, flag, name, values, **options):
+    """A flag with a fixed set of values, listed in the help (``choices``): a bad value reads as the library's own
+    error, ``<name> must be one of (...); got '<value>'``."""
 
     def parse(text):
         if text not in values:
             raise argparse.ArgumentTypeError(f"{name} must be one of {tuple(values)}; got {text!r}")
         return text
 
-    return parse
+    parser.add_argument(flag, type=parse, choices=values, **options)
+
+
+def _add_device(parser, help="auto: this rank's GPU when CUDA is available, else the CPU"):
+    parser.add_argument("--device", type=_device, default="auto", metavar=_DEVICE_METAVAR, help=help)
+
+
+_TRAINING_PRECISION_HELP = ("auto: mixed precision on GPUs (bf16, else fp16) and bf16 training on CPUs with bfloat16 "
+                            "units, float32 otherwise")
+
+
+def _add_device_and_precision(parser, precision_default="auto", precision_help=_TRAINING_PRECISION_HELP):
+    """``--device`` and ``--precision`` of the commands that run under torchrun."""
+    _add_device(parser)
+    _add_choice(parser, "--precision", "precision", PRECISIONS, default=precision_default, help=precision_help)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -370,13 +379,11 @@ class _ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-_PROGRESS_HELP = ("show progress on stderr: progress bars, and a table row per epoch or evaluation where the "
-                  "command trains")
-
-
 def _add_progress(parser):
     """``--progress``, the same flag with the same meaning in every command that has it."""
-    parser.add_argument("--progress", action="store_true", help=_PROGRESS_HELP)
+    parser.add_argument("--progress", action="store_true", help="show progress on stderr: progress bars, and a "
+                                                                "table row per epoch or evaluation where the command "
+                                                                "trains")
 
 
 def _verbosity(args) -> int:
@@ -415,9 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = command("demo", "fine-tune the bundled backbone on a bundled task; compare with k-mers and training "
                            "from scratch")
-    demo.add_argument("--dataset", default="gue_prom_core_tata", type=_one_of("dataset", _demo_datasets()),
-                      choices=_demo_datasets(),
-                      help="bundled task with train and test splits")
+    _add_choice(demo, "--dataset", "dataset", _demo_datasets(), default="gue_prom_core_tata",
+                help="bundled task with train and test splits")
     demo.add_argument("--max-time", type=_float_in(0, low_open=True), default=120.0,
                       help="training budget per model in seconds")
     demo.add_argument("--k", type=positive, default=4, help="k of the k-mer baseline")
@@ -474,11 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--checkpoint-interval", type=positive, default=100, help="steps between checkpoints")
     pre.add_argument("--resume", action="store_true", help="continue the run in --checkpoint-dir")
     pre.add_argument("--seed", type=non_negative, default=0, help="random_state (initialisation, windows, dropout)")
-    pre.add_argument("--device", type=_device, default="auto", metavar=_DEVICE_METAVAR,
-                     help="auto: this rank's GPU when CUDA is available, else the CPU")
-    pre.add_argument("--precision", type=_one_of("precision", PRECISIONS), choices=PRECISIONS, default="auto",
-                     help="auto: mixed precision on GPUs (bf16, else fp16) and bf16 training on CPUs with bfloat16 "
-                          "units, float32 otherwise")
+    _add_device_and_precision(pre)
     _add_progress(pre)
     pre.set_defaults(func=_pretrain)
 
@@ -488,12 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "header lines end with |label")
     fine.add_argument("--output", required=True, help="where the fitted estimator goes: a pickle file (load it with "
                                                       "joblib.load), or a folder with --save-format dnaestim")
-    fine.add_argument("--save-format", choices=SAVE_FORMATS, type=_one_of("save format", SAVE_FORMATS),
-                      default="pickle", help="pickle: one file; dnaestim: a dnaestim.save folder (JSON + "
-                                             "safetensors, runs no code when loaded with dnaestim.load)")
-    fine.add_argument("--task", choices=("classify", "regress"), type=_one_of("task", ("classify", "regress")),
-                      default="classify", help="HyenaClassifier (several label columns: multi-label) or "
-                                               "HyenaRegressor (several: multi-target)")
+    _add_choice(fine, "--save-format", "save format", SAVE_FORMATS, default="pickle",
+                help="pickle: one file; dnaestim: a dnaestim.save folder (JSON + safetensors, runs no code when "
+                     "loaded with dnaestim.load)")
+    _add_choice(fine, "--task", "task", ("classify", "regress"), default="classify",
+                help="HyenaClassifier (several label columns: multi-label) or HyenaRegressor (several: multi-target)")
     fine.add_argument("--label-column", default="label",
                       help="label or target column; several as a comma-separated list")
     fine.add_argument("--sequence-column", default="sequence", help="sequence column")
@@ -517,14 +518,10 @@ def build_parser() -> argparse.ArgumentParser:
     fine.add_argument("--no-length-feature", action="store_true",
                       help="keep sequence length out of the head (by default it reads each sequence's log length "
                            "when the lengths differ)")
-    fine.add_argument("--unknown", choices=("raise", "N"), type=_one_of("unknown", ("raise", "N")), default="raise",
-                      help="a character that is not ACGTN: an error, or read as N")
+    _add_choice(fine, "--unknown", "unknown", ("raise", "N"), default="raise",
+                help="a character that is not ACGTN: an error, or read as N")
     fine.add_argument("--seed", type=non_negative, default=0, help="random_state (initialisation, shuffling, split)")
-    fine.add_argument("--device", type=_device, default="auto", metavar=_DEVICE_METAVAR,
-                      help="auto: this rank's GPU when CUDA is available, else the CPU")
-    fine.add_argument("--precision", type=_one_of("precision", PRECISIONS), choices=PRECISIONS, default="auto",
-                      help="auto: mixed precision on GPUs (bf16, else fp16) and bf16 training on CPUs with bfloat16 "
-                          "units, float32 otherwise")
+    _add_device_and_precision(fine)
     fine.add_argument("--checkpoint-dir", help="make the run resumable: write checkpoints here after every epoch and "
                                                "at SIGTERM/SIGUSR1, which then exits 75 (default: no checkpoints)")
     fine.add_argument("--checkpoint-interval", type=positive,
@@ -547,18 +544,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "(column 6) is read as its reverse complement (default: every "
                                                 "record, whole)")
         genome.add_argument("--batch-size", type=positive, default=16, help="windows per forward pass")
-        genome.add_argument("--device", type=_device, default="auto", metavar=_DEVICE_METAVAR,
-                            help="auto: this rank's GPU when CUDA is available, else the CPU")
-        genome.add_argument("--precision", type=_one_of("precision", PRECISIONS), choices=PRECISIONS, default="32",
-                            help="32: float32; auto: mixed precision on GPUs and float32 on CPUs; bf16/16: mixed "
-                                 "precision; 64: float64 weights")
+        _add_device_and_precision(genome, "32", "32: float32; auto: mixed precision on GPUs and float32 on CPUs; "
+                                                "bf16/16: mixed precision; 64: float64 weights")
         genome.add_argument("--chunk-size", type=_chunk_size, default="auto", metavar="{N,auto,none}",
                             help="run windows longer than N tokens in chunks (bounded memory); auto: only where "
                                  "needed; none: one pass")
         if job == "embed":
-            genome.add_argument("--pooling", type=_one_of("pooling", POOLING_MODES), choices=POOLING_MODES,
-                                default="mean",
-                                help="mean of the window's hidden states, or the last nucleotide's")
+            _add_choice(genome, "--pooling", "pooling", POOLING_MODES, default="mean",
+                        help="mean of the window's hidden states, or the last nucleotide's")
         _add_progress(genome)
         genome.set_defaults(func=_genome_job, job=job)
 
@@ -579,12 +572,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="nucleotides scored per variant, at most the model's l_max + 1 (default: l_max + 1, at "
                           "most 1024)")
     vcf.add_argument("--batch-size", type=positive, default=16, help="windows per forward pass")
-    vcf.add_argument("--on-ref-mismatch", type=_one_of("on_ref_mismatch", ("raise", "flag")),
-                     choices=("raise", "flag"), default="raise",
-                     help="a REF that differs from the reference genome: an error naming the line, or a NaN score "
-                          "with status 'REF mismatch'")
-    vcf.add_argument("--device", type=_device, default="auto", metavar=_DEVICE_METAVAR,
-                     help="auto: the GPU when CUDA is available, else the CPU")
+    _add_choice(vcf, "--on-ref-mismatch", "on_ref_mismatch", ("raise", "flag"), default="raise",
+                help="a REF that differs from the reference genome: an error naming the line, or a NaN score with "
+                     "status 'REF mismatch'")
+    _add_device(vcf, "auto: the GPU when CUDA is available, else the CPU")
     vcf.set_defaults(func=_score_vcf)
     return parser
 

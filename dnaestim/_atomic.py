@@ -96,10 +96,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # it exists, under another user
-        return True
-    except OSError:
-        return True
+    except OSError:  # PermissionError: it exists, under another user
+        pass
     return True
 
 

@@ -14,7 +14,7 @@ import re
 import numpy as np
 import torch
 
-__all__ = ["predict_batches"]
+__all__ = ["next_token_log_probs", "predict_batches", "tokenize_numbered"]
 
 
 def predict_batches(module, sequences, forward, *, tokenizer, batch_size, device, max_length=None,
@@ -62,22 +62,35 @@ def predict_batches(module, sequences, forward, *, tokenizer, batch_size, device
                 else torch.autocast(device_type=torch.device(device).type, dtype=autocast_dtype))
     was_training = module.training
     module.eval()
+    padding = "max_length" if pad_to_max_length else "longest"
     try:
         with torch.inference_mode(), autocast:
             for index in batches:
-                padding = "max_length" if pad_to_max_length else "longest"
-                try:
-                    batch = tokenizer([sequences[i] for i in index], max_length=max_length,
-                                      truncation=max_length is not None, padding=padding)
-                except (TypeError, ValueError) as err:  # name the sequence by its place in the input
-                    message = re.sub(r"^Sequence (\d+)", lambda m: f"Sequence {index[int(m[1])]}", str(err))
-                    raise type(err)(message) from None
+                batch = tokenize_numbered(tokenizer, [sequences[i] for i in index], index, max_length=max_length,
+                                          padding=padding)
                 ids = torch.from_numpy(batch.input_ids).to(device, non_blocking=True)
                 mask = torch.from_numpy(batch.attention_mask).to(device, non_blocking=True)
                 output = forward(ids, mask)
                 yield index, (tuple(map(_to_host, output)) if isinstance(output, tuple) else _to_host(output))
     finally:
         module.train(was_training)
+
+
+def tokenize_numbered(tokenizer, texts, owners, *, max_length, padding):
+    """``tokenizer(texts)``, cut to ``max_length`` tokens; an error names the sequence by its place in the input,
+    ``owners[i]`` for ``texts[i]``."""
+    try:
+        return tokenizer(texts, max_length=max_length, truncation=max_length is not None, padding=padding)
+    except (TypeError, ValueError) as err:
+        message = re.sub(r"^Sequence (\d+)", lambda m: f"Sequence {owners[int(m[1])]}", str(err))
+        raise type(err)(message) from None
+
+
+def next_token_log_probs(logits, ids):
+    """``log p(x_t | x_<t)`` in float64, (b, width - 1), of the tokens ``ids[:, 1:]`` given ``logits`` of
+    ``ids[:, :-1]``."""
+    log_p = torch.log_softmax(logits.float(), dim=-1)
+    return log_p.gather(-1, ids[:, 1:, None])[..., 0].double()
 
 
 def _to_host(tensor):

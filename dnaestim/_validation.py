@@ -74,10 +74,8 @@ def check_sequences(X, *, name: str = "X", allow_empty: bool = False) -> np.ndar
         raise ValueError(f"{name} holds no sequences.")
     out = np.empty(array.shape[0], dtype=object)
     for i, seq in enumerate(array):
-        if isinstance(seq, str):
+        if isinstance(seq, str):  # np.str_ too: a subclass of str
             out[i] = seq
-        elif isinstance(seq, np.str_):
-            out[i] = str(seq)
         elif isinstance(seq, (bytes, bytearray)):
             raise TypeError(f"{name}[{i}] is bytes; decode it first (e.g. seq.decode('ascii')).")
         elif seq is None or (isinstance(seq, float) and np.isnan(seq)):
@@ -172,7 +170,8 @@ def resolve_precision(precision, device, *, inference=False):
     if precision == "32":
         return torch.float32, None
     if precision == "16" and device.type == "cpu":
-        warnings.warn("precision='16' on the CPU is slow and imprecise; consider '32' or 'bf16'.", stacklevel=user_stacklevel())
+        warnings.warn("precision='16' on the CPU is slow and imprecise; consider '32' or 'bf16'.",
+                      stacklevel=user_stacklevel())
     return torch.float32, (torch.bfloat16 if precision == "bf16" else torch.float16)
 
 

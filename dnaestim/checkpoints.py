@@ -51,6 +51,7 @@ WEIGHT_FILES = (SAFETENSORS_WEIGHTS, LIGHTNING_WEIGHTS, TORCH_WEIGHTS)
 
 _FREQ_KEY = re.compile(r"^(backbone\.layers\.\d+\.mixer\.filter_fn\.implicit_filter)\.(1|3|5)\.freq$")
 _LAYER_SEGMENT = re.compile(r"\.(mixer|mlp)\.layer\.")
+_PREFIX = re.compile(r"^(model|hyena)\.")
 # Pickled metadata that Lightning checkpoints carry next to the weights. Objects of these modules are rebuilt as
 # inert placeholders (their code never runs); the weights do not depend on them.
 _METADATA_MODULES = ("omegaconf.", "pytorch_lightning.", "lightning.", "lightning_fabric.", "argparse.")
@@ -119,13 +120,9 @@ def load_pretrained(path, *, device=None, dtype=None) -> HyenaLM:
             f"No weights in {directory}: expected one of {', '.join(WEIGHT_FILES)} next to config.json."
         )
     state = normalize_state_dict(read_state_dict(weights_file), source=weights_file)
-    has_own_head = "lm_head.weight" in state
-    if has_own_head and "backbone.embeddings.word_embeddings.weight" in state:
-        has_own_head = not torch.equal(state["lm_head.weight"], state["backbone.embeddings.word_embeddings.weight"])
-    if has_own_head:
-        config.tie_word_embeddings = False
-    else:
-        config.tie_word_embeddings = True
+    head, embedding = state.get("lm_head.weight"), state.get("backbone.embeddings.word_embeddings.weight")
+    config.tie_word_embeddings = head is None or (embedding is not None and torch.equal(head, embedding))
+    if config.tie_word_embeddings:
         state.pop("lm_head.weight", None)
     model = HyenaLM(config)
     _load_into(model, state, weights_file)
@@ -169,11 +166,10 @@ def language_model_of(source, *, copy: bool = False) -> HyenaLM | None:
     config = deepcopy(backbone.config)
     config.tie_word_embeddings = True
     language_model = HyenaLM(config)
-    if not copy:
-        language_model.backbone = backbone
-        return language_model
-    language_model.backbone = deepcopy(backbone).cpu()
-    language_model.backbone.config = config
+    if copy:
+        backbone = deepcopy(backbone).cpu()
+        backbone.config = config
+    language_model.backbone = backbone
     return language_model
 
 
@@ -336,11 +332,7 @@ def normalize_state_dict(state: dict, *, source="checkpoint") -> dict:
     for key, value in state.items():
         if key.startswith("torchmetrics") or ".torchmetrics" in key:
             continue
-        for prefix in ("model.", "hyena."):
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-                break
-        out[_LAYER_SEGMENT.sub(r".\1.", key)] = value
+        out[_LAYER_SEGMENT.sub(r".\1.", _PREFIX.sub("", key))] = value
 
     groups: dict[str, dict[str, torch.Tensor]] = {}
     for key in list(out):
@@ -369,13 +361,8 @@ def _load_into(model: HyenaLM, state: dict, source: Path):
         for k in expected
         if k in state and state[k].shape != expected[k].shape
     ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys: {', '.join(missing)}")
-    if backbone_unexpected:
-        problems.append(f"unexpected keys: {', '.join(backbone_unexpected)}")
-    if wrong_shape:
-        problems.append(f"wrongly-shaped keys: {', '.join(wrong_shape)}")
+    problems = [f"{what} keys: {', '.join(keys)}" for what, keys in
+                (("missing", missing), ("unexpected", backbone_unexpected), ("wrongly-shaped", wrong_shape)) if keys]
     if problems:
         raise CheckpointError(
             f"The weights in {source} do not match the model described by its config.json; "

@@ -534,10 +534,8 @@ def load_csv(path, *, sequence_column="sequence", label_column="label", sep=",",
     if len(set(columns)) != len(columns) or sequence_column in columns:
         raise ValueError(f"label_column names a column twice or names the sequence column: {label_column!r}.")
     file = _existing(path, "CSV file")
-    with open(file, "rb") as handle:
-        compression = "gzip" if handle.read(2) == _GZIP_MAGIC else None
-    frame = _read_csv(file, str(file), sequence_column, columns, compression=compression, sep=sep,
-                      numeric=numeric or several, rename=not several)
+    frame = _read_csv(file, str(file), sequence_column, columns, compression="gzip" if _is_gzip(file) else None,
+                      sep=sep, numeric=numeric or several, rename=not several)
     what = "CSV" if sep == "," else f"Delimited file (sep={sep!r})"
     descr = (f"{what} read from {file} ({len(frame)} rows; sequences in {sequence_column!r}, "
              f"{'targets' if numeric or several else 'labels'} in {', '.join(repr(c) for c in columns)}).")
@@ -618,27 +616,30 @@ def _visible_subdirs(directory):
     return sorted((d for d in directory.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
 
 
-def _open_text(file):
-    """Open a plain or gzip-compressed file as text, recognising gzip by its magic bytes."""
+def _is_gzip(file):
+    """Whether ``file`` starts with the gzip magic bytes (gzip and bgzip files, whatever their suffix)."""
     with open(file, "rb") as handle:
-        compressed = handle.read(2) == _GZIP_MAGIC
-    if compressed:
+        return handle.read(2) == _GZIP_MAGIC
+
+
+def _open_text(file):
+    """Open a plain or gzip-compressed file as text."""
+    if _is_gzip(file):
         return gzip.open(file, "rt", encoding="utf-8")
     return open(file, encoding="utf-8")
 
 
-def _read_csv(source, name, sequence_column, label_columns, *, compression, sep=",", numeric=False, rename=True):
-    """Read the sequence and label columns of a CSV, no missing values allowed: sequences as str, labels as str
-    (or float when ``numeric``); one label column renamed ``label`` when ``rename``."""
-    chunks = [chunk for _, chunk in _csv_chunks(source, name, sequence_column, label_columns, compression=compression,
-                                                 sep=sep, numeric=numeric, rename=rename)]
-    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+def _read_csv(source, name, sequence_column, label_columns, **options):
+    """The whole CSV as one frame; ``options`` are those of :func:`_csv_chunks`."""
+    [(_, frame)] = _csv_chunks(source, name, sequence_column, label_columns, **options)
+    return frame
 
 
 def _csv_chunks(source, name, sequence_column, label_columns, *, compression, sep=",", numeric=False, rename=True,
                 chunk_rows=None):
-    """``(first row number, frame)`` per chunk of ``chunk_rows`` rows (one chunk when None), each checked and shaped
-    as :func:`_read_csv` returns it; errors name the data row (0-based, header not counted)."""
+    """``(first row number, frame)`` per chunk of ``chunk_rows`` rows (one chunk when None): the sequence and label
+    columns, no missing values allowed, sequences as str, labels as str (or float when ``numeric``), one label
+    column renamed ``label`` when ``rename``. Errors name the data row (0-based, header not counted)."""
     if isinstance(label_columns, str):
         label_columns = [label_columns]
     try:

@@ -20,9 +20,13 @@ __all__ = ["Shard", "SynchronizedTimeBudget", "barrier", "distributed_session", 
            "rank_and_world"]
 
 
+def _in_process_group() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
 def rank_and_world() -> tuple[int, int]:
     """``(rank, world_size)`` of this process; ``(0, 1)`` outside a process group."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+    if _in_process_group():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
 
@@ -59,7 +63,7 @@ def init_from_environment(device: str = "auto"):
 
 def barrier():
     """Wait for every rank (no-op in a single process)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+    if _in_process_group():
         torch.distributed.barrier()
 
 
@@ -78,18 +82,13 @@ def distributed_session(device: str = "auto"):
         The device this process should use.
     """
     device = init_from_environment(device)
-    failed = False
     try:
         yield device
-    except BaseException:
-        failed = True
-        raise
+        # A rank that tears the group down while another still runs a collective or writes aborts (gloo terminates
+        # the process): leave together. After an error (raised at the yield) the others may never arrive.
+        barrier()
     finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            if not failed:
-                # A rank that tears the group down while another still runs a collective or writes aborts (gloo
-                # terminates the process): leave together. After an error the others may never arrive.
-                torch.distributed.barrier()
+        if _in_process_group():
             torch.distributed.destroy_process_group()
 
 
@@ -151,11 +150,11 @@ class Shard:
         (those ``local(global_index)`` marks, in that order)."""
         if self.world == 1:
             return np.asarray(local_values)
+        local_values = np.asarray(local_values)
         mine, _ = self.local(global_index)
         parts = [None] * self.world
-        torch.distributed.all_gather_object(parts, (np.flatnonzero(mine), np.asarray(local_values)))
-        first = np.asarray(local_values)
-        out = np.empty((len(global_index),) + first.shape[1:], dtype=first.dtype)
+        torch.distributed.all_gather_object(parts, (np.flatnonzero(mine), local_values))
+        out = np.empty((len(global_index),) + local_values.shape[1:], dtype=local_values.dtype)
         for positions, values in parts:
             out[positions] = values
         return out

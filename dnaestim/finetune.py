@@ -21,7 +21,7 @@ import pandas as pd
 
 from ._atomic import atomic_write, exclusive_directory
 from ._validation import resolve_device
-from .datasets import _GZIP_MAGIC, _csv_chunks, _existing, _labelled_fasta_records
+from .datasets import _GZIP_MAGIC, _csv_chunks, _existing, _labelled_fasta_records, _open_text
 from .distributed import Shard, barrier, rank_and_world
 from .estimators._resumable import CHECKPOINT_NAME, FineTuningCheckpoints, Preempted
 
@@ -70,17 +70,18 @@ def read_labelled_shard(path, *, label_column="label", sequence_column="sequence
         Rows in the whole file.
     """
     file = _existing(path, "labelled file")
+    several = isinstance(label_column, (list, tuple))
     if file.name.lower().endswith(_FASTA_SUFFIXES):
-        if isinstance(label_column, (list, tuple)) or numeric:
+        if several or numeric:
             raise ValueError(f"{file} is a labelled FASTA file: one class label per record; numeric or several "
                              "labels need a CSV file.")
         sequences, labels = [], []
         for _, sequence, label in _labelled_fasta_records(file, label_sep, keep=lambda n: n % world == rank):
             sequences.append(sequence)
             labels.append(label)
-        n_total = _count_fasta_records(file)
+        with _open_text(file) as handle:
+            n_total = sum(1 for line in handle if line.startswith(">"))
         return sequences, np.array(labels, dtype=object), n_total
-    several = isinstance(label_column, (list, tuple))
     columns = list(label_column) if several else [label_column]
     with open(file, "rb") as handle:
         compression = "gzip" if handle.read(2) == _GZIP_MAGIC else None
@@ -94,13 +95,6 @@ def read_labelled_shard(path, *, label_column="label", sequence_column="sequence
     table = pd.concat(parts, ignore_index=True)
     y = table if several else table["label"].to_numpy()
     return sequences, y, n_total
-
-
-def _count_fasta_records(file):
-    from .datasets import _open_text
-
-    with _open_text(file) as handle:
-        return sum(1 for line in handle if line.startswith(">"))
 
 
 def run_finetune(estimator, path, output, *, device="cpu", checkpoint_dir=None, checkpoint_interval=None,

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import numbers
-import re
 
 import numpy as np
 import pandas as pd
@@ -36,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
+from ._inference import next_token_log_probs, tokenize_numbered
 from .tokenizer import A_ID, C_ID, G_ID, PAD_ID, T_ID, reverse_complement_ids
 
 __all__ = ["gradient_x_input", "mutagenesis_frame", "saturation_mutagenesis"]
@@ -138,11 +138,8 @@ class _Explained:
 
     def embedding(self):
         """The embedding module whose outputs gradients are taken at."""
-        if self.kind == "pretrainer":
-            return self.model.backbone.embeddings
-        if hasattr(self.model, "lm"):  # SoftPromptModel
-            return self.model.lm.backbone.embeddings
-        return self.model.backbone.embeddings
+        language_model = self.model.lm if hasattr(self.model, "lm") else self.model  # SoftPromptModel wraps one
+        return language_model.backbone.embeddings
 
     # -- the text the estimator reads ----------------------------------------------------------------------------
 
@@ -165,14 +162,9 @@ class _Explained:
 
     def tokenize(self, texts, owners):
         """Token ids and mask (numpy) of ``texts`` in the estimator's layout; errors name the input sequence."""
-        estimator = self.estimator
-        max_length = None if self.kind == "pretrainer" else int(estimator.max_length_)
-        try:
-            batch = self.tokenizer(list(texts), max_length=max_length, truncation=max_length is not None,
-                                   padding="max_length" if self.fixed_layout else "longest")
-        except (TypeError, ValueError) as err:
-            message = re.sub(r"^Sequence (\d+)", lambda m: f"Sequence {owners[int(m[1])]}", str(err))
-            raise type(err)(message) from None
+        max_length = None if self.kind == "pretrainer" else int(self.estimator.max_length_)
+        batch = tokenize_numbered(self.tokenizer, texts, owners, max_length=max_length,
+                                  padding="max_length" if self.fixed_layout else "longest")
         return batch.input_ids, batch.attention_mask
 
     @contextlib.contextmanager
@@ -207,9 +199,7 @@ def _same_label(label, target):
 
 def _log_likelihood(logits, ids, mask):
     """Sum over the real targets of ``log p(x_t | x_<t)``, float64 (b,), as the pretrainer scores sequences."""
-    log_p = torch.log_softmax(logits.float(), dim=-1)
-    picked = log_p.gather(-1, ids[:, 1:, None])[..., 0].double()
-    return (picked * mask[:, 1:]).sum(1)
+    return (next_token_log_probs(logits, ids) * mask[:, 1:]).sum(1)
 
 
 def _check_batch_size(batch_size, estimator):
@@ -413,12 +403,12 @@ def mutagenesis_frame(ism, sequence):
                          f"one column per base A, C, G, T; got {matrix.shape}.")
     read = sequence.upper().replace("U", "T")
     ref = np.array([c if c in BASES else "N" for c in read], dtype=object)
-    is_alt = np.array(list(BASES), dtype=object)[None, :] != ref[:, None]
-    positions, bases = np.nonzero(is_alt)
+    alternatives = np.array(list(BASES), dtype=object)
+    positions, bases = np.nonzero(alternatives[None, :] != ref[:, None])
     return pd.DataFrame({
         "position": positions.astype(np.int64),
         "ref": ref[positions],
-        "alt": np.array(list(BASES), dtype=object)[bases],
+        "alt": alternatives[bases],
         "delta": matrix[positions, bases],
     })
 

@@ -85,16 +85,24 @@ TORCH_DTYPES = {str(dtype).removeprefix("torch."): dtype for dtype in (
 TYPE_TAGS = ("float", "tuple", "dict", "numpy.scalar", "numpy.ndarray", "numpy.RandomState", "torch.dtype",
              "torch.device", "torch.Tensor", "torch.nn.Module", "path", "Stage", "WarmupSchedule", "estimator")
 
+#: The fields of the tagged nodes that always have the same ones (arrays and modules have theirs by kind).
+_FIELDS = {"float": ("value",), "tuple": ("items",), "dict": ("items",), "numpy.scalar": ("dtype", "value"),
+           "numpy.RandomState": ("state",), "torch.dtype": ("value",), "torch.device": ("value",),
+           "torch.Tensor": ("tensor", "requires_grad", "device"), "path": ("value",),
+           "Stage": ("length", "batch_size", "steps"), "WarmupSchedule": ("stages",)}
+#: What each module's constructor needs beyond the configuration, with the types the values must have.
+_MODULE_SPECS = {"HyenaLM": {},
+                 "HyenaSequenceClassifier": {"n_outputs": int, "pooling": str, "dropout": (int, float)},
+                 "SoftPromptModel": {"n_prompt_tokens": int, "head": str, "n_classes": int, "n_label_tokens": int,
+                                     "n_demo_ids": int, "prompt_dropout": (int, float)}}
 _TAG = "__type__"
 _MAX_DEPTH = 64
 _DEVICE = re.compile(r"^(cpu|cuda|mps|xpu)(:\d{1,4})?$")
 _NUMPY_DTYPE = re.compile(r"^[<>|=]?(b1|[iu][1248]|f[248]|U\d{1,9})$")
 _ATTRIBUTE = re.compile(r"^(?!__)[A-Za-z_][A-Za-z0-9_]*$")
 #: numpy dtypes that safetensors stores as such; the other numeric ones go in as same-width integers.
-_NUMPY_TO_TORCH = {np.dtype(np.bool_): torch.bool, np.dtype(np.uint8): torch.uint8, np.dtype(np.int8): torch.int8,
-                   np.dtype(np.int16): torch.int16, np.dtype(np.int32): torch.int32,
-                   np.dtype(np.int64): torch.int64, np.dtype(np.float16): torch.float16,
-                   np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+_NUMPY_TO_TORCH = {np.dtype(name): TORCH_DTYPES[name] for name in ("bool", "uint8", "int8", "int16", "int32", "int64",
+                                                                   "float16", "float32", "float64")}
 _SAME_WIDTH_INT = {2: np.int16, 4: np.int32, 8: np.int64}
 
 
@@ -247,7 +255,14 @@ def _save_error(directory: Path, err: OSError) -> OSError:
                               "before, if any, is unchanged. Free disk space or fix the permissions, then retry.")
 
 
-class _Writer:
+class _Walker:
+    """What the writer and the reader share: walking the items of a sequence, each named by its index."""
+
+    def items(self, values, where, depth) -> list:
+        return [self.value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(values)]
+
+
+class _Writer(_Walker):
     """Turns an estimator into JSON nodes, collecting its tensors by name."""
 
     def __init__(self):
@@ -260,8 +275,7 @@ class _Writer:
             key = f"{where}#{n}"
         return key
 
-    def _store(self, where: str, tensor: torch.Tensor) -> str:
-        key = self._tensor_key(where)
+    def _store(self, key: str, tensor: torch.Tensor) -> str:
         # A copy on the CPU, owning its memory: safetensors refuses tensors that share storage.
         self.tensors[key] = tensor.detach().to("cpu", copy=True).contiguous()
         return key
@@ -294,9 +308,9 @@ class _Writer:
         if kind is float:
             return value if math.isfinite(value) else {_TAG: "float", "value": repr(value)}
         if kind is list:
-            return [self.value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+            return self.items(value, where, depth)
         if kind is tuple:
-            return {_TAG: "tuple", "items": [self.value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]}
+            return {_TAG: "tuple", "items": self.items(value, where, depth)}
         if kind is dict:
             if all(type(k) is str for k in value) and _TAG not in value:
                 return {k: self.value(v, f"{where}[{k!r}]", depth + 1) for k, v in value.items()}
@@ -312,28 +326,26 @@ class _Writer:
         if kind is np.random.RandomState:
             return {_TAG: "numpy.RandomState", "state": self.value(value.get_state(legacy=True), where, depth + 1)}
         if kind is torch.dtype:
-            name = str(value).removeprefix("torch.")
-            if name not in TORCH_DTYPES:
+            if _dtype_name(value) not in TORCH_DTYPES:
                 raise _unsupported(where, value, f"torch dtype {value} is not one of {', '.join(TORCH_DTYPES)}")
-            return {_TAG: "torch.dtype", "value": name}
+            return {_TAG: "torch.dtype", "value": _dtype_name(value)}
         if kind is torch.device:
             if not _DEVICE.match(str(value)):
                 raise _unsupported(where, value, f"device {value} is not a cpu, cuda, mps or xpu device")
             return {_TAG: "torch.device", "value": str(value)}
         if kind is torch.Tensor:
-            if str(value.dtype).removeprefix("torch.") not in TORCH_DTYPES:
+            if _dtype_name(value.dtype) not in TORCH_DTYPES:
                 raise _unsupported(where, value, f"tensors of dtype {value.dtype} are not stored")
-            return {_TAG: "torch.Tensor", "tensor": self._store(where, value), "requires_grad": value.requires_grad,
-                    "device": str(value.device)}
+            return {_TAG: "torch.Tensor", "tensor": self._store(self._tensor_key(where), value),
+                    "requires_grad": value.requires_grad, "device": str(value.device)}
         if isinstance(value, pathlib.PurePath):
             return {_TAG: "path", "value": str(value)}
         if kind is Stage:
-            return {_TAG: "Stage", "length": value.length, "batch_size": value.batch_size, "steps": value.steps}
+            return {_TAG: "Stage", **{field: getattr(value, field) for field in _FIELDS["Stage"]}}
         if kind is WarmupSchedule:
-            return {_TAG: "WarmupSchedule",
-                    "stages": [self.value(s, f"{where}.stages[{i}]", depth + 1) for i, s in enumerate(value.stages)]}
+            return {_TAG: "WarmupSchedule", "stages": self.items(value.stages, f"{where}.stages", depth)}
         if kind in MODULES.values():
-            return self.module(value, where, depth)
+            return self.module(value, where)
         if kind in ESTIMATORS.values():
             return self.estimator(value, where, depth + 1)
         if callable(value):
@@ -349,61 +361,61 @@ class _Writer:
             native = np.ascontiguousarray(value, dtype=dtype.newbyteorder("="))
             if native.dtype not in _NUMPY_TO_TORCH:  # uint16/32/64: the same bits as a signed integer
                 native = native.view(_SAME_WIDTH_INT[native.dtype.itemsize])
-            node["tensor"] = self._store(where, torch.from_numpy(native.copy()))
+            node["tensor"] = self._store(self._tensor_key(where), torch.from_numpy(native.copy()))
             return node
         if dtype.kind == "U" and _NUMPY_DTYPE.match(dtype.str):
             node["items"] = [str(v) for v in value.ravel().tolist()]
             return node
         if dtype.kind == "O":
-            node["items"] = [self.value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value.ravel().tolist())]
+            node["items"] = self.items(value.ravel().tolist(), where, depth)
             return node
         raise _unsupported(where, value, f"numpy arrays of dtype {dtype} are not stored (numbers, text and objects "
                                          "of the stored types are)")
 
-    def module(self, module, where, depth):
-        floating = {t.dtype for t in module.state_dict().values() if t.is_floating_point()}
-        if len(floating) != 1:
-            raise _unsupported(where, module, f"its floating-point tensors mix dtypes {sorted(map(str, floating))}")
-        dtype = str(floating.pop()).removeprefix("torch.")
-        if dtype not in TORCH_DTYPES:
-            raise _unsupported(where, module, f"torch dtype {dtype} is not stored")
-        lm = module.lm if isinstance(module, SoftPromptModel) else module
-        node = {_TAG: "torch.nn.Module", "class": type(module).__name__, **_config_node(lm.config, where, self),
-                **_module_spec(module), "dtype": dtype, "device": str(_device_of(module))}
-        node.update(self._module_state(module, module.state_dict(), where))
-        return node
-
-    def prompt_only(self, estimator, module, where):
-        """A soft-prompt model without its language model: the trainable state, and where the backbone lives."""
-        checkpoint, fingerprint = getattr(estimator, "_checkpoint", None), getattr(estimator, "_fingerprint", None)
-        if not (isinstance(checkpoint, str) and isinstance(fingerprint, str)):
-            raise _unsupported(where, module, "keep_backbone=False but the estimator does not record its checkpoint")
-        node = {_TAG: "torch.nn.Module", "class": "SoftPromptModel",
-                "backbone": {"checkpoint": checkpoint, "fingerprint": fingerprint}, **_module_spec(module),
-                "dtype": str(module.prompt.dtype).removeprefix("torch."), "device": str(_device_of(module))}
-        node.update(self._module_state(module, module.trainable_state(), where))
-        return node
-
-    def _module_state(self, module, state, where):
+    def module(self, module, where, backbone=None):
+        """A module node: its configuration or, given ``backbone`` (a soft-prompt model saved without its language
+        model), where that lives; what its constructor needs besides; and its state."""
+        if backbone is None:
+            floating = {t.dtype for t in module.state_dict().values() if t.is_floating_point()}
+            if len(floating) != 1:
+                raise _unsupported(where, module, f"its floating-point tensors mix dtypes {sorted(map(str, floating))}")
+            dtype = _dtype_name(floating.pop())
+            if dtype not in TORCH_DTYPES:
+                raise _unsupported(where, module, f"torch dtype {dtype} is not stored")
+            config = (module.lm if isinstance(module, SoftPromptModel) else module).config
+            source = {"config": config.to_dict(),
+                      "config_extra": self.value(dict(config.extra), f"{where}.config.extra", 1)}
+            state = module.state_dict()
+        else:
+            dtype = _dtype_name(module.prompt.dtype)
+            source = {"backbone": backbone}
+            state = module.trainable_state()
         prefix = f"{where}/"
         for name, tensor in state.items():
-            key = prefix + name
-            if key in self.tensors:
-                raise TypeError(f"Cannot save {where}: two tensors would be stored as {key!r}.")
-            self.tensors[key] = tensor.detach().to("cpu", copy=True).contiguous()
+            if prefix + name in self.tensors:
+                raise TypeError(f"Cannot save {where}: two tensors would be stored as {prefix + name!r}.")
+            self._store(prefix + name, tensor)
         modes = {}
         changes = []
         for name, sub in module.named_modules():
             modes[name] = sub.training
             if sub.training != (modes[name.rpartition(".")[0]] if name else False):
                 changes.append(name)
-        return {"tensors": prefix,
+        return {_TAG: "torch.nn.Module", "class": type(module).__name__, **source, **_module_spec(module),
+                "dtype": dtype, "device": str(_device_of(module)), "tensors": prefix,
                 "frozen": [name for name, p in module.named_parameters() if not p.requires_grad],
                 "mode_changes": changes}
 
+    def prompt_only(self, estimator, module, where):
+        """A soft-prompt model without its language model: the trainable state, and where the backbone lives."""
+        checkpoint, fingerprint = getattr(estimator, "_checkpoint", None), getattr(estimator, "_fingerprint", None)
+        if not (isinstance(checkpoint, str) and isinstance(fingerprint, str)):
+            raise _unsupported(where, module, "keep_backbone=False but the estimator does not record its checkpoint")
+        return self.module(module, where, backbone={"checkpoint": checkpoint, "fingerprint": fingerprint})
 
-def _config_node(config: HyenaConfig, where, writer) -> dict:
-    return {"config": config.to_dict(), "config_extra": writer.value(dict(config.extra), f"{where}.config.extra", 1)}
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _module_spec(module) -> dict:
@@ -574,7 +586,7 @@ def _read_tensors(path: Path) -> dict:
         raise CheckpointError(f"{path} is not a readable safetensors file (corrupt or truncated: {err}).") from None
 
 
-class _Reader:
+class _Reader(_Walker):
     """Turns JSON nodes back into values, taking tensors from the safetensors file; refuses anything unknown."""
 
     def __init__(self, tensors, metadata_path, tensors_path, device):
@@ -590,8 +602,8 @@ class _Reader:
         missing = [k for k in required if k not in node]
         extra = [k for k in node if k not in required and k not in optional and k != _TAG]
         if missing or extra:
-            raise self.fail(where, f"(a {node.get(_TAG)!r} node) "
-                            + "; ".join(filter(None, [missing and f"lacks {missing}", extra and f"has unknown {extra}"])))
+            problems = filter(None, [missing and f"lacks {missing}", extra and f"has unknown {extra}"])
+            raise self.fail(where, f"(a {node.get(_TAG)!r} node) " + "; ".join(problems))
 
     def typed(self, value, types, where, what):
         types = types if isinstance(types, tuple) else (types,)
@@ -674,7 +686,7 @@ class _Reader:
         if node is None or type(node) in (bool, int, float, str):
             return node
         if type(node) is list:
-            return [self.value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(node)]
+            return self.items(node, where, depth)
         if type(node) is not dict:
             raise self.fail(where, f"holds a {type(node).__name__}")
         if _TAG not in node:
@@ -683,17 +695,15 @@ class _Reader:
         if not (isinstance(tag, str) and tag in TYPE_TAGS):
             raise self.fail(where, f"has the type tag {tag!r}, which is not one this format knows "
                                    f"({', '.join(TYPE_TAGS)})")
+        if tag in _FIELDS:
+            self.fields(node, _FIELDS[tag], where)
         if tag == "float":
-            self.fields(node, ("value",), where)
             if node["value"] not in ("nan", "inf", "-inf"):
                 raise self.fail(where, f"has the float {node['value']!r}; only 'nan', 'inf' and '-inf' are tagged")
             return float(node["value"])
         if tag == "tuple":
-            self.fields(node, ("items",), where)
-            return tuple(self.value(v, f"{where}[{i}]", depth + 1)
-                         for i, v in enumerate(self.typed(node["items"], list, where, "items")))
+            return tuple(self.items(self.typed(node["items"], list, where, "items"), where, depth))
         if tag == "dict":
-            self.fields(node, ("items",), where)
             out = {}
             for i, pair in enumerate(self.typed(node["items"], list, where, "items")):
                 if not (isinstance(pair, list) and len(pair) == 2):
@@ -706,7 +716,6 @@ class _Reader:
                 out[key] = self.value(pair[1], f"{where}[{key!r}]", depth + 1)
             return out
         if tag == "numpy.scalar":
-            self.fields(node, ("dtype", "value"), where)
             dtype = self.numpy_dtype(node["dtype"], where)
             value = self.value(node["value"], where, depth + 1)
             if not isinstance(value, (bool, int, float, str)):
@@ -718,7 +727,6 @@ class _Reader:
         if tag == "numpy.ndarray":
             return self.array(node, where, depth)
         if tag == "numpy.RandomState":
-            self.fields(node, ("state",), where)
             state = self.value(node["state"], where, depth + 1)
             random_state = np.random.RandomState()
             try:
@@ -730,32 +738,25 @@ class _Reader:
                 raise self.fail(where, f"is not a RandomState ({err})") from None
             return random_state
         if tag == "torch.dtype":
-            self.fields(node, ("value",), where)
             if not (isinstance(node["value"], str) and node["value"] in TORCH_DTYPES):
                 raise self.fail(where, f"names the torch dtype {node['value']!r}, not one of {list(TORCH_DTYPES)}")
             return TORCH_DTYPES[node["value"]]
         if tag == "torch.device":
-            self.fields(node, ("value",), where)
             if not (isinstance(node["value"], str) and _DEVICE.match(node["value"])):
                 raise self.fail(where, f"names the device {node['value']!r}, not a cpu, cuda, mps or xpu device")
             return torch.device(node["value"])
         if tag == "torch.Tensor":
-            self.fields(node, ("tensor", "requires_grad", "device"), where)
             tensor = self.tensor(node["tensor"], where)
             if tensor.dtype not in TORCH_DTYPES.values():
                 raise self.fail(where, f"refers to a tensor of dtype {tensor.dtype}, not one of {list(TORCH_DTYPES)}")
             tensor = tensor.to(self.place(node["device"], where))
             return tensor.requires_grad_(self.typed(node["requires_grad"], bool, where, "requires_grad"))
         if tag == "path":
-            self.fields(node, ("value",), where)
             return Path(self.typed(node["value"], str, where, "path"))
         if tag == "Stage":
-            self.fields(node, ("length", "batch_size", "steps"), where)
-            return Stage(*(self.typed(node[k], int, where, k) for k in ("length", "batch_size", "steps")))
+            return Stage(*(self.typed(node[k], int, where, k) for k in _FIELDS["Stage"]))
         if tag == "WarmupSchedule":
-            self.fields(node, ("stages",), where)
-            stages = [self.value(s, f"{where}.stages[{i}]", depth + 1)
-                      for i, s in enumerate(self.typed(node["stages"], list, where, "stages"))]
+            stages = self.items(self.typed(node["stages"], list, where, "stages"), f"{where}.stages", depth)
             if not stages or not all(type(s) is Stage for s in stages):
                 raise self.fail(where, "must list one Stage or more")
             return WarmupSchedule(stages)
@@ -774,22 +775,20 @@ class _Reader:
         if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)):
             raise self.fail(where, f"has the shape {shape!r}")
         size = math.prod(shape)
-        if dtype_text == "|O":
+        dtype = None if dtype_text == "|O" else self.numpy_dtype(dtype_text, where)
+        if dtype is None or dtype.kind == "U":  # objects or text, listed in the JSON
             self.fields(node, ("dtype", "shape", "items"), where)
             items = self.typed(node["items"], list, where, "items")
+            if dtype is not None:
+                if len(items) != size or not all(type(s) is str for s in items):
+                    raise self.fail(where, f"must hold {size} strings for shape {tuple(shape)}")
+                return np.array(items, dtype=dtype).reshape(shape)
             if len(items) != size:
                 raise self.fail(where, f"has {len(items)} items for shape {tuple(shape)}")
             out = np.empty(size, dtype=object)
-            for i, item in enumerate(items):
-                out[i] = self.value(item, f"{where}[{i}]", depth + 1)
+            for i, item in enumerate(self.items(items, where, depth)):
+                out[i] = item
             return out.reshape(shape)
-        dtype = self.numpy_dtype(dtype_text, where)
-        if dtype.kind == "U":
-            self.fields(node, ("dtype", "shape", "items"), where)
-            items = self.typed(node["items"], list, where, "items")
-            if len(items) != size or not all(type(s) is str for s in items):
-                raise self.fail(where, f"must hold {size} strings for shape {tuple(shape)}")
-            return np.array(items, dtype=dtype).reshape(shape)
         self.fields(node, ("dtype", "shape", "tensor"), where)
         tensor = self.tensor(node["tensor"], where)
         native = dtype.newbyteorder("=")
@@ -808,9 +807,7 @@ class _Reader:
             raise self.fail(where, f"names the module class {name!r}, which is not one dnaestim.load builds "
                                    f"({', '.join(MODULES)})")
         common = ("class", "dtype", "device", "tensors", "frozen", "mode_changes")
-        spec_keys = {"HyenaLM": (), "HyenaSequenceClassifier": ("n_outputs", "pooling", "dropout"),
-                     "SoftPromptModel": ("n_prompt_tokens", "head", "n_classes", "n_label_tokens", "n_demo_ids",
-                                         "prompt_dropout")}[name]
+        spec_keys = tuple(_MODULE_SPECS[name])
         external = name == "SoftPromptModel" and "backbone" in node
         # "length_feature" arrived after the first files were written: absent means False.
         optional = ("length_feature",) if name == "HyenaSequenceClassifier" else ()
@@ -829,23 +826,18 @@ class _Reader:
                 generator = torch.Generator().manual_seed(0)
                 if lm is None:
                     lm = HyenaLM(self.config(node, where), generator=generator)
+                spec = {key: self.typed(node[key], types, where, key) for key, types in _MODULE_SPECS[name].items()}
                 if name == "HyenaLM":
                     module = lm
                 elif name == "HyenaSequenceClassifier":
                     module = HyenaSequenceClassifier(
-                        lm.config, self.typed(node["n_outputs"], int, where, "n_outputs"),
-                        self.typed(node["pooling"], str, where, "pooling"),
-                        float(self.typed(node["dropout"], (int, float), where, "dropout")),
+                        lm.config, spec["n_outputs"], spec["pooling"], float(spec["dropout"]),
                         length_feature=self.typed(node.get("length_feature", False), bool, where, "length_feature"),
                         generator=generator)
                 else:
                     module = SoftPromptModel(
-                        lm, self.typed(node["n_prompt_tokens"], int, where, "n_prompt_tokens"),
-                        self.typed(node["n_classes"], int, where, "n_classes"),
-                        self.typed(node["head"], str, where, "head"),
-                        [0] * self.typed(node["n_label_tokens"], int, where, "n_label_tokens"),
-                        torch.zeros(self.typed(node["n_demo_ids"], int, where, "n_demo_ids"), dtype=torch.long),
-                        float(self.typed(node["prompt_dropout"], (int, float), where, "prompt_dropout")),
+                        lm, spec["n_prompt_tokens"], spec["n_classes"], spec["head"], [0] * spec["n_label_tokens"],
+                        torch.zeros(spec["n_demo_ids"], dtype=torch.long), float(spec["prompt_dropout"]),
                         generator=generator)
         except CheckpointError:
             raise

@@ -402,7 +402,6 @@ def plot_attribution(scores, sequence=None, *, ax=None):
     colors = np.where(values >= 0, "tab:blue", "tab:red")
     ax.bar(positions, values, width=0.85, color=colors, linewidth=0)
     ax.axhline(0.0, color="black", linewidth=0.5)
-    ax.set_xlim(-0.5, len(values) - 0.5)
     _label_positions(ax, sequence, len(values))
     ax.set_ylabel("attribution")
     return ax
@@ -464,7 +463,6 @@ def plot_mutagenesis(ism, sequence, *, ax=None):
     ax.scatter(positions, rows, s=8 if len(matrix) <= _MAX_LETTERS else 2, color="black", label="reference")
     ax.set_yticks(range(4))
     ax.set_yticklabels(list(_BASES))
-    ax.set_xlim(-0.5, len(matrix) - 0.5)
     ax.set_ylim(3.5, -0.5)
     _label_positions(ax, sequence, len(matrix))
     ax.set_ylabel("base")
@@ -496,7 +494,9 @@ def _check_sequence(sequence, length, name, required):
 
 
 def _label_positions(ax, sequence, length):
-    """The sequence's letters as x tick labels (up to ``_MAX_LETTERS``), else numbered positions."""
+    """The x axis of ``length`` positions: the sequence's letters as tick labels (up to ``_MAX_LETTERS``), else
+    numbered positions."""
+    ax.set_xlim(-0.5, length - 0.5)
     if sequence is not None and length <= _MAX_LETTERS:
         ax.set_xticks(range(length))
         ax.set_xticklabels(list(sequence), fontfamily="monospace")

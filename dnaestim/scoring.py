@@ -8,16 +8,14 @@ import numbers
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ._inference import predict_batches
+from ._inference import next_token_log_probs, predict_batches
 from .checkpoints import language_model_of
 from .genome.fasta import open_fasta
 from .nn import HyenaLM
 from .tokenizer import RIGHT_PADDED
 
 __all__ = ["score_variants", "sequence_log_likelihood", "token_log_probs"]
-
 
 
 def _as_model(model) -> HyenaLM:
@@ -63,8 +61,7 @@ def token_log_probs(model, sequences, *, batch_size=16, tokenizer=RIGHT_PADDED, 
     batch_size = _check_batch_size(batch_size)
 
     def forward(ids, mask):
-        log_p = torch.log_softmax(model(ids[:, :-1], chunk_size=chunk_size).float(), dim=-1)
-        return log_p.gather(-1, ids[:, 1:, None])[..., 0].double(), mask.sum(1)
+        return next_token_log_probs(model(ids[:, :-1], chunk_size=chunk_size), ids), mask.sum(1)
 
     out = [None] * len(sequences)
     for index, (picked, n_tokens) in predict_batches(model, list(sequences), forward, tokenizer=tokenizer,
@@ -221,7 +218,9 @@ def _check_window(model, window):
     if window is None:
         window = min(1024, model.config.l_max + 1)
     if not isinstance(window, int) or not 2 <= window <= model.config.l_max + 1:
-        raise ValueError(f"window must be an int in [2, {model.config.l_max + 1}] (the model's l_max + 1); got {window!r}.")
+        raise ValueError(
+            f"window must be an int in [2, {model.config.l_max + 1}] (the model's l_max + 1); got {window!r}."
+        )
     return window
 
 

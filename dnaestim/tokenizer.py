@@ -223,14 +223,13 @@ class DNATokenizer:
     def _lookup_table(self):
         fill = {"raise": _INVALID, "N": N_ID, "unk": UNK_ID}[self.unknown]
         table = np.full(256, fill, dtype=np.uint8)
-        for char in NUCLEOTIDES:
-            table[ord(char)] = VOCAB[char]
-            if self.uppercase:
-                table[ord(char.lower())] = VOCAB[char]
+        ids = {char: VOCAB[char] for char in NUCLEOTIDES}
         if self.rna:
-            table[ord("U")] = T_ID
+            ids["U"] = T_ID
+        for char, token_id in ids.items():
+            table[ord(char)] = token_id
             if self.uppercase:
-                table[ord("u")] = T_ID
+                table[ord(char.lower())] = token_id
         return table.tobytes()  # a bytes.translate table: the fastest byte-to-byte map in CPython
 
     def _translate(self, text: str, offsets: np.ndarray | None = None) -> np.ndarray:

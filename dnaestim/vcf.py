@@ -11,7 +11,6 @@ the reference sequence (no ALT ``.``, symbolic ``<DEL>``, breakends, the spannin
 from __future__ import annotations
 
 import gzip
-import math
 import os
 import re
 import zlib
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ._atomic import atomic_write
+from .datasets import _is_gzip
 
 __all__ = ["VcfVariant", "annotate_vcf", "iter_vcf", "read_vcf", "write_scores"]
 
@@ -37,6 +37,7 @@ REF_MISMATCH = "REF mismatch"
 INFO_KEY = "DNAESTIM_LLR"
 
 COLUMNS = ("chrom", "pos", "id", "ref", "alt", "status", "line")
+_INT_COLUMNS = ("pos", "line")
 _HEADER = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 _BASES = re.compile(r"[ACGTNacgtn]+")
 _SINGLE_BREAKEND = re.compile(r"\.[ACGTNacgtn]+|[ACGTNacgtn]+\.")
@@ -77,27 +78,20 @@ class VcfVariant:
     status: str = OK
 
 
-def _check_path(path, what="VCF file") -> Path:
+def _check_path(path) -> Path:
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"The {what} path must be a str or os.PathLike; got {type(path).__name__}.")
+        raise TypeError(f"The VCF file path must be a str or os.PathLike; got {type(path).__name__}.")
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist.")
+        raise FileNotFoundError(f"VCF file {path} does not exist.")
     return path
-
-
-def _open_binary(path: Path):
-    """Open ``path`` for reading bytes, through gzip when it starts with the gzip magic bytes (gzip and bgzip)."""
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
 def _lines(path: Path):
     """``(number, line)`` for every line of ``path`` without its line ending; unreadable input is a ValueError."""
     number = 0
     try:
-        with _open_binary(path) as fh:
+        with (gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")) as fh:
             for number, raw in enumerate(fh, 1):
                 try:
                     line = raw.decode("utf-8")
@@ -112,8 +106,7 @@ def _lines(path: Path):
         ) from None
 
 
-def _shown(fields) -> str:
-    text = " ".join(fields[:5])
+def _shortened(text) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -121,10 +114,10 @@ def _header(path, number, line) -> int:
     fields = line.split("\t")
     if tuple(fields[:8]) != _HEADER or (len(fields) > 8 and fields[8] != "FORMAT"):
         spaces = " (the columns are separated by spaces; VCF needs tabs)" if len(fields) < 8 and " " in line else ""
-        shown = line if len(line) <= 80 else line[:77] + "..."
         raise ValueError(
             f"{path}, line {number}: the header line must be the tab-separated columns "
-            f"#CHROM POS ID REF ALT QUAL FILTER INFO (then FORMAT and samples, if any); got {shown!r}{spaces}."
+            "#CHROM POS ID REF ALT QUAL FILTER INFO (then FORMAT and samples, if any); "
+            f"got {_shortened(line)!r}{spaces}."
         )
     return len(fields)
 
@@ -146,7 +139,7 @@ def _record(path, number, line, n_columns, header_line):
     fields = line.split("\t")
 
     def fail(problem, fix):
-        return ValueError(f"{path}, line {number} ({_shown(fields)}): {problem}. {fix}")
+        return ValueError(f"{path}, line {number} ({_shortened(' '.join(fields[:5]))}): {problem}. {fix}")
 
     if len(fields) != n_columns:
         spaces = " Are the columns separated by spaces? VCF needs tabs." if len(fields) < n_columns and " " in line \
@@ -275,13 +268,8 @@ def read_vcf(path):
 
 def _frame(variants) -> pd.DataFrame:
     return pd.DataFrame({
-        "chrom": pd.Series([v.chrom for v in variants], dtype=object),
-        "pos": np.array([v.pos for v in variants], dtype=np.int64),
-        "id": pd.Series([v.id for v in variants], dtype=object),
-        "ref": pd.Series([v.ref for v in variants], dtype=object),
-        "alt": pd.Series([v.alt for v in variants], dtype=object),
-        "status": pd.Series([v.status for v in variants], dtype=object),
-        "line": np.array([v.line for v in variants], dtype=np.int64),
+        column: pd.Series([getattr(v, column) for v in variants], dtype=np.int64 if column in _INT_COLUMNS else object)
+        for column in COLUMNS
     })
 
 
@@ -369,10 +357,6 @@ class _KeepOpen:
 
     def close(self):
         self._fh.flush()
-
-
-def _format_score(value) -> str:
-    return "." if value is None or (isinstance(value, float) and math.isnan(value)) else f"{float(value):.6g}"
 
 
 def _info_with(info: str, values) -> str:
@@ -469,7 +453,8 @@ def annotate_vcf(vcf, scores, path, *, description=None):
                         f"scores row for line {number} ({entry[0]}:{entry[1]} {alt}) does not match that line of "
                         f"{vcf} ({fields[0]}:{fields[1]}); pass the VCF file that was scored."
                     )
-            values = [_format_score(entry[2]) if entry is not None else "." for entry in found]
+            # A missing score is None (wanted holds no NaN), written '.' as VCF writes a missing value.
+            values = ["." if entry is None or entry[2] is None else f"{entry[2]:.6g}" for entry in found]
             fields[7] = _info_with(fields[7], values if any(v != "." for v in values) else None)
             write("\t".join(fields) + "\n")
         unmatched = sorted(set(wanted) - matched)

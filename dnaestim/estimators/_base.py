@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import inspect
 import io
-import logging
 import numbers
 import os
 import warnings
@@ -33,8 +32,6 @@ from ..checkpoints import language_model_of, save_pretrained
 from ..nn import HyenaConfig, HyenaLM
 from ..nn.heads import POOLING_MODES, pool, windowed_hidden_states
 from ..tokenizer import LEFT_PADDED, RIGHT_PADDED, reverse_complement_ids
-
-logger = logging.getLogger("dnaestim")
 
 #: Values of the estimators' ``unknown`` parameter.
 UNKNOWN_MODES = ("raise", "N")
@@ -254,6 +251,11 @@ class HyenaEstimatorMixin(BaseEstimator):
                              f"max_length<={l_max}, or pretrained=None to train from scratch.")
         return max_length
 
+    def _check_max_length_fits(self, l_max):
+        """Without windows, ``max_length`` cannot exceed a pretrained model's ``l_max``."""
+        if self.max_length is not None and self.max_length > l_max:
+            raise ValueError(f"max_length={self.max_length} is more than the pretrained model's l_max={l_max}.")
+
     def save_pretrained(self, path):
         """Write the fitted model's language model (backbone) in the published layout and as safetensors.
 
@@ -320,6 +322,13 @@ class HyenaEstimatorMixin(BaseEstimator):
                 UserWarning, stacklevel=user_stacklevel(),
             )
 
+    def _fitted_sequences(self, X):
+        """The sequences of ``X`` for a fitted estimator to read, with a warning when some will be cut."""
+        check_is_fitted(self)
+        sequences, lengths = self._sequences(X)
+        self._warn_if_cut(lengths)
+        return sequences
+
     def _tokenizer(self):
         """The tokenizer of this estimator's layout, reading unknown characters as ``unknown`` says."""
         layout = LEFT_PADDED if self._fixed_layout else RIGHT_PADDED
@@ -328,11 +337,8 @@ class HyenaEstimatorMixin(BaseEstimator):
     def _tokenize(self, sequences, lengths, *, name="X"):
         """Token ids (n, L) int64 and mask (n, L) of the training sequences, cut to ``max_length_``."""
         self._warn_if_cut(lengths, name=name)
-        if self._fixed_layout:
-            batch = self._tokenizer()(list(sequences), max_length=self.max_length_, truncation=True,
-                                      padding="max_length")
-        else:
-            batch = self._tokenizer()(list(sequences), max_length=self.max_length_, truncation=True)
+        batch = self._tokenizer()(list(sequences), max_length=self.max_length_, truncation=True,
+                                  padding="max_length" if self._fixed_layout else "longest")
         return batch.input_ids, batch.attention_mask
 
     def _batch_tensors(self, ids, mask, index, device):

@@ -11,30 +11,12 @@ import torch.nn.functional as F
 from sklearn.base import ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import column_or_1d
 
-from ._finetuning import FineTuningBase
+from ._finetuning import FineTuningBase, first_not_a_number, plain, summed
 
 #: Probability from which ``predict`` switches a label on in multi-label classification.
 MULTILABEL_THRESHOLD = 0.5
-
-
-def _summed(shard, *arrays):
-    """``arrays`` added over the processes of ``shard`` (as they are without one)."""
-    if shard is None:
-        return arrays
-    total = shard.sum(np.concatenate([np.ravel(a) for a in arrays]))
-    return tuple(np.split(total, np.cumsum([np.size(a) for a in arrays])[:-1]))
-
-
-def _first_not_a_number(array):
-    """``(row, column)`` of the first entry of a 2-D ``array`` that ``float`` cannot read."""
-    for index in np.ndindex(array.shape):
-        try:
-            float(array[index])
-        except (TypeError, ValueError):
-            return index
-    return (0, 0)  # pragma: no cover - only called when the whole array does not convert
 
 
 class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
@@ -48,7 +30,8 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
 
     _default_score_name = "valid acc"
 
-    def _validate_class_weight(self):
+    def _validate_training_params(self):
+        super()._validate_training_params()
         if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict; got {self.class_weight!r}.")
 
@@ -96,7 +79,7 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
         return targets
 
     def _labels(self, y, n_samples):
-        y = column_or_1d(y, warn=True) if not hasattr(y, "to_numpy") else column_or_1d(y.to_numpy(), warn=True)
+        y = column_or_1d(y.to_numpy() if hasattr(y, "to_numpy") else y, warn=True)
         if len(y) != n_samples:
             raise ValueError(f"X has {n_samples} sequences but y has {len(y)} labels; give one label per sequence.")
         missing = [i for i, label in enumerate(y) if label is None or (isinstance(label, float) and np.isnan(label))]
@@ -118,11 +101,10 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
         try:
             values = array.astype(np.float64)
         except (TypeError, ValueError):
-            row, column = _first_not_a_number(array)
+            row, column = first_not_a_number(array) or (0, 0)
             name = columns[column] if columns is not None else column
-            value = array[row, column].item() if isinstance(array[row, column], np.generic) else array[row, column]
             raise ValueError(
-                f"y[{row}, {column}] (label {name!r}) is {value!r}, not a number. A 2-D y is a "
+                f"y[{row}, {column}] (label {name!r}) is {plain(array[row, column])!r}, not a number. A 2-D y is a "
                 "multi-label indicator matrix: every entry must be 0 or 1 (or True/False); encode the labels as "
                 "0/1 columns (e.g. sklearn.preprocessing.MultiLabelBinarizer)."
             ) from None
@@ -163,13 +145,13 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
                 return weights, None
             if isinstance(self.class_weight, dict):
                 return weights, self._class_weight_from_dict()
-            positives, negatives = _summed(shard, (targets * weights[:, None]).sum(0),
-                                           ((1 - targets) * weights[:, None]).sum(0))
+            positives, negatives = summed(shard, (targets * weights[:, None]).sum(0),
+                                          ((1 - targets) * weights[:, None]).sum(0))
             return weights, np.where(positives > 0, negatives / np.maximum(positives, 1e-12), 1.0)
         if isinstance(self.class_weight, dict):
             weights *= self._class_weight_from_dict()[targets]
         elif self.class_weight is not None:  # "balanced": n_samples / (n_classes * count), over the classes in y
-            counts, = _summed(shard, np.bincount(targets, minlength=len(self.classes_)).astype(np.float64))
+            counts, = summed(shard, np.bincount(targets, minlength=len(self.classes_)).astype(np.float64))
             present = counts > 0
             per_class = np.ones(len(self.classes_))
             per_class[present] = counts.sum() / (present.sum() * counts[present])
@@ -259,10 +241,7 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
         ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        check_is_fitted(self)
-        sequences, lengths = self._sequences(X)
-        self._warn_if_cut(lengths)
-        return self._predict_outputs(sequences)
+        return self._predict_outputs(self._fitted_sequences(X))
 
     def predict_proba(self, X):
         """Class probabilities; rows sum to one (single-label), or each label's own probability (multi-label).

@@ -246,13 +246,6 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
 
     # -- fitting -------------------------------------------------------------------------------------------------
 
-    def _validate_params(self):
-        device, dtype, autocast = self._validate_common_params()
-        self._validate_head_params()
-        self._validate_training_params()
-        self._validate_class_weight()
-        return device, dtype, autocast
-
     def fit(self, X, y, sample_weight=None):
         """Train on sequences ``X`` with labels ``y``.
 
@@ -273,16 +266,10 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         """
         return self._fit(X, y, sample_weight)
 
-    def _fit(self, X, y, sample_weight=None, shard=None, checkpoints=None):
-        """``fit`` on this process's rows of ``shard`` (all rows when None), resumable through ``checkpoints``
-        (see ``python -m dnaestim finetune``)."""
-        device, dtype, autocast = self._validate_params()
-        sequences, lengths = self._sequences(X, reset=True)
-        warm = self.warm_start and hasattr(self, "model_")
-        targets = self._encode_targets(y, len(sequences), warm, shard)
+    def _targets_and_weights(self, y, sample_weight, n_samples, warm, shard):
+        targets = self._encode_targets(y, n_samples, warm, shard)
         weights, self._pos_weight = self._class_weights(targets, sample_weight, shard)
-        return self._fit_model(sequences, lengths, targets, weights, warm, shard, device, dtype, autocast,
-                               checkpoints)
+        return targets, weights
 
     def _n_outputs(self):
         return len(self.classes_)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
 
 from ..models import DEFAULT_BACKBONE
 from ..nn import HyenaLM
@@ -147,9 +146,7 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
         lengths = None if X is None else self._sequences(X, reset=True)[1]
         if self.pretrained is not None:
             model = self._pretrained_lm()
-            if self.max_length is not None and self.max_length > model.config.l_max:
-                raise ValueError(f"max_length={self.max_length} is more than the pretrained model's "
-                                 f"l_max={model.config.l_max}.")
+            self._check_max_length_fits(model.config.l_max)
             self.max_length_ = model.config.l_max if self.max_length is None else int(self.max_length)
         else:
             if lengths is None and self.max_length is None:
@@ -180,9 +177,7 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
         -------
         ndarray of shape (n_samples, d_model), dtype float32
         """
-        check_is_fitted(self)
-        sequences, lengths = self._sequences(X)
-        self._warn_if_cut(lengths)
+        sequences = self._fitted_sequences(X)
         return self._pooled_embeddings(self.model_.backbone, sequences, pooling=self.pooling,
                                        chunk_size=self.chunk_size, rc_average=self.rc_average)
 

@@ -73,6 +73,29 @@ def length_grouped(order, widths, batch_size, rng):
     return np.concatenate(full + short) if full or short else order
 
 
+def summed(shard, *arrays):
+    """``arrays`` added over the processes of ``shard`` (as they are without one)."""
+    if shard is None:
+        return arrays
+    total = shard.sum(np.concatenate([np.ravel(a) for a in arrays]))
+    return tuple(np.split(total, np.cumsum([np.size(a) for a in arrays])[:-1]))
+
+
+def first_not_a_number(array):
+    """Index of the first entry of ``array`` that ``float`` cannot read (None when every one reads)."""
+    for index in np.ndindex(array.shape):
+        try:
+            float(array[index])
+        except (TypeError, ValueError):
+            return index
+    return None
+
+
+def plain(value):
+    """A numpy scalar as the Python value it holds (for error messages); anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 class FineTuningBase(HyenaEstimatorMixin):
     """The fit loop of every supervised dnaestim estimator; not an estimator by itself.
 

@@ -17,14 +17,16 @@ PROBE_SEQUENCES = 4096
 
 
 class PooledHeadMixin:
-    """Model construction shared by the fine-tuned estimators; the task's ``_fit_probe`` sets the head.
+    """Model construction and ``_fit`` shared by the fine-tuned estimators; the task's ``_targets_and_weights``
+    encodes ``y`` and ``_fit_probe`` sets the head.
 
     Reads the parameters ``pretrained``, the architecture parameters, ``embed_dropout``, ``resid_dropout``,
     ``head_dropout``, ``head_init``, ``pooling``, ``length_feature``, ``freeze_backbone``, ``learning_rate_init``
     and ``weight_decay``.
     """
 
-    def _validate_head_params(self):
+    def _validate_params(self):
+        device, dtype, autocast = self._validate_common_params()
         _check_pooling(self.pooling)
         for name in ("embed_dropout", "resid_dropout", "head_dropout"):
             _check_float(getattr(self, name), name, 0, 1, high_open=True)
@@ -33,11 +35,17 @@ class PooledHeadMixin:
         if not (isinstance(self.length_feature, (bool, np.bool_)) or (isinstance(self.length_feature, str)
                                                                         and self.length_feature == "auto")):
             raise ValueError(f"length_feature must be 'auto', True or False; got {self.length_feature!r}.")
+        self._validate_training_params()
+        return device, dtype, autocast
 
-    def _fit_model(self, sequences, lengths, targets, weights, warm, shard, device, dtype, autocast,
-                   checkpoints=None):
-        """Build (unless warm-starting) and train the model on validated sequences and encoded targets; under
-        torchrun every process draws the same seeds and sizes the model by the longest sequence of all."""
+    def _fit(self, X, y, sample_weight=None, shard=None, checkpoints=None):
+        """``fit`` on this process's rows of ``shard`` (all rows when None), resumable through ``checkpoints``
+        (see ``python -m dnaestim finetune``): build (unless warm-starting) and train the model. Under torchrun
+        every process draws the same seeds and sizes the model by the longest sequence of all."""
+        device, dtype, autocast = self._validate_params()
+        sequences, lengths = self._sequences(X, reset=True)
+        warm = self.warm_start and hasattr(self, "model_")
+        targets, weights = self._targets_and_weights(y, sample_weight, len(sequences), warm, shard)
         rng, seed = self._seeds()
         if shard is not None and shard.world > 1:
             if self.random_state is None:  # every process must shuffle the same way

@@ -253,10 +253,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
                             validation_intervals=validation_intervals, min_validation_length=2)
 
     def _validate_params(self):
-        if self.pretrained is None:
-            _check_positive_int(self.max_length, "max_length", minimum=2)
-        else:
-            _check_positive_int(self.max_length, "max_length", minimum=2, allow_none=True)
+        _check_positive_int(self.max_length, "max_length", minimum=2, allow_none=self.pretrained is not None)
         device, dtype, autocast = self._validate_common_params()
         _check_chunk_size(self.chunk_size)
         for name in ("max_steps", "gradient_accumulation", "eval_interval", "checkpoint_interval",
@@ -317,10 +314,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
     def _initial_model(self, seed) -> HyenaLM:
         if self.pretrained is not None:
             model = self._pretrained_lm()
-            if self.max_length is not None and self.max_length > model.config.l_max:
-                raise ValueError(
-                    f"max_length={self.max_length} is more than the pretrained model's l_max={model.config.l_max}."
-                )
+            self._check_max_length_fits(model.config.l_max)
             set_training_options(model.backbone, embed_dropout=self.embed_dropout, resid_dropout=self.resid_dropout,
                                  gradient_checkpointing=self.gradient_checkpointing)
             return model

@@ -5,22 +5,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.linear_model import Ridge
-from sklearn.utils.validation import check_is_fitted
 
 from ..models import DEFAULT_BACKBONE
-from ._finetuning import FineTuningBase
+from ._finetuning import FineTuningBase, first_not_a_number, plain, summed
 from ._pooled_head import PooledHeadMixin
 
 __all__ = ["HyenaRegressor"]
-
-
-def _is_number(value) -> bool:
-    """Whether ``float`` reads ``value``."""
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
@@ -243,12 +233,6 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
 
     # -- fitting -------------------------------------------------------------------------------------------------
 
-    def _validate_params(self):
-        device, dtype, autocast = self._validate_common_params()
-        self._validate_head_params()
-        self._validate_training_params()
-        return device, dtype, autocast
-
     def fit(self, X, y, sample_weight=None):
         """Train on sequences ``X`` with targets ``y``.
 
@@ -268,16 +252,9 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         """
         return self._fit(X, y, sample_weight)
 
-    def _fit(self, X, y, sample_weight=None, shard=None, checkpoints=None):
-        """``fit`` on this process's rows of ``shard`` (all rows when None), resumable through ``checkpoints``
-        (see ``python -m dnaestim finetune``)."""
-        device, dtype, autocast = self._validate_params()
-        sequences, lengths = self._sequences(X, reset=True)
-        warm = self.warm_start and hasattr(self, "model_")
-        weights = self._sample_weights(sample_weight, len(sequences))
-        targets = self._encode_targets(y, len(sequences), warm, weights, shard)
-        return self._fit_model(sequences, lengths, targets, weights, warm, shard, device, dtype, autocast,
-                               checkpoints)
+    def _targets_and_weights(self, y, sample_weight, n_samples, warm, shard):
+        weights = self._sample_weights(sample_weight, n_samples)
+        return self._encode_targets(y, n_samples, warm, weights, shard), weights
 
     def _encode_targets(self, y, n_samples, warm, weights, shard=None):
         """``y`` checked, as a float (n, n_outputs) matrix, standardised by its ``weights``-weighted mean and
@@ -290,10 +267,8 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         try:
             values = array.astype(np.float64).reshape(n_samples, -1)
         except (TypeError, ValueError):
-            where, value = next(((index, value) for index, value in np.ndenumerate(array) if not _is_number(value)),
-                                (None, None))
-            value = value.item() if isinstance(value, np.generic) else value
-            shown = "" if where is None else f"y[{', '.join(map(str, where))}] is {value!r}: "
+            where = first_not_a_number(array)
+            shown = "" if where is None else f"y[{', '.join(map(str, where))}] is {plain(array[where])!r}: "
             raise ValueError(f"{shown}y must hold numbers for regression. Use HyenaClassifier for class labels, or "
                              "convert the targets to numbers first.") from None
         bad = np.argwhere(~np.isfinite(values))
@@ -311,10 +286,10 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
             self.out_activation_ = "identity"
             if self.standardize_target:
                 w = weights[:, None]
-                add = (lambda a: a) if shard is None else shard.sum
-                sums = add(np.concatenate([[weights.sum()], (w * values).sum(0)]))  # two passes: no cancellation
-                self.target_mean_ = sums[1:] / sums[0]
-                scale = np.sqrt(add((w * (values - self.target_mean_) ** 2).sum(0)) / sums[0])
+                total, weighted = summed(shard, weights.sum(), (w * values).sum(0))  # two passes: no cancellation
+                self.target_mean_ = weighted / total
+                squares, = summed(shard, (w * (values - self.target_mean_) ** 2).sum(0))
+                scale = np.sqrt(squares / total)
                 self.target_scale_ = np.where(scale > 0, scale, 1.0)
             else:
                 self.target_mean_, self.target_scale_ = np.zeros(self.n_outputs_), np.ones(self.n_outputs_)
@@ -329,6 +304,7 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         return probe.coef_.reshape(self.n_outputs_, -1), np.atleast_1d(probe.intercept_)
 
     def _targets_as_given(self, targets):
+        """Standardised targets (or predictions) in the units and shape of the training ``y``."""
         values = targets * self.target_scale_ + self.target_mean_
         return values.ravel() if self.n_outputs_ == 1 else values
 
@@ -378,11 +354,7 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
-        check_is_fitted(self)
-        sequences, lengths = self._sequences(X)
-        self._warn_if_cut(lengths)
-        values = self._predict_outputs(sequences) * self.target_scale_ + self.target_mean_
-        return values.ravel() if self.n_outputs_ == 1 else values
+        return self._targets_as_given(self._predict_outputs(self._fitted_sequences(X)))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import numbers
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,8 @@ class FineTuningCheckpoints(Callback):
         except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise ValueError(f"Checkpoint {self.path} cannot be read ({type(err).__name__}: {first_line}). It is "
-                             "damaged or not a dnaestim fine-tuning checkpoint; start again without --resume.") from None
+                             "damaged or not a dnaestim fine-tuning checkpoint; start again without "
+                             "--resume.") from None
         if not isinstance(saved, dict) or saved.get("kind") != "finetune" or saved.get("format") != FORMAT:
             raise ValueError(f"{self.path} is not a dnaestim fine-tuning checkpoint (format {FORMAT}).")
         if saved["estimator"] != type(estimator).__name__:
@@ -118,8 +120,6 @@ class FineTuningCheckpoints(Callback):
             raise ValueError(f"{self.path} was written for {saved['n_total']} labelled rows; this file has "
                              f"{n_total}. Resume on the data of the run that wrote it.")
         if len(saved["torch_rng"]) != world:
-            import warnings
-
             warnings.warn(f"{self.path} was written by {len(saved['torch_rng'])} process(es) and is resumed on "
                           f"{world}: training goes on, but dropout draws differ from an uninterrupted run.",
                           UserWarning, stacklevel=2)
@@ -169,7 +169,6 @@ class FineTuningCheckpoints(Callback):
             torch.distributed.all_gather_object(generators, mine)
         if shard.rank != 0:
             return
-        rng_states = [cpu for cpu, _ in generators]
         _, keys, pos, has_gauss, cached = run["rng"].get_state()
         stopper = run["stopper"]
         progress = run["progress"]
@@ -185,7 +184,7 @@ class FineTuningCheckpoints(Callback):
             "running": {k: float(v) for k, v in run["running"].items()},
             "rng": {"keys": torch.as_tensor(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
                     "cached_gaussian": float(cached)},
-            "torch_rng": rng_states,
+            "torch_rng": [cpu for cpu, _ in generators],
             "cuda_rng": [cuda for _, cuda in generators],
             "scaler": optimization.scaler.state_dict() if optimization.scaler.is_enabled() else None,
             "history": {name: _plain(getattr(estimator, name)) for name in

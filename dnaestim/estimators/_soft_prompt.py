@@ -10,8 +10,7 @@ import torch
 
 from .._version import __version__
 from ..checkpoints import checkpoint_directory, load_pretrained
-from ..models import bundled_model_path, is_bundled_name
-from ..models import DEFAULT_BACKBONE
+from ..models import DEFAULT_BACKBONE, bundled_model_path, is_bundled_name
 from ..nn.prompting import PROMPT_HEADS, SoftPromptModel
 from ..tokenizer import VOCAB
 from ..training import build_optimizer
@@ -261,7 +260,6 @@ class SoftPromptClassifier(HyenaClassifierBase):
         _check_positive_int(self.n_prompt_tokens, "n_prompt_tokens", minimum=0)
         _check_positive_int(self.n_shots, "n_shots", minimum=0)
         self._validate_training_params()
-        self._validate_class_weight()
         _check_float(self.prompt_dropout, "prompt_dropout", 0, 1, high_open=True)
         if self.head not in PROMPT_HEADS:
             raise ValueError(f"head must be one of {PROMPT_HEADS}; got {self.head!r}.")
@@ -274,7 +272,6 @@ class SoftPromptClassifier(HyenaClassifierBase):
         return device, dtype, autocast
 
     def _label_token_ids(self, n_classes):
-        vocab = VOCAB
         tokens = self.label_tokens
         if self.head == "linear" and not self.n_shots and tokens is None:
             return np.zeros(0, dtype=np.int64)  # no token stands for a class: nothing reads or writes labels
@@ -284,17 +281,17 @@ class SoftPromptClassifier(HyenaClassifierBase):
                 raise ValueError(
                     f"y has {n_classes} classes; head='lm' has default label tokens for at most "
                     f"{len(_DEFAULT_LABEL_TOKENS)}. Pass label_tokens (one vocabulary token per class, from "
-                    f"{list(vocab)}) or use head='linear'."
+                    f"{list(VOCAB)}) or use head='linear'."
                 )
         tokens = list(tokens)
         if len(tokens) != n_classes:
             raise ValueError(f"label_tokens has {len(tokens)} tokens but y has {n_classes} classes; give one per class.")
-        unknown = [t for t in tokens if t not in vocab]
+        unknown = [t for t in tokens if t not in VOCAB]
         if unknown:
-            raise ValueError(f"label_tokens {unknown} are not in the vocabulary {list(vocab)}.")
+            raise ValueError(f"label_tokens {unknown} are not in the vocabulary {list(VOCAB)}.")
         if len(set(tokens)) != len(tokens):
             raise ValueError(f"label_tokens must be distinct; got {tokens}.")
-        return np.array([vocab[t] for t in tokens], dtype=np.int64)
+        return np.array([VOCAB[t] for t in tokens], dtype=np.int64)
 
     def _pick_demonstrations(self, y_index, rng):
         """``n_shots`` random examples of each class, shuffled; returns their indices."""

@@ -77,9 +77,7 @@ def fetch_sequence(fasta, record: str, start: int = 0, end: int | None = None) -
         The sequence as stored (case kept).
     """
     if record not in fasta:
-        names = list(fasta.keys())
-        shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
-        raise KeyError(f"Record {record!r} is not in {fasta.filename}; it has: {shown}.")
+        raise KeyError(f"Record {record!r} is not in {fasta.filename}; it has: {_some_names(fasta.keys())}.")
     length = len(fasta[record])
     end = length if end is None else end
     if not 0 <= start <= end <= length:
@@ -87,3 +85,9 @@ def fetch_sequence(fasta, record: str, start: int = 0, end: int | None = None) -
             f"Interval {record}:{start}-{end} is outside the record, which has {length} bases (0-based, half-open)."
         )
     return str(fasta[record][start:end])
+
+
+def _some_names(names) -> str:
+    """The first eight record names, for an error message."""
+    names = list(names)
+    return ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")

@@ -17,8 +17,9 @@ from .._inference import predict_batches
 from .._validation import resolve_device, resolve_precision
 from ..checkpoints import load_pretrained
 from ..distributed import barrier, rank_and_world
+from ..estimators._base import _check_pooling
 from .source import GenomeSource, Region
-from ..nn.heads import POOLING_MODES, pool
+from ..nn.heads import pool
 from ..tokenizer import GENOME_WINDOWS
 
 __all__ = ["JOBS", "run_genome_job", "tile_genome"]
@@ -140,8 +141,7 @@ def run_genome_job(job, checkpoint, fasta, output, *, window=1024, stride=None, 
     """
     if job not in JOBS:
         raise ValueError(f"job must be one of {JOBS}; got {job!r}.")
-    if pooling not in POOLING_MODES:
-        raise ValueError(f"pooling must be one of {POOLING_MODES}; got {pooling!r}.")
+    _check_pooling(pooling)
     _check_chunk_size(chunk_size)
     dtype, autocast_dtype = resolve_precision(precision, resolve_device(device), inference=True)
     model = load_pretrained(checkpoint, device=device, dtype=dtype)
@@ -164,19 +164,17 @@ def run_genome_job(job, checkpoint, fasta, output, *, window=1024, stride=None, 
         log_likelihood, n_scored = _score(model, sequences, **options)
         values = {"log_likelihood": log_likelihood, "n_scored": n_scored}
     output = Path(output)
-    shard = output.with_name(f"{output.name}.rank{rank}-of-{world}.npz")
-    with atomic_write(shard) as fh:
+    shards = [output.with_name(f"{output.name}.rank{r}-of-{world}.npz") for r in range(world)]
+    with atomic_write(shards[rank]) as fh:
         np.savez(fh, index=mine, **values)
     barrier()
     if rank != 0:
         return None
-    shards = [output.with_name(f"{output.name}.rank{r}-of-{world}.npz") for r in range(world)]
-    merged = {}
+    # Every rank's arrays have this rank's trailing shape and dtype (the same model and code).
+    merged = {key: np.empty((len(tiles),) + value.shape[1:], dtype=value.dtype) for key, value in values.items()}
     for path in shards:
         with np.load(path) as data:
-            for key in values:
-                if key not in merged:
-                    merged[key] = np.empty((len(tiles),) + data[key].shape[1:], dtype=data[key].dtype)
+            for key in merged:
                 merged[key][data["index"]] = data[key]
     with atomic_write(output) as fh:
         np.savez(fh, record=np.array([t.record for t in tiles]), start=np.array([t.start for t in tiles]),

@@ -23,13 +23,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..tokenizer import reverse_complement
-from .fasta import open_fasta
+from .fasta import _some_names, open_fasta
 
 __all__ = ["GenomeSource", "Region", "read_bed"]
 
@@ -182,10 +183,10 @@ class GenomeSource:
         self.paths = [] if fasta is None else [str(Path(p).expanduser()) for p in _as_list(fasta)]
         seen: dict = {}
         for path in self.paths:
-            if Path(path).resolve() in seen:
-                raise ValueError(f"FASTA file {path} is given twice (also as {seen[Path(path).resolve()]}); give "
-                                 "each file once.")
-            seen[Path(path).resolve()] = path
+            resolved = Path(path).resolve()
+            if resolved in seen:
+                raise ValueError(f"FASTA file {path} is given twice (also as {seen[resolved]}); give each file once.")
+            seen[resolved] = path
         regions = self._all_regions(intervals)
         if validation_intervals is not None:
             valid = [self.region(*_interval(item)) for item in validation_intervals]
@@ -218,9 +219,7 @@ class GenomeSource:
         for path in self.paths:
             with open_fasta(path) as fasta:
                 entries.extend((path, name, len(fasta[name])) for name in fasta.keys())
-        counts: dict = {}
-        for _, name, _ in entries:
-            counts[name] = counts.get(name, 0) + 1
+        counts = Counter(name for _, name, _ in entries)
         labels = _file_labels(self.paths)
         lengths = {}
         for path, name, length in entries:
@@ -275,10 +274,9 @@ class GenomeSource:
             if qualified:
                 raise KeyError(f"Record {record!r} of interval {record}:{start}-{end} is in several files; name it "
                                f"by its file: {', '.join(repr(q) for q in qualified)}.")
-            names = list(self._lengths)
-            shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
             where = ", ".join(self.paths) if self.paths else "the given sequences"
-            raise KeyError(f"Record {record!r} of interval {record}:{start}-{end} is not in {where}; it has: {shown}.")
+            raise KeyError(f"Record {record!r} of interval {record}:{start}-{end} is not in {where}; it has: "
+                           f"{_some_names(self._lengths)}.")
         path, name, length = self._lengths[record]
         if not 0 <= start < end <= length:
             raise ValueError(

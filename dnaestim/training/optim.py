@@ -44,10 +44,8 @@ def build_optimizer(model, *, lr, weight_decay, filter_params=(), filter_lr=None
     special = {id(p) for p in filter_params if p.requires_grad}
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in special]
     filters = [p for p in model.parameters() if p.requires_grad and id(p) in special]
-    groups = [{"params": rest, "lr": lr, "weight_decay": weight_decay}]
-    if filters:
-        groups.append({"params": filters, "lr": lr if filter_lr is None else filter_lr,
-                       "weight_decay": filter_weight_decay})
+    groups = [{"params": rest, "lr": lr, "weight_decay": weight_decay},
+              {"params": filters, "lr": lr if filter_lr is None else filter_lr, "weight_decay": filter_weight_decay}]
     groups = [g for g in groups if g["params"]]
     if not groups:
         raise ValueError("The model has no trainable parameters.")

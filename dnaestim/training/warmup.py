@@ -8,6 +8,8 @@ with ``batch_size`` to reproduce that.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from dataclasses import dataclass
 
 __all__ = ["Stage", "WarmupSchedule"]
@@ -35,11 +37,7 @@ class WarmupSchedule:
         if not stages:
             raise ValueError("A warm-up schedule needs at least one stage.")
         self.stages = list(stages)
-        self.boundaries = []
-        total = 0
-        for stage in self.stages:
-            total += stage.steps
-            self.boundaries.append(total)
+        self.boundaries = list(itertools.accumulate(stage.steps for stage in self.stages))
 
     @property
     def total_steps(self) -> int:
@@ -48,10 +46,7 @@ class WarmupSchedule:
 
     def stage_index(self, step: int) -> int:
         """Index of the stage that optimiser step ``step`` (0-based) belongs to."""
-        for index, end in enumerate(self.boundaries):
-            if step < end:
-                return index
-        return len(self.stages) - 1
+        return min(bisect.bisect_right(self.boundaries, step), len(self.stages) - 1)
 
     def stage(self, step: int) -> Stage:
         """The stage of optimiser step ``step``."""
