@@ -44,12 +44,13 @@ def _demo(args) -> int:
         seconds = time.perf_counter() - start
         where = (f"the bundled backbone {DEFAULT_BACKBONE!r} (pretrained by dnaestim on public genomes)"
                  if clf.pretrained is not None else "random weights (from scratch)")
-        print(f"\n{name}: starts from {where}; {clf.n_iter_} epochs in {seconds:.0f} s, best epoch "
-              f"{clf.best_iter_}")
-        for record in clf.history_:  # epoch 0: the probed head, before training (no train loss)
+        kept = f", best epoch {clf.best_iter_}" if clf.early_stopping else ""
+        print(f"\n{name}: starts from {where}; {clf.n_iter_} epochs in {seconds:.0f} s{kept}")
+        for record in clf.history_:  # with early stopping, epoch 0 is the probed head (no train loss)
             train = "-" if record["train_loss"] is None else f"{record['train_loss']:.4f}"
-            print(f"  epoch {record['epoch']:3d}  train loss {train:>6}  "
-                  f"valid loss {record['valid_loss']:.4f}  valid accuracy {record['valid_accuracy']:.3f}")
+            valid = ("" if record["valid_loss"] is None else
+                     f"  valid loss {record['valid_loss']:.4f}  valid accuracy {record['valid_accuracy']:.3f}")
+            print(f"  epoch {record['epoch']:3d}  train loss {train:>6}{valid}")
         rows.append((name, clf.predict_proba(X_test), clf.classes_, seconds))
 
     start = time.perf_counter()
@@ -206,12 +207,14 @@ def _finetune(args) -> int:
     labels = args.label_column.split(",")
     with distributed_session(args.device) as device:
         params = dict(pretrained=None if args.pretrained == "none" else args.pretrained, max_length=args.max_length,
-                      max_iter=args.max_iter, max_time=args.max_time, batch_size=args.batch_size,
-                      learning_rate_init=args.lr, early_stopping=not args.no_early_stopping,
+                      max_time=args.max_time, batch_size=args.batch_size, learning_rate_init=args.lr,
                       validation_fraction=args.validation_fraction, embed_dropout=args.embed_dropout,
                       head_dropout=args.head_dropout, length_feature=False if args.no_length_feature else "auto",
                       unknown=args.unknown, random_state=args.seed,
                       verbose=_verbosity(args), precision=args.precision)
+        # Left out, the estimator's own default applies (they differ between the classifier and the regressor).
+        params.update({name: value for name, value in (("max_iter", args.max_iter),
+                                                       ("early_stopping", args.early_stopping)) if value is not None})
         estimator = HyenaRegressor(**params) if args.task == "regress" else HyenaClassifier(**params)
         rank, world = rank_and_world()
         try:
@@ -504,13 +507,17 @@ def build_parser() -> argparse.ArgumentParser:
     fine.add_argument("--max-length", type=positive,
                       help="cut sequences to this many nucleotides (default: the longest sequence, at least the "
                            "backbone's l_max; longer ones are read in windows of l_max)")
-    fine.add_argument("--max-iter", type=positive, default=100, help="maximum number of epochs")
+    fine.add_argument("--max-iter", type=positive,
+                      help="number of epochs (default: the estimator's, 10 for classify and 100 for regress)")
     fine.add_argument("--max-time", type=_float_in(0, low_open=True),
                       help="wall-clock budget in seconds (rank 0's clock) (default: no limit)")
     fine.add_argument("--batch-size", type=positive, default=64, help="sequences per optimiser step, over all "
                                                                       "processes")
     fine.add_argument("--lr", type=_float_in(0, low_open=True), default=6e-4, help="peak learning rate")
-    fine.add_argument("--no-early-stopping", action="store_true", help="train on every row for --max-iter epochs")
+    fine.add_argument("--early-stopping", action=argparse.BooleanOptionalAction,
+                      help="hold out --validation-fraction of the rows and keep the best epoch; --no-early-stopping "
+                           "trains on every row for --max-iter epochs (default: the estimator's, off for classify "
+                           "and on for regress)")
     fine.add_argument("--validation-fraction", type=_float_in(0, 1, low_open=True), default=0.1,
                       help="fraction of the rows held out for early stopping")
     fine.add_argument("--embed-dropout", type=_float_in(0, 1), default=0.1, help="dropout on the token embeddings")

@@ -40,7 +40,7 @@ def data(tmp_path_factory):
 
 def make(task, **params):
     kind = HyenaRegressor if task == "regress" else HyenaClassifier
-    params = {"max_iter": 4, "n_iter_no_change": 10, "random_state": 0, **params}
+    params = {"max_iter": 4, "early_stopping": True, "n_iter_no_change": 10, "random_state": 0, **params}
     return kind(pretrained=None, d_model=16, n_layer=1, batch_size=16, validation_fraction=0.15, embed_dropout=0.1,
                 head_dropout=0.1, rc_augment=True, precision="32", **params)
 

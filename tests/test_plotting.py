@@ -148,7 +148,7 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_history_of_a_fitted_classifier_with_early_stopping():
-    clf = HyenaClassifier(pretrained=None, d_model=16, n_layer=1, max_iter=3, n_iter_no_change=10,
+    clf = HyenaClassifier(pretrained=None, d_model=16, n_layer=1, max_iter=3, early_stopping=True, n_iter_no_change=10,
                           validation_fraction=0.25, batch_size=8, random_state=0).fit(X_TOY, Y_TOY)
     ax = plot_history(clf)
     drawn = curves(ax)
