@@ -16,8 +16,16 @@ import torch
 
 from .training import TimeBudget
 
-__all__ = ["Shard", "SynchronizedTimeBudget", "barrier", "distributed_session", "init_from_environment",
-           "rank_and_world"]
+if torch.distributed.is_available():
+    # torch.distributed.nn binds ``group=group.WORLD`` as default arguments when it is first imported, and torch
+    # imports it lazily (building an optimiser does). Imported after init_process_group, those defaults keep the
+    # process group alive past destroy_process_group; gloo's worker threads then outlive it and can abort the
+    # process ("terminate called without an active exception") while the interpreter shuts down. Imported now,
+    # before any group exists, they hold None.
+    import torch.distributed.nn  # noqa: F401
+
+__all__ = ["Shard", "SynchronizedTimeBudget", "all_reduce_gradients", "barrier", "distributed_session",
+           "init_from_environment", "rank_and_world"]
 
 
 def _in_process_group() -> bool:
@@ -65,6 +73,30 @@ def barrier():
     """Wait for every rank (no-op in a single process)."""
     if _in_process_group():
         torch.distributed.barrier()
+
+
+def all_reduce_gradients(parameters):
+    """Sum the gradients of ``parameters`` over every rank, in one collective per dtype (no-op in one process).
+
+    A parameter without a gradient takes part with zeros, so every rank sends the same layout.
+
+    Parameters
+    ----------
+    parameters : iterable of torch.nn.Parameter
+        The same parameters, in the same order, on every rank.
+    """
+    if not _in_process_group():
+        return
+    groups = {}
+    for parameter in parameters:
+        if parameter.grad is None:
+            parameter.grad = torch.zeros_like(parameter)
+        groups.setdefault((parameter.grad.dtype, parameter.grad.device), []).append(parameter.grad)
+    for grads in groups.values():
+        flat = torch.cat([grad.reshape(-1) for grad in grads])
+        torch.distributed.all_reduce(flat)
+        for grad, reduced in zip(grads, flat.split([grad.numel() for grad in grads])):
+            grad.copy_(reduced.view_as(grad))
 
 
 @contextlib.contextmanager

@@ -384,6 +384,32 @@ def _bed(tmp_path):
     return bed
 
 
+_SESSION_SCRIPT = """
+import os, sys, torch
+from dnaestim.distributed import distributed_session, rank_and_world
+
+threads = lambda: len(os.listdir("/proc/self/task"))
+before = threads()
+with distributed_session("cpu"):
+    assert rank_and_world()[1] == 2
+    torch.optim.AdamW([torch.nn.Parameter(torch.zeros(3))])  # imports torch.distributed.nn lazily
+    objects = [None, None]
+    torch.distributed.all_gather_object(objects, {"rank": rank_and_world()[0]})
+    assert threads() > before
+assert threads() == before, (before, threads())  # gloo's worker threads joined: none left for interpreter exit
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
+def test_leaving_the_distributed_session_ends_the_process_groups_threads(tmp_path):
+    """Leaving :func:`distributed_session` destroys the process group for real: its gloo worker threads stop.
+    Left running (a reference torch.distributed.nn took at import), they could abort the process at exit."""
+    script = tmp_path / "session.py"
+    script.write_text(_SESSION_SCRIPT)
+    result = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)])
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def test_more_processes_than_gpus_is_a_clear_error(monkeypatch):
     from dnaestim.distributed import init_from_environment
 

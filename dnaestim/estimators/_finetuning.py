@@ -27,7 +27,7 @@ from sklearn.model_selection import train_test_split
 
 from .._resources import advises_on_out_of_memory
 from .._validation import user_stacklevel
-from ..distributed import Shard, SynchronizedTimeBudget
+from ..distributed import Shard, SynchronizedTimeBudget, all_reduce_gradients
 from ..tokenizer import reverse_complement_ids
 from ..training import (EarlyStopping, Hooks, Optimization, PrintLog, ProgressBar, TimeBudget, cosine_with_warmup,
                         train_loop)
@@ -270,10 +270,7 @@ class FineTuningBase(HyenaEstimatorMixin):
             else:  # none of this batch's rows is here: add nothing, but take part in the sums
                 loss = torch.zeros((), device=device)
             if distributed:
-                for parameter in parameters:
-                    if parameter.grad is None:
-                        parameter.grad = torch.zeros_like(parameter)
-                    torch.distributed.all_reduce(parameter.grad)
+                all_reduce_gradients(parameters)
                 loss = loss.detach().clone()
                 torch.distributed.all_reduce(loss)
             optimization.finish_step(loss)

@@ -19,7 +19,7 @@ from .._atomic import atomic_write, exclusive_directory
 from .._resources import advises_on_out_of_memory
 from .. import preemption
 from .._validation import user_stacklevel
-from ..distributed import SynchronizedTimeBudget, rank_and_world
+from ..distributed import Shard, SynchronizedTimeBudget, rank_and_world
 from ..genome import GenomeSource
 from ..scoring import token_log_probs
 from ..nn import HyenaLM
@@ -298,6 +298,8 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         source = self._source(X, intervals, validation_intervals)
         _, seed = self._seeds()
         rank, world = rank_and_world()
+        if world > 1 and self.random_state is None:  # every rank samples the same global batches
+            seed = Shard(0, rank, world, device=device).broadcast_seed(seed)
         checkpoint = self._read_checkpoint(resume)
         holding = (exclusive_directory(self.checkpoint_dir, "HyenaPretrainer checkpoints")
                    if self.checkpoint_dir is not None and rank == 0 else contextlib.nullcontext())
