@@ -71,14 +71,14 @@ def fit_and_score(params, X_train, y_train, X_dev, y_dev, max_time, seed):
     else:
         model = HyenaClassifier(max_time=max_time, random_state=seed, **params).fit(X_train, y_train)
         proba = model.predict_proba(X_dev)
-        row = {"epochs": model.n_iter_, "best_epoch": model.best_iter_}
+        row = {"epochs": model.n_iter_, "best_epoch": model.best_iter_, "rc_average": model._averages_strands()}
     row["seconds"] = time.perf_counter() - start
     row["accuracy"] = accuracy_score(y_dev, model.classes_[proba.argmax(1)])
     row["auc"] = roc_auc_score(y_dev == model.classes_[1], proba[:, 1])
     row["accuracy_other_rc_average"] = row["accuracy"]
     if params is not None:
         # The same fitted model with the other rc_average (a prediction-time choice: no refit needed).
-        proba = model.set_params(rc_average=not model.rc_average).predict_proba(X_dev)
+        proba = model.set_params(rc_average=not model._averages_strands()).predict_proba(X_dev)
         row["accuracy_other_rc_average"] = accuracy_score(y_dev, model.classes_[proba.argmax(1)])
     return row
 

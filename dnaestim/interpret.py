@@ -508,7 +508,7 @@ def _gradient_scores(explained, ids_np, mask_np, column):
     ids = torch.from_numpy(ids_np).to(device)
     mask = torch.from_numpy(mask_np).to(device)
     table = explained.embedding().word_embeddings.weight  # (V, D)
-    rc = explained.kind != "pretrainer" and bool(estimator.rc_average)
+    rc = explained.kind != "pretrainer" and estimator._averages_strands()
     with explained.evaluating(grad=True):
         leaves = [table.detach()[ids].requires_grad_()]  # the embeddings, exactly as the model looks them up
         if rc:

@@ -377,6 +377,8 @@ CASES = [
      ValueError, r"head_init must be one of \('probe', 'random'\); got 'zeros'"),
     ("length-feature-unknown", lambda t, f, c: HyenaRegressor(**TINY, length_feature="yes").fit(GOOD_X, np.zeros(12)),
      ValueError, r"length_feature must be 'auto', True or False; got 'yes'"),
+    ("rc-average-unknown", lambda t, f, c: HyenaClassifier(**TINY, rc_average="both").fit(GOOD_X, GOOD_Y),
+     ValueError, r"rc_average must be 'auto', True or False; got 'both'"),
     ("head-dropout-one", lambda t, f, c: HyenaRegressor(**TINY, head_dropout=1.0).fit(GOOD_X, np.zeros(12)),
      ValueError, r"head_dropout must be in \[0, 1\); got 1.0"),
     ("max-iter-zero", lambda t, f, c: clf(max_iter=0).fit(GOOD_X, GOOD_Y),

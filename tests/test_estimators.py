@@ -438,7 +438,7 @@ def test_probe_head_init_starts_from_a_logistic_regression_on_the_features(tmp_p
                     tmp_path)
     # A vanishing learning rate leaves the weights where the probe put them.
     clf = fast_classifier(pretrained=tmp_path, head_init="probe", max_iter=1, learning_rate_init=1e-12,
-                          length_feature=False)
+                          length_feature=False, rc_average=False)
     clf.fit(SEQS, LABELS)
     features = HyenaEmbedder(pretrained=tmp_path).fit().transform(SEQS)
     probe = LogisticRegression(C=1.0, max_iter=1000).fit(features, LABELS)

@@ -100,9 +100,12 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         n_positive``, a dict maps labels to weights.
     rc_augment : bool, default=False
         Replace each training sequence by its reverse complement with probability 1/2 at every epoch.
-    rc_average : bool, default=False
+    rc_average : "auto" or bool, default="auto"
         Average the predicted probabilities of each sequence and its reverse complement (strand-symmetric
-        predictions, twice the inference cost).
+        predictions, twice the inference cost). ``"auto"`` decides in ``fit`` from the training data: on unless
+        the labels depend on the strand (as promoters' do), which a cross-validated k-mer model tells by whether
+        averaging the strands makes its held-out log-loss worse beyond chance; off for multi-label ``y``. See
+        ``rc_average_``. Can be changed after ``fit``.
     unknown : {"raise", "N"}, default="raise"
         A character that is not A, C, G, T or N (either case; U reads as T): ``"raise"`` stops with an error
         naming the sequence, position and character; ``"N"`` reads it as N (IUPAC codes such as R or Y, gaps).
@@ -134,6 +137,9 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         Longest input accepted.
     length_feature_ : bool
         Whether the linear layer reads the length feature (``length_feature`` resolved).
+    rc_average_ : bool
+        Whether ``rc_average`` was on in ``fit`` (``"auto"`` resolved; predictions follow it while
+        ``rc_average="auto"``).
     n_iter_ : int
         Epochs run (over all fits when warm-starting).
     history_ : list of dict
@@ -207,7 +213,7 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         max_time=None,
         class_weight=None,
         rc_augment=False,
-        rc_average=False,
+        rc_average="auto",
         unknown="raise",
         random_state=None,
         verbose=0,

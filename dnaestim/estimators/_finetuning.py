@@ -17,6 +17,7 @@ to one row of outputs per sequence) and say which parameters the optimiser train
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -33,6 +34,7 @@ from ..training import (EarlyStopping, Hooks, Optimization, PrintLog, ProgressBa
                         train_loop)
 from ._base import HyenaEstimatorMixin, _check_float, _check_positive_int
 from ._resumable import Preempted
+from ._strand import Z_STRAND_SPECIFIC, strand_symmetric
 
 
 #: Batches whose sequences are sorted by length together (see :func:`length_grouped`).
@@ -116,6 +118,9 @@ class FineTuningBase(HyenaEstimatorMixin):
         _check_float(self.validation_fraction, "validation_fraction", 0, 1, low_open=True, high_open=True)
         _check_float(self.tol, "tol", 0, np.inf)
         _check_float(self.max_time, "max_time", 0, np.inf, low_open=True, allow_none=True)
+        if not (isinstance(self.rc_average, (bool, np.bool_)) or (isinstance(self.rc_average, str)
+                                                                 and self.rc_average == "auto")):
+            raise ValueError(f"rc_average must be 'auto', True or False; got {self.rc_average!r}.")
         if not (self.scoring in (None, "loss") or callable(self.scoring)):
             try:
                 get_scorer(self.scoring)
@@ -201,6 +206,7 @@ class FineTuningBase(HyenaEstimatorMixin):
         model, device = self.model_, self.device_
         shard = shard or Shard(len(sequences))
         distributed = shard.world > 1
+        self.rc_average_ = self._resolve_rc_average(sequences, targets, shard)
         if distributed and self.scoring not in (None, "loss"):
             raise ValueError("Under torchrun, early stopping watches the validation loss; pass scoring='loss'.")
         saved = checkpoints.read(self, shard.n_total, shard.world) if checkpoints is not None else None
@@ -393,11 +399,33 @@ class FineTuningBase(HyenaEstimatorMixin):
 
     # -- prediction ----------------------------------------------------------------------------------------------
 
+    def _resolve_rc_average(self, sequences, targets, shard):
+        """``rc_average`` as a bool: ``"auto"`` asks :func:`._strand.strand_symmetric` about single-label class
+        targets (all processes' answers must agree) and is False for multi-label and regression targets."""
+        if not isinstance(self.rc_average, str):
+            return bool(self.rc_average)
+        targets = np.asarray(targets)
+        if targets.ndim != 1 or targets.dtype.kind not in "iu":
+            return False
+        symmetric, z = strand_symmetric(sequences, targets, random_state=self._seeds()[1])
+        if shard.world > 1:
+            symmetric = bool(shard.sum([float(symmetric)])[0] == shard.world)
+        if self.verbose and shard.rank == 0:
+            found = ("too little data to tell" if z is None else
+                     f"averaging the strands changed a k-mer model's held-out log-loss by z = {z:+.1f}")
+            print(f"rc_average='auto': {'on' if symmetric else 'off'} ({found}; off below "
+                  f"{Z_STRAND_SPECIFIC:+.0f})", file=sys.stderr, flush=True)
+        return bool(symmetric)
+
+    def _averages_strands(self):
+        """Whether predictions average the two strands: ``rc_average``, or what ``"auto"`` decided in ``fit``."""
+        return self.rc_average_ if isinstance(self.rc_average, str) else bool(self.rc_average)
+
     def _prediction_forward(self):
         """``forward(ids, mask)`` of every prediction: ``_to_predictions`` of the model's outputs, float64
-        (b, n_outputs); with ``rc_average`` averaged with those of the reverse complements. Also what
+        (b, n_outputs); averaged with those of the reverse complements when :meth:`_averages_strands`. Also what
         :mod:`dnaestim.interpret` runs on mutated token ids and differentiates."""
-        model, rc_average = self.model_, self.rc_average
+        model, rc_average = self.model_, self._averages_strands()
 
         def forward(ids, mask):
             out = self._to_predictions(model(ids, mask).double())

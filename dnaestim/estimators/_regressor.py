@@ -91,9 +91,10 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         ``predict``). Keeps the loss and the learning rate meaningful whatever the targets' units.
     rc_augment : bool, default=False
         Replace each training sequence by its reverse complement with probability 1/2 at every epoch.
-    rc_average : bool, default=False
+    rc_average : bool or "auto", default=False
         Average the predictions of each sequence and its reverse complement (strand-symmetric
-        predictions, twice the inference cost).
+        predictions, twice the inference cost). ``"auto"`` is off here: :class:`HyenaClassifier` decides it from
+        class labels. Can be changed after ``fit``.
     unknown : {"raise", "N"}, default="raise"
         A character that is not A, C, G, T or N (either case; U reads as T): ``"raise"`` stops with an error
         naming the sequence, position and character; ``"N"`` reads it as N (IUPAC codes such as R or Y, gaps).
@@ -127,6 +128,8 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         Longest input accepted.
     length_feature_ : bool
         Whether the linear layer reads the length feature (``length_feature`` resolved).
+    rc_average_ : bool
+        Whether ``rc_average`` was on in ``fit``.
     n_iter_ : int
         Epochs run (over all fits when warm-starting).
     history_ : list of dict

@@ -128,8 +128,9 @@ class SoftPromptClassifier(HyenaClassifierBase):
         Weights of the classes in the loss, as in scikit-learn.
     rc_augment : bool, default=False
         Reverse-complement each training sequence with probability 1/2 every epoch (published: on).
-    rc_average : bool, default=False
-        Average the probabilities of each query and its reverse complement.
+    rc_average : bool or "auto", default=False
+        Average the probabilities of each query and its reverse complement. ``"auto"`` decides from the
+        training labels as in :class:`HyenaClassifier`. Can be changed after ``fit``.
     keep_backbone : bool, default=True
         Pickle (or :func:`dnaestim.save`) the whole model. False keeps only the prompt, the head and the
         demonstrations, plus the path of the checkpoint directory and a fingerprint of its weights: one backbone
@@ -174,7 +175,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
         Training and validation loss per epoch.
     best_iter_ : int
         Epoch whose prompt was kept.
-    validation_scores_, best_validation_score_, best_loss_
+    validation_scores_, best_validation_score_, best_loss_, rc_average_
         As in :class:`HyenaClassifier`.
     device_ : torch.device
         Device the model lives on.

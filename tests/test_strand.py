@@ -1,0 +1,85 @@
+"""rc_average="auto": the strand test tells labels that depend on the strand from labels that do not, and the
+estimators follow its answer."""
+
+import numpy as np
+import pytest
+
+from dnaestim import HyenaClassifier, HyenaRegressor, reverse_complement
+from dnaestim.datasets import load_gue_prom_core_tata, load_human_enhancers_cohn_subset
+from dnaestim.estimators._strand import strand_symmetric
+
+TINY = dict(pretrained=None, d_model=16, n_layer=1, d_inner=32, filter_order=8, emb_dim=3, max_iter=1,
+            batch_size=16, random_state=0)
+MOTIF = "TATAAAAGGC"
+
+
+def _random(rng, n, length=60):
+    return ["".join(rng.choice(list("ACGT"), size=length)) for _ in range(n)]
+
+
+def planted(seed, n=400, oriented=True):
+    """Half the sequences carry MOTIF. ``oriented``: always at position 10 of the given strand (as a TATA box
+    sits upstream of a transcription start); otherwise anywhere, on either strand."""
+    rng = np.random.default_rng(seed)
+    sequences, labels = _random(rng, n), np.arange(n) % 2
+    for i in np.flatnonzero(labels):
+        motif, at = MOTIF, 10
+        if not oriented:
+            motif = MOTIF if rng.random() < 0.5 else reverse_complement(MOTIF)
+            at = int(rng.integers(0, 60 - len(MOTIF)))
+        sequences[i] = sequences[i][:at] + motif + sequences[i][at + len(motif):]
+    return sequences, labels
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_motif_on_one_strand_at_one_place_is_strand_specific(seed):
+    symmetric, z = strand_symmetric(*planted(seed, oriented=True), random_state=seed)
+    assert not symmetric and z < -3
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_motif_anywhere_on_either_strand_is_strand_symmetric(seed):
+    symmetric, z = strand_symmetric(*planted(seed, oriented=False), random_state=seed)
+    assert symmetric and z > -3
+
+
+def test_shipped_promoters_are_strand_specific_and_enhancers_are_not():
+    X, y = load_gue_prom_core_tata(split="train", return_X_y=True)
+    assert strand_symmetric(X, np.unique(y, return_inverse=True)[1])[0] is False
+    X, y = load_human_enhancers_cohn_subset(split="train", return_X_y=True)
+    assert strand_symmetric(X, np.unique(y, return_inverse=True)[1])[0] is True
+
+
+def test_the_test_is_seeded_and_reads_any_characters():
+    X, y = planted(0)
+    X[0] = "acgtNNNRYacgt" + X[0]  # lower case and codes that are not ACGT end no 3-mer but break nothing
+    assert strand_symmetric(X, y, random_state=3) == strand_symmetric(X, y, random_state=3)
+
+
+@pytest.mark.parametrize("labels", [[0] * 20, [0] * 18 + [1] * 2])
+def test_too_little_data_to_tell_counts_as_symmetric(labels):
+    assert strand_symmetric(_random(np.random.default_rng(0), len(labels)), np.array(labels)) == (True, None)
+
+
+def test_classifier_auto_follows_the_test_and_can_be_overridden_after_fit():
+    X, y = planted(0, n=200, oriented=True)
+    clf = HyenaClassifier(**TINY).fit(X, y)
+    assert clf.rc_average == "auto" and clf.rc_average_ is False
+    forward = clf.predict_proba(X[:8])
+    both = clf.set_params(rc_average=True).predict_proba(X[:8])
+    assert not np.allclose(forward, both)
+    np.testing.assert_allclose(clf.set_params(rc_average="auto").predict_proba(X[:8]), forward)
+
+    X, y = planted(0, n=200, oriented=False)
+    clf = HyenaClassifier(**TINY).fit(X, y)
+    assert clf.rc_average_ is True
+    rc = [reverse_complement(s) for s in X[:8]]
+    np.testing.assert_allclose(clf.predict_proba(X[:8]), clf.predict_proba(rc), atol=1e-6)
+
+
+def test_auto_is_off_for_multilabel_and_regression_targets():
+    X, y = planted(0, n=64, oriented=False)
+    multilabel = np.stack([y, 1 - y, y], axis=1)
+    assert HyenaClassifier(**TINY).fit(X, multilabel).rc_average_ is False
+    assert HyenaRegressor(**TINY, rc_average="auto").fit(X, y.astype(float)).rc_average_ is False
+    assert HyenaRegressor(**TINY, rc_average=True).fit(X, y.astype(float)).rc_average_ is True
