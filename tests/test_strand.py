@@ -83,3 +83,15 @@ def test_auto_is_off_for_multilabel_and_regression_targets():
     assert HyenaClassifier(**TINY).fit(X, multilabel).rc_average_ is False
     assert HyenaRegressor(**TINY, rc_average="auto").fit(X, y.astype(float)).rc_average_ is False
     assert HyenaRegressor(**TINY, rc_average=True).fit(X, y.astype(float)).rc_average_ is True
+
+
+def test_soft_prompt_classifier_decides_as_the_classifier_does():
+    from dnaestim import HyenaConfig, HyenaLM, SoftPromptClassifier
+
+    lm = HyenaLM(HyenaConfig(d_model=16, n_layer=1, l_max=128))
+    X, y = planted(0, n=120, oriented=True)
+    clf = SoftPromptClassifier(pretrained=lm, n_prompt_tokens=4, max_iter=1, rc_average="auto", random_state=0)
+    assert clf.fit(X, y).rc_average_ is False
+    X, y = planted(0, n=120, oriented=False)
+    assert clf.fit(X, y).rc_average_ is True
+    assert SoftPromptClassifier().rc_average is False

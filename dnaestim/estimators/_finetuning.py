@@ -206,14 +206,15 @@ class FineTuningBase(HyenaEstimatorMixin):
         model, device = self.model_, self.device_
         shard = shard or Shard(len(sequences))
         distributed = shard.world > 1
-        self.rc_average_ = self._resolve_rc_average(sequences, targets, shard)
         if distributed and self.scoring not in (None, "loss"):
             raise ValueError("Under torchrun, early stopping watches the validation loss; pass scoring='loss'.")
         saved = checkpoints.read(self, shard.n_total, shard.world) if checkpoints is not None else None
         used = 0.0 if saved is None else saved["elapsed"]
-        # The linear probe below counts against max_time too; under torchrun every rank reads rank 0's clock.
+        # The strand check and the linear probe below count against max_time too; under torchrun every rank reads
+        # rank 0's clock.
         budget = (SynchronizedTimeBudget(self.max_time, device, used=used) if distributed
                   else TimeBudget(self.max_time, used=used))
+        self.rc_average_ = self._resolve_rc_average(sequences, targets, shard)
         ids, mask = self._tokenize(sequences, lengths)
         train_index, valid_index = self._split(targets, rng, shard)
         optimization = Optimization(model, self._make_optimizer(model), device, self.autocast_dtype_)
