@@ -44,7 +44,7 @@ def _features(codes_list, reverse_complement=False):
             valid &= base >= 0
             kmer = kmer * 4 + np.maximum(base, 0)
         position_bin = np.arange(n) * _BINS // n
-        np.add.at(out[row], (position_bin * 4 ** _K + kmer)[valid], 1.0 / n)
+        out[row] = np.bincount((position_bin * 4 ** _K + kmer)[valid], minlength=out.shape[1]) / n
     return out
 
 
