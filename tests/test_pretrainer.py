@@ -351,7 +351,8 @@ def test_two_process_run_with_a_time_budget_stops_on_the_same_step(tmp_path):
                    "-m", "dnaestim", *common])
     assert result.returncode == 0, result.stderr[-3000:]
     history = json.loads((tmp_path / "out" / "history.json").read_text())
-    assert 1 < len(history) < 100000 and history[-1]["seconds"] >= 4
+    # The last step's record is taken just before the budget may run out; the loop then stops before the next step.
+    assert 1 < len(history) < 100000 and history[-1]["seconds"] >= 3.5
 
 
 @pytest.mark.parametrize("job", ["embed", "score"])
