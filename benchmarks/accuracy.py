@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/accuracy.py DATA_DIR [--max-time SECONDS] [--datasets a,b] [--pretrained CKPT|none]
-                                  [--scratch] [--json OUT]
+                                  [--scratch] [--no-embedders] [--seed N] [--json OUT]
 
 ``DATA_DIR`` holds one folder per task with ``{train,dev,test}.csv.gz`` or a single ``test.csv.gz`` /
 ``all.csv.gz`` (columns ``sequence,label``), e.g. ``dnaestim/data/benchmarks``. Tasks with train and test
@@ -16,6 +16,8 @@ Columns: ``HyenaClassifier`` with its defaults (the bundled pretrained backbone,
 classifier trained from scratch (``--scratch``, same budget), the k-mer baseline (k in 3..6 chosen on a 10 %
 validation split, CountVectorizer -> MaxAbsScaler -> LogisticRegression), and
 ``Pipeline(HyenaEmbedder, LogisticRegression)`` on the same backbone and on a random one, all in the same run.
+``--seed`` seeds the Hyena models only (default 0); the folds and the k-mer baseline's validation split stay
+fixed, so runs with different seeds score the same data and can be combined into per-task medians.
 """
 
 from __future__ import annotations
@@ -80,19 +82,19 @@ def run_split(X_train, y_train, X_test, y_test, args, budget):
     classifiers = [("hyena", backbone)] + ([("scratch", {"pretrained": None})] if args.scratch else [])
     for name, params in classifiers:
         start = time.perf_counter()
-        clf = HyenaClassifier(max_time=budget, random_state=SEED, **params).fit(X_train, y_train)
+        clf = HyenaClassifier(max_time=budget, random_state=args.seed, **params).fit(X_train, y_train)
         results[name] = scores(y_test, clf.predict_proba(X_test), clf.classes_)
         results[name].update(seconds=time.perf_counter() - start, epochs=clf.n_iter_, best_epoch=clf.best_iter_,
-                             rc_average=float(clf._averages_strands()))
+                             rc_average=float(clf._averages_strands()), rc_augment=float(clf.rc_augment_))
 
     start = time.perf_counter()
     kmer = kmer_baseline(X_train, y_train)
     results["kmer"] = scores(y_test, kmer.predict_proba(X_test), kmer.classes_)
     results["kmer"]["seconds"] = time.perf_counter() - start
 
-    embedders = [] if args.no_embedders else [("embed_lr", HyenaEmbedder(random_state=SEED, **backbone))]
+    embedders = [] if args.no_embedders else [("embed_lr", HyenaEmbedder(random_state=args.seed, **backbone))]
     if embedders and backbone.get("pretrained", "bundled") is not None:
-        embedders.append(("embed_lr_random", HyenaEmbedder(pretrained=None, random_state=SEED)))
+        embedders.append(("embed_lr_random", HyenaEmbedder(pretrained=None, random_state=args.seed)))
     for name, embedder in embedders:
         start = time.perf_counter()
         pipe = make_pipeline(embedder, MaxAbsScaler(), LogisticRegression(max_iter=2000)).fit(X_train, y_train)
@@ -127,6 +129,7 @@ def main():
     parser.add_argument("--scratch", action="store_true", help="also train HyenaClassifier(pretrained=None)")
     parser.add_argument("--no-embedders", action="store_true",
                         help="skip the HyenaEmbedder + LogisticRegression rows (their columns print as nan)")
+    parser.add_argument("--seed", type=int, default=0, help="random_state of the Hyena models (default 0)")
     parser.add_argument("--json", type=Path, help="write all results here")
     args = parser.parse_args()
 
@@ -134,7 +137,7 @@ def main():
     if args.datasets:
         names = [n for n in names if n in set(args.datasets.split(","))]
     backbone = args.pretrained or f"{DEFAULT_BACKBONE} (default)"
-    print(f"HyenaClassifier defaults, backbone {backbone}, max_time={args.max_time:.0f}s per task, "
+    print(f"HyenaClassifier defaults, backbone {backbone}, seed {args.seed}, max_time={args.max_time:.0f}s per task, "
           f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
     header = (f"{'dataset':<28} {'protocol':<10} {'hyena acc':>9} {'mcc':>6} {'auc':>6} {'epochs':>6} | "
               + (f"{'scratch acc':>11} {'auc':>6} | " if args.scratch else "")

@@ -71,7 +71,8 @@ def fit_and_score(params, X_train, y_train, X_dev, y_dev, max_time, seed):
     else:
         model = HyenaClassifier(max_time=max_time, random_state=seed, **params).fit(X_train, y_train)
         proba = model.predict_proba(X_dev)
-        row = {"epochs": model.n_iter_, "best_epoch": model.best_iter_, "rc_average": model._averages_strands()}
+        row = {"epochs": model.n_iter_, "best_epoch": model.best_iter_, "rc_average": model._averages_strands(),
+               "rc_augment": model.rc_augment_}
     row["seconds"] = time.perf_counter() - start
     row["accuracy"] = accuracy_score(y_dev, model.classes_[proba.argmax(1)])
     row["auc"] = roc_auc_score(y_dev == model.classes_[1], proba[:, 1])

@@ -213,10 +213,12 @@ class SynchronizedTimeBudget(TimeBudget):
         Where the broadcast tensor lives.
     used : float, default=0.0
         Seconds spent before (by the run a resumed training continues).
+    schedule_start : float, optional
+        Where that run's training began (see :meth:`~dnaestim.training.TimeBudget.schedule_fraction`).
     """
 
-    def __init__(self, seconds, device="cpu", used=0.0):
-        super().__init__(seconds, used=used)
+    def __init__(self, seconds, device="cpu", used=0.0, schedule_start=None):
+        super().__init__(seconds, used=used, schedule_start=schedule_start)
         self.device = torch.device(device)
 
     def elapsed(self):

@@ -379,6 +379,8 @@ CASES = [
      ValueError, r"length_feature must be 'auto', True or False; got 'yes'"),
     ("rc-average-unknown", lambda t, f, c: HyenaClassifier(**TINY, rc_average="both").fit(GOOD_X, GOOD_Y),
      ValueError, r"rc_average must be 'auto', True or False; got 'both'"),
+    ("rc-augment-unknown", lambda t, f, c: HyenaClassifier(**TINY, rc_augment="yes").fit(GOOD_X, GOOD_Y),
+     ValueError, r"rc_augment must be 'auto', True or False; got 'yes'"),
     ("head-dropout-one", lambda t, f, c: HyenaRegressor(**TINY, head_dropout=1.0).fit(GOOD_X, np.zeros(12)),
      ValueError, r"head_dropout must be in \[0, 1\); got 1.0"),
     ("max-iter-zero", lambda t, f, c: clf(max_iter=0).fit(GOOD_X, GOOD_Y),

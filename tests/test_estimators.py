@@ -1,6 +1,7 @@
 """HyenaClassifier and HyenaEmbedder: scikit-learn contract, properties, end-to-end learning, errors."""
 
 import pickle
+import time
 
 import joblib
 import numpy as np
@@ -227,6 +228,24 @@ def test_max_time_stops_training():
     clf = fast_classifier(max_iter=1000, max_time=1.0).fit(SEQS, LABELS)
     assert clf.n_iter_ < 1000
     assert clf.history_[-1]["seconds"] < 10
+
+
+def test_a_budget_that_is_not_reached_leaves_training_to_the_seed(monkeypatch):
+    # Set-up before the first step (here a strand check made slow on purpose: 1.5 s of a 60 s budget, past the
+    # schedule's 1 % warm-up) and the clock do not move the learning rates of a run that fits in its budget: the
+    # same seed gives the same weights with or without max_time.
+    from dnaestim.estimators import _finetuning
+
+    check = _finetuning.strand_symmetric
+
+    def slow_check(*args, **kwargs):
+        time.sleep(1.5)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(_finetuning, "strand_symmetric", slow_check)
+    fitted = [fast_classifier(max_iter=3, **budget).fit(SEQS, LABELS) for budget in ({}, {"max_time": 60})]
+    for a, b in zip(fitted[0].model_.state_dict().values(), fitted[1].model_.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_warm_start_continues_and_checks_labels():

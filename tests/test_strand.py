@@ -1,4 +1,4 @@
-"""rc_average="auto": the strand test tells labels that depend on the strand from labels that do not, and the
+"""rc_average="auto" and rc_augment="auto": the strand test tells labels that depend on the strand from labels that do not, and the
 estimators follow its answer."""
 
 import numpy as np
@@ -77,12 +77,31 @@ def test_classifier_auto_follows_the_test_and_can_be_overridden_after_fit():
     np.testing.assert_allclose(clf.predict_proba(X[:8]), clf.predict_proba(rc), atol=1e-6)
 
 
+@pytest.mark.parametrize("oriented", [True, False])
+def test_classifier_augments_the_training_strands_as_the_test_decides(oriented, capsys):
+    X, y = planted(1, n=160, oriented=oriented)
+    auto = HyenaClassifier(**TINY, rc_augment="auto", verbose=1).fit(X, y)
+    assert auto.rc_augment == "auto" and auto.rc_augment_ is (not oriented) and auto.rc_average_ is (not oriented)
+    assert f"rc_augment={'off' if oriented else 'on'}, rc_average={'off' if oriented else 'on'}" in \
+        capsys.readouterr().err
+    # Training with "auto" is training with the verdict: the same seed gives the same weights.
+    fixed = HyenaClassifier(**TINY, rc_augment=not oriented, rc_average=not oriented).fit(X, y)
+    assert fixed.rc_augment_ is (not oriented)
+    for a, b in zip(auto.model_.state_dict().values(), fixed.model_.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    other = HyenaClassifier(**TINY, rc_augment=oriented, rc_average=not oriented).fit(X, y)
+    assert any(not np.array_equal(a.numpy(), b.numpy())
+               for a, b in zip(auto.model_.state_dict().values(), other.model_.state_dict().values()))
+
+
 def test_auto_is_off_for_multilabel_and_regression_targets():
     X, y = planted(0, n=64, oriented=False)
     multilabel = np.stack([y, 1 - y, y], axis=1)
-    assert HyenaClassifier(**TINY).fit(X, multilabel).rc_average_ is False
+    fitted = HyenaClassifier(**TINY, rc_augment="auto").fit(X, multilabel)
+    assert fitted.rc_average_ is False and fitted.rc_augment_ is False
     assert HyenaRegressor(**TINY, rc_average="auto").fit(X, y.astype(float)).rc_average_ is False
     assert HyenaRegressor(**TINY, rc_average=True).fit(X, y.astype(float)).rc_average_ is True
+    assert HyenaRegressor(**TINY, rc_augment="auto").fit(X, y.astype(float)).rc_augment_ is False
 
 
 def test_soft_prompt_classifier_decides_as_the_classifier_does():

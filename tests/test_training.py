@@ -82,10 +82,31 @@ def test_a_spent_budget_ends_the_epoch_and_stretches_the_schedule():
     state = train_loop([[0.0, 0.0]], _step(model, optimization), optimization=optimization,
                        lr_multiplier=lambda p: 1 - min(p, 1), total_steps=100, budget=budget, callbacks=[recorder])
     assert state.step == 0 and recorder.events == [("end", 0)]
-    half = TimeBudget(10.0, used=5.0)
+    half = TimeBudget(10.0, used=5.0, schedule_start=0.0)  # a resumed run that began training at 0 s
     state = train_loop([[0.0]], _step(model, optimization), optimization=optimization,
                        lr_multiplier=lambda p: 1 - min(p, 1), total_steps=100, budget=half)
-    assert state.extra["lrs"][0] == pytest.approx(0.05, abs=0.01)  # progress from the budget, not the steps
+    # progress from the budget, not the steps: (0.5 - slack) / (1 - slack)
+    assert state.extra["lrs"][0] == pytest.approx(0.1 * (1 - 0.45 / 0.95), abs=0.005)
+    assert half.schedule_start == 0.0  # kept, not restarted
+
+
+def test_set_up_time_and_a_clock_within_the_slack_leave_the_schedule_to_the_steps():
+    model, optimization = _setup()
+    set_up = TimeBudget(10.0, used=5.0)  # half the budget went on set-up (a probe, a strand check) before training
+    state = train_loop([[0.0, 0.0]], _step(model, optimization), optimization=optimization,
+                       lr_multiplier=lambda p: 1 - min(p, 1), total_steps=4, budget=set_up)
+    assert state.extra["lrs"] == [0.1, 0.1 * (1 - 1 / 4)]  # exactly the step schedule: no clock jitter
+    assert set_up.schedule_start == pytest.approx(5.0, abs=0.5)
+
+    budget = TimeBudget(100.0)
+    budget.begin_schedule()
+    budget.start -= 4.0  # 4 % of the budget spent: within the slack
+    assert budget.schedule_fraction() == 0.0
+    budget.start -= 51.0  # 55 %
+    assert budget.schedule_fraction() == pytest.approx((0.55 - TimeBudget.SLACK) / (1 - TimeBudget.SLACK), abs=1e-3)
+    budget.start -= 100.0
+    assert budget.schedule_fraction() == 1.0
+    assert TimeBudget(None).schedule_fraction() == 0.0
 
 
 def test_early_stopping_callback_keeps_and_restores_the_best_weights():

@@ -98,8 +98,11 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         Weights of the classes in the loss, as in scikit-learn. For multi-label ``y``, the weight of each label's
         positives against its negatives (torch's ``pos_weight``): ``"balanced"`` gives a label ``n_negative /
         n_positive``, a dict maps labels to weights.
-    rc_augment : bool, default=False
+    rc_augment : "auto" or bool, default=False
         Replace each training sequence by its reverse complement with probability 1/2 at every epoch.
+        ``"auto"``: when the labels are strand-symmetric, by the same check of the training data as
+        ``rc_average="auto"`` (one check decides both), so that a model whose predictions average the strands
+        is also trained on both; off for multi-label ``y``. See ``rc_augment_``.
     rc_average : "auto" or bool, default="auto"
         Average the predicted probabilities of each sequence and its reverse complement (strand-symmetric
         predictions, twice the inference cost). ``"auto"`` decides in ``fit`` from the training data: on unless
@@ -137,6 +140,8 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         Longest input accepted.
     length_feature_ : bool
         Whether the linear layer reads the length feature (``length_feature`` resolved).
+    rc_augment_ : bool
+        Whether ``rc_augment`` was on in the last ``fit`` (``"auto"`` resolved).
     rc_average_ : bool
         Whether ``rc_average`` was on in ``fit`` (``"auto"`` resolved; predictions follow it while
         ``rc_average="auto"``).

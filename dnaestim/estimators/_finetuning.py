@@ -118,9 +118,10 @@ class FineTuningBase(HyenaEstimatorMixin):
         _check_float(self.validation_fraction, "validation_fraction", 0, 1, low_open=True, high_open=True)
         _check_float(self.tol, "tol", 0, np.inf)
         _check_float(self.max_time, "max_time", 0, np.inf, low_open=True, allow_none=True)
-        if not (isinstance(self.rc_average, (bool, np.bool_)) or (isinstance(self.rc_average, str)
-                                                                 and self.rc_average == "auto")):
-            raise ValueError(f"rc_average must be 'auto', True or False; got {self.rc_average!r}.")
+        for name in ("rc_augment", "rc_average"):
+            value = getattr(self, name)
+            if not (isinstance(value, (bool, np.bool_)) or (isinstance(value, str) and value == "auto")):
+                raise ValueError(f"{name} must be 'auto', True or False; got {value!r}.")
         if not (self.scoring in (None, "loss") or callable(self.scoring)):
             try:
                 get_scorer(self.scoring)
@@ -209,12 +210,12 @@ class FineTuningBase(HyenaEstimatorMixin):
         if distributed and self.scoring not in (None, "loss"):
             raise ValueError("Under torchrun, early stopping watches the validation loss; pass scoring='loss'.")
         saved = checkpoints.read(self, shard.n_total, shard.world) if checkpoints is not None else None
-        used = 0.0 if saved is None else saved["elapsed"]
+        used, started = (0.0, None) if saved is None else (saved["elapsed"], saved.get("schedule_start", 0.0))
         # The strand check and the linear probe below count against max_time too; under torchrun every rank reads
         # rank 0's clock.
-        budget = (SynchronizedTimeBudget(self.max_time, device, used=used) if distributed
-                  else TimeBudget(self.max_time, used=used))
-        self.rc_average_ = self._resolve_rc_average(sequences, targets, shard)
+        budget = (SynchronizedTimeBudget(self.max_time, device, used=used, schedule_start=started) if distributed
+                  else TimeBudget(self.max_time, used=used, schedule_start=started))
+        self.rc_augment_, self.rc_average_ = self._resolve_strands(sequences, targets, shard)
         ids, mask = self._tokenize(sequences, lengths)
         train_index, valid_index = self._split(targets, rng, shard)
         optimization = Optimization(model, self._make_optimizer(model), device, self.autocast_dtype_)
@@ -258,7 +259,7 @@ class FineTuningBase(HyenaEstimatorMixin):
 
         def train_step(index, state):
             mine, local = shard.local(index)
-            flip = rng.random_sample(len(index))[mine] < 0.5 if self.rc_augment else None
+            flip = rng.random_sample(len(index))[mine] < 0.5 if self.rc_augment_ else None
             batch_w = w_tensor[local]
             # Every process divides by the weight of the whole global batch, so the summed gradients are those
             # of one process seeing the whole batch.
@@ -400,11 +401,18 @@ class FineTuningBase(HyenaEstimatorMixin):
 
     # -- prediction ----------------------------------------------------------------------------------------------
 
-    def _resolve_rc_average(self, sequences, targets, shard):
-        """``rc_average`` as a bool: ``"auto"`` asks :func:`._strand.strand_symmetric` about single-label class
-        targets (all processes' answers must agree) and is False for multi-label and regression targets."""
-        if not isinstance(self.rc_average, str):
-            return bool(self.rc_average)
+    def _resolve_strands(self, sequences, targets, shard):
+        """``rc_augment`` and ``rc_average`` as bools. Either one at ``"auto"`` follows a single check of the
+        training data, :func:`._strand.strand_symmetric`, for single-label class targets (all processes' answers
+        must agree); ``"auto"`` is False for multi-label and regression targets."""
+        settings = (self.rc_augment, self.rc_average)
+        if not any(isinstance(value, str) for value in settings):
+            return tuple(bool(value) for value in settings)
+        symmetric = self._strand_symmetric(sequences, targets, shard)
+        return tuple(symmetric if isinstance(value, str) else bool(value) for value in settings)
+
+    def _strand_symmetric(self, sequences, targets, shard):
+        """Whether the labels read the same on both strands (False unless single-label class targets)."""
         targets = np.asarray(targets)
         if targets.ndim != 1 or targets.dtype.kind not in "iu":
             return False
@@ -414,8 +422,10 @@ class FineTuningBase(HyenaEstimatorMixin):
         if self.verbose and shard.rank == 0:
             found = ("too little data to tell" if z is None else
                      f"averaging the strands changed a k-mer model's held-out log-loss by z = {z:+.1f}")
-            print(f"rc_average='auto': {'on' if symmetric else 'off'} ({found}; off below "
-                  f"{Z_STRAND_SPECIFIC:+.0f})", file=sys.stderr, flush=True)
+            decided = ", ".join(f"{name}={'on' if symmetric else 'off'}" for name in ("rc_augment", "rc_average")
+                                if isinstance(getattr(self, name), str))
+            print(f"strands ('auto'): {decided} ({found}; off below {Z_STRAND_SPECIFIC:+.0f})",
+                  file=sys.stderr, flush=True)
         return bool(symmetric)
 
     def _averages_strands(self):

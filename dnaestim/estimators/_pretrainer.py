@@ -367,13 +367,14 @@ class HyenaPretrainer(HyenaEstimatorMixin):
                                     filter_weight_decay=model.config.wd)
         step_fn = Optimization(train_model, optimizer, device, self.autocast_dtype_)
         self.n_iter_, self.tokens_seen_, self.history_, self.preempted_ = 0, 0, [], False
-        elapsed_before = 0.0
+        elapsed_before, schedule_start = 0.0, None
         if checkpoint is not None:
             self._restore(checkpoint, optimizer, rank)
             step_fn.step_count = self.n_iter_
             if step_fn.scaler.is_enabled() and checkpoint.get("scaler"):  # fp16 on a GPU: its loss scale goes on
                 step_fn.scaler.load_state_dict(checkpoint["scaler"])
             elapsed_before = float(checkpoint["elapsed"])
+            schedule_start = float(checkpoint.get("schedule_start", 0.0))
         valid = source.validation_windows(self.max_length_ + 1, int(self.validation_windows))
         total = int(self.max_steps)
 
@@ -413,12 +414,12 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             state.extra["postfix"] = {**({"loss": record["loss"]} if record["loss"] is not None else {}),
                                       "length": stage.length, "tok_s": f"{rate:,.0f}"}
             if save:
-                self._write_checkpoint(optimizer, state.budget.elapsed(), rank, step_fn.scaler)
+                self._write_checkpoint(optimizer, state.budget, rank, step_fn.scaler)
 
         callbacks = [Hooks(on_step_end=after_step)]
         # Under torchrun every rank reads rank 0's clock: ranks that disagreed on the last step would hang.
-        budget = (SynchronizedTimeBudget(self.max_time, device, used=elapsed_before) if world > 1
-                  else TimeBudget(self.max_time, used=elapsed_before))
+        budget = (SynchronizedTimeBudget(self.max_time, device, used=elapsed_before, schedule_start=schedule_start)
+                  if world > 1 else TimeBudget(self.max_time, used=elapsed_before, schedule_start=schedule_start))
         if self.verbose >= 1 and rank == 0:
             callbacks.append(PrintLog([("step", "step", "d"), ("length", "length", "d"), ("loss", "train loss", ".4f"),
                                        ("valid_loss", "valid loss", ".4f"), ("valid_bits_per_nt", "bits/nt", ".4f"),
@@ -598,8 +599,10 @@ class HyenaPretrainer(HyenaEstimatorMixin):
 
     # -- checkpoints -------------------------------------------------------------------------------------------
 
-    def _write_checkpoint(self, optimizer, elapsed, rank, scaler=None):
-        """Rank 0 writes the checkpoint; every rank must call this (each one's random state goes in it)."""
+    def _write_checkpoint(self, optimizer, budget, rank, scaler=None):
+        """Rank 0 writes the checkpoint; every rank must call this (each one's random state goes in it and
+        ``budget.elapsed()`` is a collective under torchrun)."""
+        elapsed = budget.elapsed()
         # Dropout masks differ between ranks: keep every rank's generator (the GPU's too, which dropout uses there).
         device = self.device_
         mine = (torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
@@ -620,6 +623,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             "step": self.n_iter_,
             "tokens_seen": self.tokens_seen_,
             "elapsed": elapsed,
+            "schedule_start": float(budget.schedule_start or 0.0),
             "history": self.history_,
             "torch_rng": rng_states,  # one per rank
             "cuda_rng": [cuda for _, cuda in generators],

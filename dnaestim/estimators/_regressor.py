@@ -89,8 +89,9 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         Train on targets shifted and scaled to mean 0 and standard deviation 1 (per output, weighted by
         ``sample_weight``; the training set's ``target_mean_`` and ``target_scale_`` are kept and undone by
         ``predict``). Keeps the loss and the learning rate meaningful whatever the targets' units.
-    rc_augment : bool, default=False
+    rc_augment : bool or "auto", default=False
         Replace each training sequence by its reverse complement with probability 1/2 at every epoch.
+        ``"auto"`` is off here, as for ``rc_average``.
     rc_average : bool or "auto", default=False
         Average the predictions of each sequence and its reverse complement (strand-symmetric
         predictions, twice the inference cost). ``"auto"`` is off here: :class:`HyenaClassifier` decides it from
@@ -128,8 +129,8 @@ class HyenaRegressor(PooledHeadMixin, RegressorMixin, FineTuningBase):
         Longest input accepted.
     length_feature_ : bool
         Whether the linear layer reads the length feature (``length_feature`` resolved).
-    rc_average_ : bool
-        Whether ``rc_average`` was on in ``fit``.
+    rc_augment_, rc_average_ : bool
+        Whether ``rc_augment`` and ``rc_average`` were on in ``fit``.
     n_iter_ : int
         Epochs run (over all fits when warm-starting).
     history_ : list of dict

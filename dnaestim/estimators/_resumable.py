@@ -178,6 +178,7 @@ class FineTuningCheckpoints(Callback):
             "model": {k: v.detach().cpu().clone() for k, v in estimator.model_.state_dict().items()},
             "optimizer": optimization.optimizer.state_dict(),
             "step": int(state.step), "finished": bool(finished), "elapsed": elapsed,
+            "schedule_start": float(state.budget.schedule_start or 0.0),
             "order": None if progress["order"] is None else torch.as_tensor(progress["order"], dtype=torch.int64),
             "position": int(progress["position"]),
             "epochs": int(progress["epochs"]),

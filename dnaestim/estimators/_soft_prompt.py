@@ -126,8 +126,9 @@ class SoftPromptClassifier(HyenaClassifierBase):
         Wall-clock budget for ``fit`` in seconds.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn.
-    rc_augment : bool, default=False
-        Reverse-complement each training sequence with probability 1/2 every epoch (published: on).
+    rc_augment : bool or "auto", default=False
+        Reverse-complement each training sequence with probability 1/2 every epoch (published: on). ``"auto"``
+        decides from the training labels as in :class:`HyenaClassifier`.
     rc_average : bool or "auto", default=False
         Average the probabilities of each query and its reverse complement. ``"auto"`` decides from the
         training labels as in :class:`HyenaClassifier`. Can be changed after ``fit``.
@@ -175,7 +176,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
         Training and validation loss per epoch.
     best_iter_ : int
         Epoch whose prompt was kept.
-    validation_scores_, best_validation_score_, best_loss_, rc_average_
+    validation_scores_, best_validation_score_, best_loss_, rc_augment_, rc_average_
         As in :class:`HyenaClassifier`.
     device_ : torch.device
         Device the model lives on.

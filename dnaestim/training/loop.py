@@ -17,8 +17,9 @@ what happens around it (validation, early stopping, checkpoints, history, progre
         if state.last or state.stop: break
     callback.on_train_end(state)              # best weights back, progress bar closed
 
-``progress`` is the larger of the fraction of steps done and the fraction of the time budget spent, so a run cut
-short by ``max_time`` still ends its schedule.
+``progress`` is the larger of the fraction of steps done and the fraction of the time budget spent since training
+began (:meth:`TimeBudget.schedule_fraction`), so a run cut short by ``max_time`` still ends its schedule, and a run
+that fits in its budget is not made nondeterministic by the clock.
 """
 
 from __future__ import annotations
@@ -37,12 +38,17 @@ __all__ = ["Callback", "EarlyStopping", "Hooks", "LoopState", "PrintLog", "Progr
 class TimeBudget:
     """Wall-clock budget: ``fraction()`` of it used, ``exhausted()`` once spent. ``None`` means no budget.
 
-    ``used`` seconds were spent before (by the run a resumed training continues).
+    ``used`` seconds were spent before (by the run a resumed training continues); ``schedule_start`` is where
+    that run's training began (see :meth:`schedule_fraction`), None until :meth:`begin_schedule`.
     """
 
-    def __init__(self, seconds: float | None, used: float = 0.0):
+    #: Share of the training budget the learning-rate schedule ignores before the clock may shorten it.
+    SLACK = 0.05
+
+    def __init__(self, seconds: float | None, used: float = 0.0, schedule_start: float | None = None):
         self.seconds = seconds
         self.start = time.monotonic() - used
+        self.schedule_start = schedule_start
 
     def elapsed(self) -> float:
         """Seconds since the start (including ``used``)."""
@@ -55,6 +61,26 @@ class TimeBudget:
     def exhausted(self) -> bool:
         """Whether the budget is spent."""
         return self.seconds is not None and self.elapsed() >= self.seconds
+
+    def begin_schedule(self):
+        """Mark where training begins (what was spent before, on set-up, does not move the schedule); a resumed
+        run keeps the start it was given."""
+        if self.schedule_start is None:
+            self.schedule_start = 0.0 if self.seconds is None else self.elapsed()
+
+    def schedule_fraction(self) -> float:
+        """How far the clock has moved the learning-rate schedule, in [0, 1] (0 without a budget).
+
+        0 until ``SLACK`` of the budget left at :meth:`begin_schedule` is spent, then rising linearly to 1 when the
+        budget runs out. A run whose steps fit in the budget with that margin follows its step count only, so the
+        same seed trains the same model; a clock that a slow first step or a busy machine puts ahead of the step
+        count by a hair would change its learning rates, and training amplifies that into another model.
+        """
+        if self.seconds is None:
+            return 0.0
+        start = self.schedule_start or 0.0
+        spent = (self.elapsed() - start) / max(self.seconds - start, 1e-9)
+        return min(1.0, max(0.0, (spent - self.SLACK) / (1 - self.SLACK)))
 
 
 @dataclass
@@ -101,8 +127,9 @@ class LoopState:
     extra: dict = field(default_factory=dict)  # what the estimator's train step and callbacks share
 
     def progress(self) -> float:
-        """Fraction of training done: of the steps, or of the time budget when that is further along."""
-        return max(self.step / max(1, self.total_steps), self.budget.fraction())
+        """Fraction of training done: of the steps, or of the time budget when that is further along
+        (:meth:`TimeBudget.schedule_fraction`)."""
+        return max(self.step / max(1, self.total_steps), self.budget.schedule_fraction())
 
 
 class Callback:
@@ -154,6 +181,7 @@ def train_loop(epochs, train_step, *, optimization, lr_multiplier, total_steps, 
     LoopState
     """
     state = LoopState(step=start_step, total_steps=total_steps, budget=budget or TimeBudget(None))
+    state.budget.begin_schedule()
 
     def out_of_time():
         return state.step - start_step >= min_steps and state.budget.exhausted()
