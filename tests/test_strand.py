@@ -80,7 +80,7 @@ def test_classifier_auto_follows_the_test_and_can_be_overridden_after_fit():
 @pytest.mark.parametrize("oriented", [True, False])
 def test_classifier_augments_the_training_strands_as_the_test_decides(oriented, capsys):
     X, y = planted(1, n=160, oriented=oriented)
-    auto = HyenaClassifier(**TINY, rc_augment="auto", verbose=1).fit(X, y)
+    auto = HyenaClassifier(**TINY, verbose=1).fit(X, y)
     assert auto.rc_augment == "auto" and auto.rc_augment_ is (not oriented) and auto.rc_average_ is (not oriented)
     assert f"rc_augment={'off' if oriented else 'on'}, rc_average={'off' if oriented else 'on'}" in \
         capsys.readouterr().err
@@ -97,7 +97,7 @@ def test_classifier_augments_the_training_strands_as_the_test_decides(oriented, 
 def test_auto_is_off_for_multilabel_and_regression_targets():
     X, y = planted(0, n=64, oriented=False)
     multilabel = np.stack([y, 1 - y, y], axis=1)
-    fitted = HyenaClassifier(**TINY, rc_augment="auto").fit(X, multilabel)
+    fitted = HyenaClassifier(**TINY).fit(X, multilabel)
     assert fitted.rc_average_ is False and fitted.rc_augment_ is False
     assert HyenaRegressor(**TINY, rc_average="auto").fit(X, y.astype(float)).rc_average_ is False
     assert HyenaRegressor(**TINY, rc_average=True).fit(X, y.astype(float)).rc_average_ is True

@@ -98,7 +98,7 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         Weights of the classes in the loss, as in scikit-learn. For multi-label ``y``, the weight of each label's
         positives against its negatives (torch's ``pos_weight``): ``"balanced"`` gives a label ``n_negative /
         n_positive``, a dict maps labels to weights.
-    rc_augment : "auto" or bool, default=False
+    rc_augment : "auto" or bool, default="auto"
         Replace each training sequence by its reverse complement with probability 1/2 at every epoch.
         ``"auto"``: when the labels are strand-symmetric, by the same check of the training data as
         ``rc_average="auto"`` (one check decides both), so that a model whose predictions average the strands
@@ -217,7 +217,7 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         scoring="loss",
         max_time=None,
         class_weight=None,
-        rc_augment=False,
+        rc_augment="auto",
         rc_average="auto",
         unknown="raise",
         random_state=None,
