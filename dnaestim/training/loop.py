@@ -127,8 +127,10 @@ class LoopState:
     extra: dict = field(default_factory=dict)  # what the estimator's train step and callbacks share
 
     def progress(self) -> float:
-        """Fraction of training done: of the steps, or of the time budget when that is further along
-        (:meth:`TimeBudget.schedule_fraction`)."""
+        """Fraction of training done, by steps or by time budget, whichever is further along.
+
+        The time side is :meth:`TimeBudget.schedule_fraction`.
+        """
         return max(self.step / max(1, self.total_steps), self.budget.schedule_fraction())
 
 
