@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/accuracy.py DATA_DIR [--max-time SECONDS] [--datasets a,b] [--pretrained CKPT|none]
-                                  [--scratch] [--no-embedders] [--seed N] [--json OUT]
+                                  [--scratch] [--no-embedders] [--seeds 0,1,2] [--json OUT]
 
 ``DATA_DIR`` holds one folder per task with ``{train,dev,test}.csv.gz`` or a single ``test.csv.gz`` /
 ``all.csv.gz`` (columns ``sequence,label``), e.g. ``dnaestim/data/benchmarks``. Tasks with train and test
@@ -16,8 +16,9 @@ Columns: ``HyenaClassifier`` with its defaults (the bundled pretrained backbone,
 classifier trained from scratch (``--scratch``, same budget), the k-mer baseline (k in 3..6 chosen on a 10 %
 validation split, CountVectorizer -> MaxAbsScaler -> LogisticRegression), and
 ``Pipeline(HyenaEmbedder, LogisticRegression)`` on the same backbone and on a random one, all in the same run.
-``--seed`` seeds the Hyena models only (default 0); the folds and the k-mer baseline's validation split stay
-fixed, so runs with different seeds score the same data and can be combined into per-task medians.
+``--seeds`` trains the Hyena classifiers once per seed (default: seed 0 only) and reports each metric's median over
+the seeds (every seed's scores go in the JSON); the folds, the k-mer baseline and the embedders stay those of the
+first seed, so every seed scores the same data.
 """
 
 from __future__ import annotations
@@ -76,25 +77,28 @@ def scores(y_true, proba, classes):
     return {"accuracy": accuracy_score(y_true, predicted), "mcc": matthews_corrcoef(y_true, predicted), "auc": auc}
 
 
-def run_split(X_train, y_train, X_test, y_test, args, budget):
+def run_split(X_train, y_train, X_test, y_test, args, budget, seed, baselines=True):
+    """Scores of every model on one split; only the Hyena classifiers when not ``baselines``."""
     results = {}
     backbone = {} if args.pretrained is None else {"pretrained": None if args.pretrained == "none" else args.pretrained}
     classifiers = [("hyena", backbone)] + ([("scratch", {"pretrained": None})] if args.scratch else [])
     for name, params in classifiers:
         start = time.perf_counter()
-        clf = HyenaClassifier(max_time=budget, random_state=args.seed, **params).fit(X_train, y_train)
+        clf = HyenaClassifier(max_time=budget, random_state=seed, **params).fit(X_train, y_train)
         results[name] = scores(y_test, clf.predict_proba(X_test), clf.classes_)
         results[name].update(seconds=time.perf_counter() - start, epochs=clf.n_iter_, best_epoch=clf.best_iter_,
                              rc_average=float(clf._averages_strands()), rc_augment=float(clf.rc_augment_))
 
+    if not baselines:
+        return results
     start = time.perf_counter()
     kmer = kmer_baseline(X_train, y_train)
     results["kmer"] = scores(y_test, kmer.predict_proba(X_test), kmer.classes_)
     results["kmer"]["seconds"] = time.perf_counter() - start
 
-    embedders = [] if args.no_embedders else [("embed_lr", HyenaEmbedder(random_state=args.seed, **backbone))]
+    embedders = [] if args.no_embedders else [("embed_lr", HyenaEmbedder(random_state=seed, **backbone))]
     if embedders and backbone.get("pretrained", "bundled") is not None:
-        embedders.append(("embed_lr_random", HyenaEmbedder(pretrained=None, random_state=args.seed)))
+        embedders.append(("embed_lr_random", HyenaEmbedder(pretrained=None, random_state=seed)))
     for name, embedder in embedders:
         start = time.perf_counter()
         pipe = make_pipeline(embedder, MaxAbsScaler(), LogisticRegression(max_iter=2000)).fit(X_train, y_train)
@@ -103,15 +107,15 @@ def run_split(X_train, y_train, X_test, y_test, args, budget):
     return results
 
 
-def run_task(folder: Path, args):
+def run_task(folder: Path, args, seed, baselines=True):
     train, test = read_task(folder)
     if test is not None:
         return "train/test", run_split(train.sequence.to_numpy(object), train.label.to_numpy(object),
                                        test.sequence.to_numpy(object), test.label.to_numpy(object), args,
-                                       args.max_time)
+                                       args.max_time, seed, baselines)
     X, y = train.sequence.to_numpy(object), train.label.to_numpy(object)
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED).split(X, y)
-    per_fold = [run_split(X[tr], y[tr], X[te], y[te], args, args.max_time / 5) for tr, te in folds]
+    per_fold = [run_split(X[tr], y[tr], X[te], y[te], args, args.max_time / 5, seed, baselines) for tr, te in folds]
     merged = {}
     for model in per_fold[0]:
         merged[model] = {k: float(np.mean([f[model][k] for f in per_fold])) for k in per_fold[0][model]}
@@ -129,7 +133,8 @@ def main():
     parser.add_argument("--scratch", action="store_true", help="also train HyenaClassifier(pretrained=None)")
     parser.add_argument("--no-embedders", action="store_true",
                         help="skip the HyenaEmbedder + LogisticRegression rows (their columns print as nan)")
-    parser.add_argument("--seed", type=int, default=0, help="random_state of the Hyena models (default 0)")
+    parser.add_argument("--seeds", default="0",
+                        help="comma-separated seeds of the Hyena classifiers; cells are medians over them (default 0)")
     parser.add_argument("--json", type=Path, help="write all results here")
     args = parser.parse_args()
 
@@ -137,7 +142,9 @@ def main():
     if args.datasets:
         names = [n for n in names if n in set(args.datasets.split(","))]
     backbone = args.pretrained or f"{DEFAULT_BACKBONE} (default)"
-    print(f"HyenaClassifier defaults, backbone {backbone}, seed {args.seed}, max_time={args.max_time:.0f}s per task, "
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    print(f"HyenaClassifier defaults, backbone {backbone}, seeds {seeds} (medians), "
+          f"max_time={args.max_time:.0f}s per task, "
           f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
     header = (f"{'dataset':<28} {'protocol':<10} {'hyena acc':>9} {'mcc':>6} {'auc':>6} {'epochs':>6} | "
               + (f"{'scratch acc':>11} {'auc':>6} | " if args.scratch else "")
@@ -146,7 +153,14 @@ def main():
     print("-" * len(header))
     everything = {}
     for name in names:
-        protocol, r = run_task(args.data_dir / name, args)
+        protocol, r = run_task(args.data_dir / name, args, seeds[0])
+        runs = [r] + [run_task(args.data_dir / name, args, seed, baselines=False)[1] for seed in seeds[1:]]
+        for model in ("hyena", "scratch"):
+            if model in r:
+                per_seed = {seed: run[model] for seed, run in zip(seeds, runs)}
+                r[model] = {key: float(np.median([scores[key] for scores in per_seed.values()]))
+                            for key in per_seed[seeds[0]]}
+                r[model]["per_seed"] = per_seed
         everything[name] = {"protocol": protocol, **r}
         h, k, e = r["hyena"], r["kmer"], r.get("embed_lr", {"auc": float("nan")})
         random_auc = r.get("embed_lr_random", {}).get("auc", float("nan"))
