@@ -76,13 +76,13 @@ def predict_batches(module, sequences, forward, *, tokenizer, batch_size, device
         module.train(was_training)
 
 
-def tokenize_numbered(tokenizer, texts, owners, *, max_length, padding):
-    """``tokenizer(texts)``, cut to ``max_length`` tokens; an error names the sequence by its place in the input,
-    ``owners[i]`` for ``texts[i]``."""
+def tokenize_numbered(tokenizer, texts, owners, *, max_length, padding, noun="Sequence"):
+    """``tokenizer(texts)``, cut to ``max_length`` tokens; an error names the text by its place in the input,
+    ``owners[i]`` for ``texts[i]``, and calls it ``noun`` (``"Prompt 3"`` rather than ``"Sequence 3"``)."""
     try:
         return tokenizer(texts, max_length=max_length, truncation=max_length is not None, padding=padding)
     except (TypeError, ValueError) as err:
-        message = re.sub(r"^Sequence (\d+)", lambda m: f"Sequence {owners[int(m[1])]}", str(err))
+        message = re.sub(r"^Sequence (\d+)", lambda m: f"{noun} {owners[int(m[1])]}", str(err))
         raise type(err)(message) from None
 
 

@@ -421,7 +421,7 @@ CASES = [
     ("generate-top-p-over-one", lambda t, f, c: tiny_lm().generate("ACGT", 4, top_p=1.5),
      ValueError, r"top_p must be None or a number in \(0, 1\]; got 1.5"),
     ("generate-invalid-character", lambda t, f, c: pretrainer().generate(["ACGT", "ACGRT"], 4),
-     ValueError, r"Sequence 1 has the character 'R' at position 3.*unknown='N'"),
+     ValueError, r"Prompt 1 has the character 'R' at position 3.*unknown='N'"),
     ("generate-unfitted-pretrainer", lambda t, f, c: HyenaPretrainer().generate("ACGT", 4),
      NotFittedError, r"This HyenaPretrainer instance is not fitted yet. Call 'fit'"),
     ("pretrainer-log-likelihood-one-nucleotide", lambda t, f, c: pretrainer().log_likelihood(["ACGT", "A"]),

@@ -136,6 +136,7 @@ def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top
     >>> [len(s) for s in out], set(out[0][8:]) <= set("ACGT")
     ([20, 16], True)
     """
+    from .._inference import tokenize_numbered
     from ..tokenizer import RIGHT_PADDED
 
     _check_sampling(max_new_tokens, temperature, top_k, top_p)
@@ -145,8 +146,8 @@ def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top
         if not isinstance(prompt, str) or not prompt:
             raise ValueError(f"Prompt {i} must be a non-empty str of nucleotides; got {prompt!r}.")
     tokenizer = tokenizer or RIGHT_PADDED
-    if prompts:
-        tokenizer(prompts)  # an error names the prompt, position and character
+    if prompts:  # an error names the prompt, position and character
+        tokenize_numbered(tokenizer, prompts, range(len(prompts)), max_length=None, padding=True, noun="Prompt")
     encoded = [tokenizer.encode(prompt) for prompt in prompts]
     for i, ids in enumerate(encoded):
         if len(ids) + max_new_tokens > model.config.l_max:

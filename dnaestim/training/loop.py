@@ -36,7 +36,7 @@ __all__ = ["Callback", "EarlyStopping", "Hooks", "LoopState", "PrintLog", "Progr
 
 
 class TimeBudget:
-    """Wall-clock budget: ``fraction()`` of it used, ``exhausted()`` once spent. ``None`` means no budget.
+    """Wall-clock budget: ``elapsed()`` seconds, ``exhausted()`` once spent. ``None`` means no budget.
 
     ``used`` seconds were spent before (by the run a resumed training continues); ``schedule_start`` is where
     that run's training began (see :meth:`schedule_fraction`), None until :meth:`begin_schedule`.
@@ -53,10 +53,6 @@ class TimeBudget:
     def elapsed(self) -> float:
         """Seconds since the start (including ``used``)."""
         return time.monotonic() - self.start
-
-    def fraction(self) -> float:
-        """Fraction of the budget spent (0 without a budget)."""
-        return 0.0 if self.seconds is None else self.elapsed() / self.seconds
 
     def exhausted(self) -> bool:
         """Whether the budget is spent."""
