@@ -116,7 +116,7 @@ def test_prompts_of_different_lengths_are_continued_as_alone():
     (dict(prompts="ACGT", max_new_tokens=5, temperature=-0.1), "temperature must be a number >= 0"),
     (dict(prompts="ACGT", max_new_tokens=5, top_k=0), "top_k must be None or an int >= 1"),
     (dict(prompts="ACGT", max_new_tokens=5, top_p=1.5), r"top_p must be None or a number in \(0, 1\]"),
-    (dict(prompts=["ACGT", "ACGX"], max_new_tokens=5), "Sequence 1 has the character 'X' at position 3"),
+    (dict(prompts=["ACGT", "ACGX"], max_new_tokens=5), "Prompt 1 has the character 'X' at position 3"),
 ])
 def test_generate_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
