@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.dnaestim-installed
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core; tests/conftest.py gives each its share of the threads.
+TEST_WORKERS ?= auto
 
 .PHONY: demo test docs bench install clean
 
@@ -24,7 +26,7 @@ demo: $(STAMP)
 	$(PY) -m dnaestim demo
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html

@@ -16,7 +16,17 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("dnaestim")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+#: Threads per test process: under pytest-xdist (``make test`` runs ``-n auto``) the workers share the cores, and
+#: more threads than cores make torch's thread pool spin against itself (a test took 5x longer so).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+THREADS = max(1, min(2, torch.get_num_threads()) // _WORKERS)
+torch.set_num_threads(THREADS)
+
+
+def pytest_collection_modifyitems(items):
+    """Start the slowest test first: the documentation build (minutes, mostly time-budgeted gallery examples) then
+    runs alongside the rest of the suite instead of after it."""
+    items.sort(key=lambda item: item.get_closest_marker("slowest_first") is None)
 
 
 def reference_dirs():

@@ -1,10 +1,12 @@
 """The documentation builds with warnings as errors (gallery examples executed), so docs never rot silently."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -13,11 +15,14 @@ pytest.importorskip("sphinx_gallery")
 pytest.importorskip("numpydoc")
 
 
+@pytest.mark.slowest_first
 def test_docs_build_without_warnings(tmp_path):
+    # The gallery's torch uses this worker's share of the cores (see conftest.py).
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(ROOT / "docs"),
          str(tmp_path / "html")],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        capture_output=True, text=True, cwd=ROOT, timeout=600, env=env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "html" / "user_guide" / "loading_checkpoints.html").is_file()
