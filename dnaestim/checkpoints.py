@@ -21,6 +21,7 @@ import logging
 import os
 import pickle
 import re
+import uuid
 import warnings
 import zipfile
 from copy import deepcopy
@@ -48,6 +49,9 @@ SAFETENSORS_WEIGHTS = "model.safetensors"
 TORCH_WEIGHTS = "pytorch_model.bin"
 #: Weight files in the order they are looked for.
 WEIGHT_FILES = (SAFETENSORS_WEIGHTS, LIGHTNING_WEIGHTS, TORCH_WEIGHTS)
+#: Where ``save_pretrained`` records the id of one save: in config.json's ``"dnaestim"`` block, in the
+#: safetensors header and next to the Lightning ``state_dict``. Files with different ids come from different saves.
+SAVE_ID_KEY = "save_id"
 
 _FREQ_KEY = re.compile(r"^(backbone\.layers\.\d+\.mixer\.filter_fn\.implicit_filter)\.(1|3|5)\.freq$")
 _LAYER_SEGMENT = re.compile(r"\.(mixer|mlp)\.layer\.")
@@ -119,7 +123,9 @@ def load_pretrained(path, *, device=None, dtype=None) -> HyenaLM:
         raise FileNotFoundError(
             f"No weights in {directory}: expected one of {', '.join(WEIGHT_FILES)} next to config.json."
         )
-    state = normalize_state_dict(read_state_dict(weights_file), source=weights_file)
+    state, save_id = _read_weights(weights_file)
+    _check_same_save(config, save_id, directory / CONFIG_NAME, weights_file)
+    state = normalize_state_dict(state, source=weights_file)
     head, embedding = state.get("lm_head.weight"), state.get("backbone.embeddings.word_embeddings.weight")
     config.tie_word_embeddings = head is None or (embedding is not None and torch.equal(head, embedding))
     if config.tie_word_embeddings:
@@ -268,16 +274,42 @@ def read_state_dict(path) -> dict:
     dict of str to Tensor
         Keys as stored.
     """
-    path = Path(path)
+    return _read_weights(Path(path))[0]
+
+
+def _read_weights(path: Path) -> tuple[dict, str | None]:
+    """The tensors of a weight file and the id of the ``save_pretrained`` call that wrote it (None if none did)."""
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors import SafetensorError, safe_open
 
         try:
-            return load_file(path)
+            with safe_open(path, framework="pt") as fh:
+                return {key: fh.get_tensor(key) for key in fh.keys()}, (fh.metadata() or {}).get(SAVE_ID_KEY)
         except (SafetensorError, OSError, ValueError) as err:
             raise CheckpointError(f"{path} is not a readable safetensors file ({err}).") from None
-    return _extract_state_dict(_torch_load(path), path)
+    saved = _torch_load(path)
+    save_id = saved.get(SAVE_ID_KEY) if isinstance(saved, dict) and "state_dict" in saved else None
+    return _extract_state_dict(saved, path), save_id if isinstance(save_id, str) else None
+
+
+def _check_same_save(config: HyenaConfig, weights_id: str | None, config_path: Path, weights_path: Path):
+    """Refuse a config.json and a weight file that different ``save_pretrained`` calls wrote.
+
+    Each file is replaced atomically, but a save interrupted between two files leaves new weights next to an old
+    config.json; so does copying files from two saves into one folder. A file without an id (a published
+    checkpoint, an older dnaestim save, weights written by other tools) is not checked: the key and shape checks
+    of the weights still apply.
+    """
+    block = config.extra.get("dnaestim")
+    config_id = block.get(SAVE_ID_KEY) if isinstance(block, dict) else None
+    if config_id is None or weights_id is None or weights_id == config_id:
+        return
+    raise CheckpointError(
+        f"{weights_path.name} and {config_path.name} in {config_path.parent} were not written by the same save "
+        f"(save ids {weights_id} and {config_id}): a save_pretrained that was interrupted, or files "
+        "copied from two checkpoints. Save the model again, or copy the config.json and weight file that belong "
+        "together."
+    )
 
 
 def _torch_load(path: Path):
@@ -390,7 +422,9 @@ def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning
 
     ``config.json`` + ``weights.ckpt`` can be read by the published code; ``model.safetensors`` is the safe,
     fast copy :func:`load_pretrained` prefers. Every file is written atomically (temporary file, fsync,
-    rename): a crash leaves the previous files intact.
+    rename), config.json last; weight files of an earlier model that this call does not rewrite are removed, as
+    they would no longer match config.json. All the files of one save carry the same save id: if a crash stops
+    the save between two files, :func:`load_pretrained` says so instead of loading a mix of two models.
 
     Parameters
     ----------
@@ -428,29 +462,38 @@ def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning
         raise CheckpointError(f"{directory} exists and is not a directory.")
     directory.mkdir(parents=True, exist_ok=True)
 
+    save_id = uuid.uuid4().hex
     config = model.config.to_dict()
-    config["dnaestim"] = _provenance(model.config, metadata)
+    config["dnaestim"] = {**_provenance(model.config, metadata), SAVE_ID_KEY: save_id}
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     if model.lm_head is None:
         state.pop("lm_head.weight", None)
 
     # Serialise everything first, so that an error leaves every existing file untouched; then replace the files
-    # one by one (each atomically), config last.
+    # one by one (each atomically), remove weight files of an earlier save that would no longer match, and write
+    # config.json last. The save id in every file makes a save interrupted between two files a clear error.
     payloads = {}
     if lightning:
         buffer = io.BytesIO()
-        torch.save({"state_dict": {"model." + _published_key(k, model.config): v for k, v in state.items()}}, buffer)
+        published = {"model." + _published_key(k, model.config): v for k, v in state.items()}
+        torch.save({"state_dict": published, SAVE_ID_KEY: save_id}, buffer)
         payloads[LIGHTNING_WEIGHTS] = buffer.getvalue()
     if safetensors:
         from safetensors.torch import save as save_safetensors
 
         # safetensors stores no aliases: keep one copy of each shared sine frequency (the loader refills them).
         unique = {k: v.clone() for k, v in state.items() if not re.search(r"implicit_filter\.(3|5)\.freq$", k)}
-        payloads[SAFETENSORS_WEIGHTS] = save_safetensors(unique, metadata={"format": "pt", "layout": "dnaestim"})
-    payloads[CONFIG_NAME] = (json.dumps(config, indent=2) + "\n").encode("utf-8")
+        payloads[SAFETENSORS_WEIGHTS] = save_safetensors(
+            unique, metadata={"format": "pt", "layout": "dnaestim", SAVE_ID_KEY: save_id})
+    config_payload = (json.dumps(config, indent=2) + "\n").encode("utf-8")
     for name, payload in payloads.items():
         with atomic_write(directory / name) as fh:
             fh.write(payload)
+    for stale in (directory / name for name in WEIGHT_FILES if name not in payloads):
+        if stale.is_file():
+            stale.unlink()
+    with atomic_write(directory / CONFIG_NAME) as fh:
+        fh.write(config_payload)
     return directory
 
 
@@ -470,7 +513,7 @@ def _provenance(config: HyenaConfig, metadata: dict | None) -> dict:
         block.update(metadata)
     previous = config.extra.get("dnaestim")
     if isinstance(previous, dict):
-        block["based_on"] = previous
+        block["based_on"] = {k: v for k, v in previous.items() if k != SAVE_ID_KEY}
     try:
         json.dumps(block)
     except (TypeError, ValueError) as err:

@@ -10,6 +10,7 @@ import torch
 
 from dnaestim import HyenaConfig, HyenaLM, HyenaPretrainer, load_pretrained, save_pretrained
 from dnaestim._atomic import atomic_write
+from dnaestim.checkpoints import CheckpointError
 
 
 def tiny_model(seed):
@@ -53,7 +54,31 @@ def test_save_pretrained_on_a_full_disk_names_the_file_and_keeps_the_previous_on
     assert after[os.path.basename(failed)] == before[os.path.basename(failed)]  # the file that failed is intact
     if n_ok == 0:
         assert after == before
+    if n_ok < 2:  # the file load_pretrained prefers (model.safetensors) and config.json are the previous save's
         torch.testing.assert_close(load_pretrained(tmp_path).state_dict(), tiny_model(0).state_dict())
+    else:  # both weight files are new, config.json is old: never a silent mix of two models
+        with pytest.raises(CheckpointError, match=r"model.safetensors and config.json in .* were not written by "
+                                                  r"the same save .*Save the model again"):
+            load_pretrained(tmp_path)
+
+
+def test_saving_one_format_over_a_save_of_both_leaves_no_stale_weights(tmp_path):
+    save_pretrained(tiny_model(0), tmp_path)
+    save_pretrained(tiny_model(1), tmp_path, safetensors=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "weights.ckpt"]
+    torch.testing.assert_close(load_pretrained(tmp_path).state_dict(), tiny_model(1).state_dict())
+    save_pretrained(tiny_model(0), tmp_path, lightning=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+    torch.testing.assert_close(load_pretrained(tmp_path).state_dict(), tiny_model(0).state_dict())
+
+
+def test_weights_and_config_of_different_saves_are_refused(tmp_path):
+    save_pretrained(tiny_model(0), tmp_path / "a")
+    save_pretrained(tiny_model(1), tmp_path / "b")
+    (tmp_path / "b" / "config.json").write_bytes((tmp_path / "a" / "config.json").read_bytes())
+    with pytest.raises(CheckpointError, match=r"model.safetensors and config.json in \S+b were not written by the "
+                                              r"same save \(save ids [0-9a-f]{32} and [0-9a-f]{32}\)"):
+        load_pretrained(tmp_path / "b")
 
 
 def test_unwritable_folder_is_a_permission_error_naming_the_file(tmp_path, monkeypatch):
