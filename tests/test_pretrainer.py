@@ -274,7 +274,11 @@ def test_record_names_repeated_across_files_are_qualified_by_file(tmp_path):
     fly = _fasta(tmp_path / "fly.fasta", {"X": "GGTT" * 250, "2L": "CATG" * 250})
     source = GenomeSource(fasta=[worm, fly], validation_fraction=0)
     assert source.records == {"worm:X": 1200, "I": 1200, "fly:X": 1000, "2L": 1000}
-    # Each qualified name reads its own file's record.
+    # Each qualified name reads its own file's record, and file_of names that file.
+    assert [source.file_of(r) for r in source.records] == [str(worm), str(worm), str(fly), str(fly)]
+    with pytest.raises(KeyError, match=r"Record 'X' is not in this genome; it has: worm:X, I, fly:X, 2L"):
+        source.file_of("X")
+    assert GenomeSource(sequences=["ACGT"], validation_fraction=0).file_of("0") is None
     assert source.read([source.region("worm:X", 0, 8), source.region("fly:X", 0, 8)]) == ["ACGTACGT", "GGTTGGTT"]
     # Validation parts stay with their file; windows never mix the two X records.
     split = GenomeSource(fasta=[worm, fly], validation_fraction=0.25, min_validation_length=1)
