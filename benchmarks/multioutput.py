@@ -3,13 +3,15 @@
 Usage::
 
     python benchmarks/multioutput.py DATA_DIR [--max-time SECONDS] [--datasets a,b] [--max-length N] [--json OUT]
+                                             [--params JSON]
 
 ``DATA_DIR`` holds one folder per task (e.g. ``../shared/data/multioutput``): ``train.csv.gz`` + ``test.csv.gz``
 with columns ``sequence,target`` (regression: trained on train, scored on test), or one ``all.csv.gz`` with
 ``sequence`` and 0/1 label columns (multi-label; every other column, such as ``region``, is ignored), scored by
 5-fold cross-validation (KFold, shuffled, seed 0) on out-of-fold predictions. Every task gets the estimator's
 defaults and the same wall-clock budget (``--max-time`` per task, split evenly over the folds); nothing is tuned
-per task.
+per task. ``--params '{"rc_augment": true}'`` passes other settings to both estimators, to measure a change of
+default the same way.
 
 The baselines run in the same process on the same splits: k-mer counts (k in 3..6 chosen on a 10 % validation
 split of the training part), MaxAbsScaler, then Ridge(alpha=1) or one-vs-rest LogisticRegression(C=1).
@@ -81,7 +83,8 @@ def run_regression(folder, args):
     X, y = train["sequence"].to_numpy(object), train["target"].to_numpy(float)
     X_test, y_test = test["sequence"].to_numpy(object), test["target"].to_numpy(float)
     start = time.perf_counter()
-    model = HyenaRegressor(max_time=args.max_time, random_state=SEED, max_length=args.max_length).fit(X, y)
+    model = HyenaRegressor(max_time=args.max_time, random_state=SEED, max_length=args.max_length, **args.params)
+    model.fit(X, y)
     hyena = {**regression_scores(y_test, model.predict(X_test)), "seconds": time.perf_counter() - start,
              "epochs": model.n_iter_}
     baseline, k = kmer_baseline(X, y, regression=True)
@@ -97,7 +100,7 @@ def run_multilabel(folder, args):
     budget = args.max_time / 5
     start, epochs = time.perf_counter(), []
     for fold, (train, test) in enumerate(KFold(5, shuffle=True, random_state=SEED).split(X)):
-        model = HyenaClassifier(max_time=budget, random_state=SEED, max_length=args.max_length)
+        model = HyenaClassifier(max_time=budget, random_state=SEED, max_length=args.max_length, **args.params)
         model.fit(X[train], pd.DataFrame(Y[train], columns=labels))
         hyena_proba[test] = model.predict_proba(X[test])
         epochs.append(model.n_iter_)
@@ -116,6 +119,8 @@ def main(argv=None):
     parser.add_argument("--datasets", help="comma-separated task folders (default: all)")
     parser.add_argument("--max-length", type=int, default=None, help="cut sequences to this many nucleotides")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--params", type=json.loads, default={},
+                        help="estimator settings as a JSON object, e.g. '{\"rc_augment\": true}'")
     args = parser.parse_args(argv)
     folders = sorted(p for p in args.data_dir.iterdir() if p.is_dir())
     if args.datasets:

@@ -94,10 +94,32 @@ def test_classifier_augments_the_training_strands_as_the_test_decides(oriented, 
                for a, b in zip(auto.model_.state_dict().values(), other.model_.state_dict().values()))
 
 
-def test_auto_is_off_for_multilabel_and_regression_targets():
-    X, y = planted(0, n=64, oriented=False)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_multilabel_targets_are_tested_label_by_label(seed):
+    """One oriented label among symmetric ones makes the task strand-specific; all symmetric, symmetric."""
+    X_oriented, y_oriented = planted(seed + 10, oriented=True)
+    X_any, y_any = planted(seed, oriented=False)
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 2, size=len(y_any))
+    # Label 0 is the oriented motif, at position 10; label 1 the unoriented one where it fell past position 30.
+    X = [a[:30] + b[30:] for a, b in zip(X_oriented, X_any)]
+    symmetric, z = strand_symmetric(X, np.stack([y_oriented, y_any, noise], axis=1), random_state=seed)
+    assert not symmetric and z < -3
+    symmetric, z = strand_symmetric(X_any, np.stack([y_any, noise], axis=1), random_state=seed)
+    assert symmetric and z > -3
+    # Labels with fewer than 3 sequences on a side are left out; with none left, too little data to tell.
+    rare = np.zeros(len(y_any), dtype=int)
+    rare[:2] = 1
+    assert strand_symmetric(X_any, np.stack([rare, np.ones_like(rare)], axis=1)) == (True, None)
+
+
+def test_multilabel_auto_follows_the_test_and_regression_auto_is_off():
+    X, y = planted(0, n=160, oriented=False)
     multilabel = np.stack([y, 1 - y, y], axis=1)
     fitted = HyenaClassifier(**TINY).fit(X, multilabel)
+    assert fitted.rc_average_ is True and fitted.rc_augment_ is True
+    X, y = planted(0, n=160, oriented=True)
+    fitted = HyenaClassifier(**TINY).fit(X, np.stack([y, 1 - y, y], axis=1))
     assert fitted.rc_average_ is False and fitted.rc_augment_ is False
     assert HyenaRegressor(**TINY, rc_average="auto").fit(X, y.astype(float)).rc_average_ is False
     assert HyenaRegressor(**TINY, rc_average=True).fit(X, y.astype(float)).rc_average_ is True

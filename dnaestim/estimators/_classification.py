@@ -126,6 +126,9 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
             return targets.astype(np.int64)
         return self.classes_[targets]
 
+    def _strand_check_targets(self, targets):
+        return np.asarray(targets).astype(np.int64)  # class indices, or the 0/1 matrix of multi-label targets
+
     def _stratify(self, targets):
         return targets if self.out_activation_ == "softmax" else None
 

@@ -102,13 +102,13 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         Replace each training sequence by its reverse complement with probability 1/2 at every epoch.
         ``"auto"``: when the labels are strand-symmetric, by the same check of the training data as
         ``rc_average="auto"`` (one check decides both), so that a model whose predictions average the strands
-        is also trained on both; off for multi-label ``y``. See ``rc_augment_``.
+        is also trained on both. See ``rc_augment_``.
     rc_average : "auto" or bool, default="auto"
         Average the predicted probabilities of each sequence and its reverse complement (strand-symmetric
         predictions, twice the inference cost). ``"auto"`` decides in ``fit`` from the training data: on unless
         the labels depend on the strand (as promoters' do), which a cross-validated k-mer model tells by whether
-        averaging the strands makes its held-out log-loss worse beyond chance; off for multi-label ``y``. See
-        ``rc_average_``. Can be changed after ``fit``.
+        averaging the strands makes its held-out log-loss worse beyond chance (for multi-label ``y``, one model
+        per label, the change summed over the labels). See ``rc_average_``. Can be changed after ``fit``.
     unknown : {"raise", "N"}, default="raise"
         A character that is not A, C, G, T or N (either case; U reads as T): ``"raise"`` stops with an error
         naming the sequence, position and character; ``"N"`` reads it as N (IUPAC codes such as R or Y, gaps).

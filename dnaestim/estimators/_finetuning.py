@@ -403,8 +403,8 @@ class FineTuningBase(HyenaEstimatorMixin):
 
     def _resolve_strands(self, sequences, targets, shard):
         """``rc_augment`` and ``rc_average`` as bools. Either one at ``"auto"`` follows a single check of the
-        training data, :func:`._strand.strand_symmetric`, for single-label class targets (all processes' answers
-        must agree); ``"auto"`` is False for multi-label and regression targets."""
+        training data, :func:`._strand.strand_symmetric`, for class and multi-label targets (all processes' answers
+        must agree); ``"auto"`` is False where :meth:`_strand_check_targets` gives None (regression)."""
         settings = (self.rc_augment, self.rc_average)
         if not any(isinstance(value, str) for value in settings):
             return tuple(bool(value) for value in settings)
@@ -412,9 +412,9 @@ class FineTuningBase(HyenaEstimatorMixin):
         return tuple(symmetric if isinstance(value, str) else bool(value) for value in settings)
 
     def _strand_symmetric(self, sequences, targets, shard):
-        """Whether the labels read the same on both strands (False unless single-label class targets)."""
-        targets = np.asarray(targets)
-        if targets.ndim != 1 or targets.dtype.kind not in "iu":
+        """Whether the labels read the same on both strands (False where the check does not apply)."""
+        targets = self._strand_check_targets(targets)
+        if targets is None:
             return False
         symmetric, z = strand_symmetric(sequences, targets, random_state=self._seeds()[1])
         if shard.world > 1:
@@ -427,6 +427,11 @@ class FineTuningBase(HyenaEstimatorMixin):
             print(f"strands ('auto'): {decided} ({found}; off below {Z_STRAND_SPECIFIC:+.0f})",
                   file=sys.stderr, flush=True)
         return bool(symmetric)
+
+    def _strand_check_targets(self, targets):
+        """The encoded targets as :func:`._strand.strand_symmetric` reads them, or None where ``"auto"`` means off
+        (no check; regression, which has no log-loss to compare)."""
+        return None
 
     def _averages_strands(self):
         """Whether predictions average the two strands: ``rc_average``, or what ``"auto"`` decided in ``fit``."""
