@@ -490,8 +490,13 @@ def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning
         with atomic_write(directory / name) as fh:
             fh.write(payload)
     for stale in (directory / name for name in WEIGHT_FILES if name not in payloads):
-        if stale.is_file():
-            stale.unlink()
+        try:
+            stale.unlink(missing_ok=True)
+        except OSError as err:
+            raise OSError(
+                err.errno, f"Could not remove {stale} ({err.strerror or err}), the weights of an earlier save that "
+                f"no longer match this one; config.json was not rewritten, so the folder is refused when loaded. "
+                f"Delete {stale.name} (or fix the permissions of {directory}) and save again.") from err
     with atomic_write(directory / CONFIG_NAME) as fh:
         fh.write(config_payload)
     return directory

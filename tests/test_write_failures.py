@@ -72,6 +72,28 @@ def test_saving_one_format_over_a_save_of_both_leaves_no_stale_weights(tmp_path)
     torch.testing.assert_close(load_pretrained(tmp_path).state_dict(), tiny_model(0).state_dict())
 
 
+def test_a_stale_weight_file_that_cannot_be_removed_is_named_and_never_loaded(tmp_path, monkeypatch):
+    save_pretrained(tiny_model(0), tmp_path)
+    unlink = type(tmp_path).unlink
+
+    def refuse(self, missing_ok=False):
+        if self.name == "model.safetensors":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(type(tmp_path), "unlink", refuse)
+    with pytest.raises(PermissionError, match=r"Could not remove \S+model.safetensors \(Permission denied\), the "
+                                              r"weights of an earlier save .* Delete model.safetensors"):
+        save_pretrained(tiny_model(1), tmp_path, safetensors=False)
+    monkeypatch.undo()
+    # model.safetensors and config.json are still the previous save, and load as it; the new weights.ckpt is
+    # never paired with the old config.json
+    torch.testing.assert_close(load_pretrained(tmp_path).state_dict(), tiny_model(0).state_dict())
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="were not written by the same save"):
+        load_pretrained(tmp_path)
+
+
 def test_weights_and_config_of_different_saves_are_refused(tmp_path):
     save_pretrained(tiny_model(0), tmp_path / "a")
     save_pretrained(tiny_model(1), tmp_path / "b")
