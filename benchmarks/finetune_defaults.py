@@ -32,10 +32,12 @@ import torch
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from dnaestim import HyenaClassifier
+from dnaestim import HyenaClassifier, SoftPromptClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import kmer_baseline  # noqa: E402
+
+ESTIMATORS = {"HyenaClassifier": HyenaClassifier, "SoftPromptClassifier": SoftPromptClassifier}
 
 SETTINGS = {
     "defaults": {},
@@ -61,7 +63,7 @@ def subsample(X, y, n, seed):
     return X_part, y_part
 
 
-def fit_and_score(params, X_train, y_train, X_dev, y_dev, max_time, seed):
+def fit_and_score(params, X_train, y_train, X_dev, y_dev, max_time, seed, estimator=HyenaClassifier):
     """Dev accuracy/AUC of one fitted setting (``params=None``: the k-mer baseline), also with rc_average flipped."""
     start = time.perf_counter()
     if params is None:
@@ -69,7 +71,7 @@ def fit_and_score(params, X_train, y_train, X_dev, y_dev, max_time, seed):
         proba = model.predict_proba(X_dev)
         row = {"epochs": 0, "best_epoch": 0}
     else:
-        model = HyenaClassifier(max_time=max_time, random_state=seed, **params).fit(X_train, y_train)
+        model = estimator(max_time=max_time, random_state=seed, **params).fit(X_train, y_train)
         proba = model.predict_proba(X_dev)
         row = {"epochs": model.n_iter_, "best_epoch": model.best_iter_, "rc_average": model._averages_strands(),
                "rc_augment": model.rc_augment_}
@@ -93,12 +95,14 @@ def main():
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; cells are means over them (default 0)")
     parser.add_argument("--n-train", type=int, help="train on a stratified subsample of this many sequences")
     parser.add_argument("--n-dev", type=int, help="score on a stratified subsample of this many dev sequences")
+    parser.add_argument("--estimator", default="HyenaClassifier", choices=sorted(ESTIMATORS),
+                        help="the estimator whose settings are measured (default HyenaClassifier)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     settings = json.loads(args.settings) if args.settings else SETTINGS
     tasks = args.tasks.split(",")
     seeds = [int(seed) for seed in args.seeds.split(",")]
-    print(f"dev-split accuracy / AUC, max_time={args.max_time:.0f}s, seeds {seeds}, n_train {args.n_train or 'all'}, "
+    print(f"{args.estimator}: dev-split accuracy / AUC, max_time={args.max_time:.0f}s, seeds {seeds}, n_train {args.n_train or 'all'}, "
           f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
     results = {}
     if args.n_train is not None:
@@ -109,7 +113,7 @@ def main():
         for task, ((X_train, y_train), (X_dev, y_dev)) in data.items():
             X_dev, y_dev = subsample(X_dev, y_dev, args.n_dev, 0)
             runs = [fit_and_score(params, *subsample(X_train, y_train, args.n_train, seed), X_dev, y_dev,
-                                  args.max_time, seed) for seed in seeds]
+                                  args.max_time, seed, ESTIMATORS[args.estimator]) for seed in seeds]
             row[task] = {key: float(np.mean([run[key] for run in runs])) for key in runs[0]}
         results[name] = row
         cells = "  ".join(f"{t}: {r['accuracy']:.3f}/{r['auc']:.3f} ({r['best_epoch']:.0f}/{r['epochs']:.0f} ep)"

@@ -434,8 +434,10 @@ def gradient_x_input(estimator, sequences, *, target=None, batch_size=None):
     row: ``s_t ≈ -3/4`` times the mean of the three substitutions of :func:`saturation_mutagenesis` at ``t``
     (minus the mean of the four where the reference is N). Positive: the reference base raises the output
     compared with an average base; negative: it lowers it. A first-order estimate misses what a single
-    substitution does to a saturated or strongly non-linear output; on a model trained to find a planted motif,
-    the scores are highest on the motif but correlate with ISM only loosely.
+    substitution does to a saturated or strongly non-linear output (Hyena's gating is multiplicative): on small
+    models trained to find a planted motif (12 fits, measured), the scores were highest on the motif in about two
+    fits of three, and in the others did not point at it or pointed away from it, while ISM found it every time.
+    Use :func:`saturation_mutagenesis` where it matters.
 
     One forward and one backward pass per batch of sequences (two of each with ``rc_average``); the model's
     parameters are left untouched and receive no gradient.

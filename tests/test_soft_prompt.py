@@ -75,7 +75,8 @@ def test_prompt_changes_in_training_and_probabilities_sum_to_one():
 def test_lm_head_reads_label_tokens_at_the_final_sep():
     """Zero-shot with no prompt: the class scores are the LM's next-token logits after ``query [SEP]``."""
     lm = tiny_lm().eval()
-    clf = SoftPromptClassifier(pretrained=lm, n_prompt_tokens=0, max_length=30, device="cpu").fit(SEQS, LABELS)
+    clf = SoftPromptClassifier(pretrained=lm, head="lm", n_prompt_tokens=0, max_length=30, rc_average=False,
+                               device="cpu").fit(SEQS, LABELS)
     assert clf.n_iter_ == 0 and clf.label_token_ids_.tolist() == [VOCAB["A"], VOCAB["N"]]
     query = "ACGTTGCA"
     ids = [VOCAB["[PAD]"]] * (30 - len(query)) + [VOCAB[c] for c in query] + [VOCAB["[SEP]"]]
@@ -85,8 +86,27 @@ def test_lm_head_reads_label_tokens_at_the_final_sep():
     np.testing.assert_allclose(clf.predict_log_proba([query])[0], expected, rtol=1e-5)
 
 
+def test_probe_sets_the_linear_head_from_what_it_reads():
+    """head_init="probe": before training, a logistic regression on the pooled query states (behind the initial
+    prompt) sets the linear head, split evenly between the two logits; "random" keeps N(0, 0.02)."""
+    from sklearn.linear_model import LogisticRegression
+
+    untrained = dict(max_iter=1, learning_rate_init=1e-12, rc_augment=False, rc_average=False, device="cpu")
+    clf = fast(**untrained).fit(SEQS, LABELS)  # the defaults: head="linear", head_init="probe"
+    features = clf._prompted_features(list(SEQS))
+    probe = LogisticRegression(C=1.0, max_iter=1000).fit(features, LABELS == "y")
+    head = clf.model_.head
+    np.testing.assert_allclose(head.weight[1].detach().numpy(), probe.coef_[0] / 2, atol=1e-4)
+    np.testing.assert_allclose(head.weight[0].detach().numpy(), -probe.coef_[0] / 2, atol=1e-4)
+    np.testing.assert_allclose(head.bias.detach().numpy(), [-probe.intercept_[0] / 2, probe.intercept_[0] / 2],
+                               atol=1e-4)
+    np.testing.assert_array_equal(clf.predict(SEQS), np.where(probe.predict(features), "y", "x"))
+    random = fast(head_init="random", **untrained).fit(SEQS, LABELS).model_.head.weight
+    assert random.abs().max() < 0.1 and not torch.allclose(random, head.weight)
+
+
 def test_in_context_demonstrations_layout():
-    clf = SoftPromptClassifier(pretrained=tiny_lm(), n_prompt_tokens=0, n_shots=2, max_length=30,
+    clf = SoftPromptClassifier(pretrained=tiny_lm(), head="lm", n_prompt_tokens=0, n_shots=2, max_length=30,
                                random_state=1, device="cpu").fit(SEQS, LABELS)
     assert clf.n_iter_ == 0
     assert len(clf.demonstrations_) == 4
@@ -98,7 +118,7 @@ def test_in_context_demonstrations_layout():
         assert row[31] == clf.label_token_ids_[list(clf.classes_).index(label)]
         assert "".join("ACGTN"[i - 7] for i in row[:30] if i >= 7) == seq[:30]
     # Same seed, same demonstrations; in-context prediction is deterministic.
-    again = SoftPromptClassifier(pretrained=tiny_lm(), n_prompt_tokens=0, n_shots=2, max_length=30,
+    again = SoftPromptClassifier(pretrained=tiny_lm(), head="lm", n_prompt_tokens=0, n_shots=2, max_length=30,
                                  random_state=1, device="cpu").fit(SEQS, LABELS)
     np.testing.assert_array_equal(again.predict_proba(SEQS), clf.predict_proba(SEQS))
 
@@ -118,6 +138,7 @@ def test_long_prompt_fits_and_limits_are_named():
         ({"pretrained": None}, "adapts a pretrained model"),
         ({"n_prompt_tokens": -1}, "n_prompt_tokens must be an int >= 0"),
         ({"head": "mlp"}, "head must be one of"),
+        ({"head_init": "zeros"}, r"head_init must be one of \('probe', 'random'\); got 'zeros'"),
         ({"label_tokens": ["A"]}, "label_tokens has 1 tokens but y has 2 classes"),
         ({"label_tokens": ["A", "Z"]}, r"label_tokens \['Z'\] are not in the vocabulary"),
         ({"label_tokens": ["A", "A"]}, "must be distinct"),
@@ -135,10 +156,10 @@ def test_bad_parameters_are_named(params, message):
 def test_too_many_classes_for_default_label_tokens():
     y = np.arange(40) % 6
     with pytest.raises(ValueError, match="y has 6 classes; head='lm' has default label tokens for at most 5"):
-        fast().fit(SEQS, y)
+        fast(head="lm").fit(SEQS, y)
     assert fast(head="linear").fit(SEQS, y).predict_proba(SEQS).shape == (40, 6)
     tokens = ["A", "C", "G", "T", "N", "[UNK]"]
-    assert fast(label_tokens=tokens).fit(SEQS, y).label_token_ids_.tolist() == [VOCAB[t] for t in tokens]
+    assert fast(head="lm", label_tokens=tokens).fit(SEQS, y).label_token_ids_.tolist() == [VOCAB[t] for t in tokens]
 
 
 def test_pickle_round_trip_self_contained(tmp_path):

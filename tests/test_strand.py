@@ -135,4 +135,4 @@ def test_soft_prompt_classifier_decides_as_the_classifier_does():
     assert clf.fit(X, y).rc_average_ is False
     X, y = planted(0, n=120, oriented=False)
     assert clf.fit(X, y).rc_average_ is True
-    assert SoftPromptClassifier().rc_average is False
+    assert SoftPromptClassifier().rc_average == "auto"

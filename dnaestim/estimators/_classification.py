@@ -4,11 +4,14 @@ class weights, and the scikit-learn prediction API, on the fine-tuning loop of :
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d
@@ -185,6 +188,38 @@ class HyenaClassifierBase(ClassifierMixin, FineTuningBase):
         return per_class
 
     # -- the task's hooks ----------------------------------------------------------------------------------------
+
+    def _fit_probe(self, features, targets, weights):
+        """Head weights (n_classes, width) and biases from logistic regression on pooled features
+        (``head_init="probe"``; None when the subsample holds one class)."""
+        n_classes, width = len(self.classes_), features.shape[1]
+        weight, bias = np.zeros((n_classes, width)), np.zeros(n_classes)
+        with warnings.catch_warnings():
+            # An unconverged probe is still a better start than a random head; the user cannot act on the warning.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if self.out_activation_ == "logistic":
+                for label in range(n_classes):
+                    column = targets[:, label]
+                    if 0 < column.sum() < len(column):
+                        probe = LogisticRegression(C=1.0, max_iter=1000).fit(features, column, sample_weight=weights)
+                        weight[label], bias[label] = probe.coef_[0], probe.intercept_[0]
+                    else:  # one value in this sample: its smoothed log-odds, until training sees the other
+                        rate = (column.sum() + 0.5) / (len(column) + 1.0)
+                        bias[label] = np.log(rate / (1 - rate))
+                return weight, bias
+            present = np.unique(targets)
+            if len(present) < 2:
+                return None  # nothing to separate in this subsample: keep the random head
+            probe = LogisticRegression(C=1.0, max_iter=1000).fit(features, targets, sample_weight=weights)
+        if len(present) == 2:  # one decision function: split it evenly between the two logits
+            weight[present[1]], bias[present[1]] = probe.coef_[0] / 2, probe.intercept_[0] / 2
+            weight[present[0]], bias[present[0]] = -probe.coef_[0] / 2, -probe.intercept_[0] / 2
+        else:
+            weight[present], bias[present] = probe.coef_, probe.intercept_
+        # A class absent from the probe's sample gets a logit well below the others until training sees it.
+        absent = np.setdiff1d(np.arange(n_classes), present)
+        bias[absent] = bias[present].min() - 5.0
+        return weight, bias
 
     def _losses(self, logits, targets):
         if self.out_activation_ == "logistic":

@@ -110,26 +110,36 @@ class PooledHeadMixin:
             self.model_.set_length_statistics(token_counts)
         if self.head_init == "random":
             return False
-        index = train_index
-        if len(index) > PROBE_SEQUENCES:
-            index = np.sort(rng.choice(index, PROBE_SEQUENCES, replace=False))
-        _, local = shard.local(index)
-        local_features = self._pooled_embeddings(self.model_.backbone, [sequences[i] for i in local],
-                                                 pooling=self.pooling, head=self.model_) if len(local) else \
-            np.zeros((0, self.model_.head.in_features), dtype=np.float32)
-        features = shard.gather(index, local_features)
-        probe_targets, probe_weights = shard.gather(index, targets[local]), shard.gather(index, weights[local])
-        keep = probe_weights > 0
-        if keep.sum() < 2:
-            return False
-        # Weights rescaled to mean 1: a linear model's penalty is relative to their sum, so the head must not
-        # depend on their overall scale.
-        probe = self._fit_probe(features[keep], probe_targets[keep], probe_weights[keep] / probe_weights[keep].mean())
-        if probe is None:
-            return False
-        weight, bias = probe
-        head = self.model_.head
-        with torch.no_grad():
-            head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
-            head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
-        return True
+
+        def embed(chosen):
+            return self._pooled_embeddings(self.model_.backbone, chosen, pooling=self.pooling, head=self.model_)
+
+        return probe_head(self, self.model_.head, embed, sequences, targets, weights, train_index, rng, shard)
+
+
+def probe_head(estimator, head, embed, sequences, targets, weights, train_index, rng, shard):
+    """Set the linear layer ``head`` from ``estimator._fit_probe`` on ``embed(list of sequences)`` (what ``head``
+    reads, (n, in_features) float32) of up to ``PROBE_SEQUENCES`` training rows (a seeded subsample); under torchrun
+    each process embeds its own rows and every process fits the same probe on all of them. Returns True when a
+    probe set the head (False when fewer than two rows have weight, or they hold one class)."""
+    index = train_index
+    if len(index) > PROBE_SEQUENCES:
+        index = np.sort(rng.choice(index, PROBE_SEQUENCES, replace=False))
+    _, local = shard.local(index)
+    local_features = embed([sequences[i] for i in local]) if len(local) else \
+        np.zeros((0, head.in_features), dtype=np.float32)
+    features = shard.gather(index, local_features)
+    probe_targets, probe_weights = shard.gather(index, targets[local]), shard.gather(index, weights[local])
+    keep = probe_weights > 0
+    if keep.sum() < 2:
+        return False
+    # Weights rescaled to mean 1: a linear model's penalty is relative to their sum, so the head must not depend on
+    # their overall scale.
+    probe = estimator._fit_probe(features[keep], probe_targets[keep], probe_weights[keep] / probe_weights[keep].mean())
+    if probe is None:
+        return False
+    weight, bias = probe
+    with torch.no_grad():
+        head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
+        head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
+    return True

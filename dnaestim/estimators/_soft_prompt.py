@@ -10,12 +10,14 @@ import torch
 
 from .._version import __version__
 from ..checkpoints import checkpoint_directory, load_pretrained
+from ..distributed import Shard
 from ..models import DEFAULT_BACKBONE, bundled_model_path, is_bundled_name
 from ..nn.prompting import PROMPT_HEADS, SoftPromptModel
 from ..tokenizer import VOCAB
 from ..training import build_optimizer
 from ._base import _check_float, _check_positive_int, restore_device, seeded
 from ._classification import HyenaClassifierBase
+from ._pooled_head import HEAD_INITS, probe_head
 
 __all__ = ["SoftPromptClassifier"]
 
@@ -85,10 +87,15 @@ class SoftPromptClassifier(HyenaClassifierBase):
     n_prompt_tokens : int, default=16
         Learned vectors prepended to the input (0 to 32,768 and more, as long as the whole input fits the
         model's ``l_max``).
-    head : {"lm", "linear"}, default="lm"
-        ``"lm"``: predict each class as a next token through the frozen LM head (one vocabulary token per
-        class, see ``label_tokens``), the published way; ``"linear"``: a trainable linear layer on the query's
-        hidden states averaged over its nucleotides (which all see the prompt and the demonstrations).
+    head : {"linear", "lm"}, default="linear"
+        ``"linear"``: a trainable linear layer on the query's hidden states averaged over its nucleotides (which
+        all see the prompt and the demonstrations); ``"lm"``: predict each class as a next token through the
+        frozen LM head (one vocabulary token per class, see ``label_tokens``), the published way, which needs a
+        well-pretrained backbone (on the bundled one it stays near chance; see the user guide).
+    head_init : {"probe", "random"}, default="probe"
+        How the linear head starts (``head="linear"`` only). ``"probe"``: a logistic regression on the features
+        it reads (with the initial prompt, at most 4,096 training sequences) sets it before training, as in
+        :class:`HyenaClassifier`; ``"random"``: N(0, 0.02).
     label_tokens : sequence of str, default=None
         Vocabulary token standing for each class (in ``classes_`` order), e.g. ``["A", "N"]``. None: the
         published choice (``A``/``N`` for two classes, ``A``/``G``/``N`` for three), ``A C G T N`` for four
@@ -126,12 +133,13 @@ class SoftPromptClassifier(HyenaClassifierBase):
         Wall-clock budget for ``fit`` in seconds.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn.
-    rc_augment : bool or "auto", default=False
+    rc_augment : bool or "auto", default="auto"
         Reverse-complement each training sequence with probability 1/2 every epoch (published: on). ``"auto"``
-        decides from the training labels as in :class:`HyenaClassifier`.
-    rc_average : bool or "auto", default=False
+        decides from the training labels as in :class:`HyenaClassifier`: on when averaging is on.
+    rc_average : bool or "auto", default="auto"
         Average the probabilities of each query and its reverse complement. ``"auto"`` decides from the
-        training labels as in :class:`HyenaClassifier`. Can be changed after ``fit``.
+        training labels as in :class:`HyenaClassifier`: on unless a quick strand check finds the labels
+        depend on the strand. Can be changed after ``fit``.
     keep_backbone : bool, default=True
         Pickle (or :func:`dnaestim.save`) the whole model. False keeps only the prompt, the head and the
         demonstrations, plus the path of the checkpoint directory and a fingerprint of its weights: one backbone
@@ -198,7 +206,8 @@ class SoftPromptClassifier(HyenaClassifierBase):
         *,
         pretrained=DEFAULT_BACKBONE,
         n_prompt_tokens=16,
-        head="lm",
+        head="linear",
+        head_init="probe",
         label_tokens=None,
         n_shots=0,
         max_length=None,
@@ -214,8 +223,8 @@ class SoftPromptClassifier(HyenaClassifierBase):
         scoring="loss",
         max_time=None,
         class_weight=None,
-        rc_augment=False,
-        rc_average=False,
+        rc_augment="auto",
+        rc_average="auto",
         keep_backbone=True,
         unknown="raise",
         random_state=None,
@@ -226,6 +235,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
         self.pretrained = pretrained
         self.n_prompt_tokens = n_prompt_tokens
         self.head = head
+        self.head_init = head_init
         self.label_tokens = label_tokens
         self.n_shots = n_shots
         self.max_length = max_length
@@ -265,6 +275,8 @@ class SoftPromptClassifier(HyenaClassifierBase):
         _check_float(self.prompt_dropout, "prompt_dropout", 0, 1, high_open=True)
         if self.head not in PROMPT_HEADS:
             raise ValueError(f"head must be one of {PROMPT_HEADS}; got {self.head!r}.")
+        if self.head_init not in HEAD_INITS:
+            raise ValueError(f"head_init must be one of {HEAD_INITS}; got {self.head_init!r}.")
         if not self.keep_backbone and not isinstance(self.pretrained, (str, os.PathLike)):
             raise ValueError(
                 "keep_backbone=False pickles only where the checkpoint is, so pretrained must be a checkpoint "
@@ -375,11 +387,33 @@ class SoftPromptClassifier(HyenaClassifierBase):
             if any(p.requires_grad and p.numel() for p in model.parameters()):
                 self._train([sequences[i] for i in keep], lengths[keep], y_index[keep], weights[keep], rng,
                             warm=False)
+            else:  # in-context learning: nothing trains, but "auto" strands are still decided from the data
+                self.rc_augment_, self.rc_average_ = self._resolve_strands([sequences[i] for i in keep],
+                                                                           y_index[keep], Shard(len(keep)))
         self.model_.eval()
         return self
 
     def _make_optimizer(self, model):
         return build_optimizer(model, lr=float(self.learning_rate_init), weight_decay=float(self.weight_decay))
+
+    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard, token_counts):
+        """With ``head="linear"`` and ``head_init="probe"``, a logistic regression on what the head reads (the
+        pooled query states, behind the initial prompt and the demonstrations) sets the head, as for
+        HyenaClassifier. Returns True when it did."""
+        model = self.model_
+        if model.head is None or self.head_init == "random":
+            return False
+        return probe_head(self, model.head, self._prompted_features, sequences, targets, weights, train_index, rng,
+                          shard)
+
+    def _prompted_features(self, sequences):
+        """What the linear head reads for ``sequences``, (n, d_model) float32, in input order."""
+        model = self.model_
+        out = np.empty((len(sequences), model.head.in_features), dtype=np.float32)
+        batches = self._predict_batches(model, sequences, lambda ids, mask: model.features(ids, mask).float(), "probe")
+        for rows, values in batches:
+            out[rows] = values
+        return out
 
     # -- pickling ------------------------------------------------------------------------------------------------
 
@@ -395,4 +429,5 @@ class SoftPromptClassifier(HyenaClassifierBase):
         payload = state.get("model_")
         if isinstance(payload, _PromptOnly):
             state["model_"], state["device_"] = payload.restore()
+        state.setdefault("head_init", "random")  # pickled before head_init existed, when heads started at random
         super().__setstate__(state)

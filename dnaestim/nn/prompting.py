@@ -88,15 +88,26 @@ class SoftPromptModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Class scores (B, n_classes) for left-padded query ids (B, L) with their mask (True at nucleotides)."""
+        hidden = self._hidden_states(input_ids)
+        if self.head is not None:
+            return self.head(self._pooled_query(hidden, input_ids, attention_mask).to(self.head.weight.dtype))
+        last = hidden[:, -1]  # (B, D): the state at the final SEP, whose next token is the label
+        return last @ self.lm.output_weight[self.label_token_ids].T.to(last.dtype)
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """What ``head="linear"`` reads: the query's hidden states averaged over its nucleotides, (B, d_model)."""
+        return self._pooled_query(self._hidden_states(input_ids), input_ids, attention_mask)
+
+    @staticmethod
+    def _pooled_query(hidden, input_ids, attention_mask):
+        query = hidden[:, -input_ids.shape[1] - 1:-1]  # the query's positions: after the prompt and demos, before SEP
+        return pool(query, attention_mask, "mean")
+
+    def _hidden_states(self, input_ids):
         batch = input_ids.shape[0]
         ids = torch.cat([self.demo_ids.expand(batch, -1), input_ids, self.sep.expand(batch, 1)], dim=1)
         embeds = self.lm.backbone.embeddings(ids)  # (B, T, D)
         if self.n_prompt_tokens:
             prompt = self.prompt_dropout(self.prompt).to(embeds.dtype)
             embeds = torch.cat([prompt.expand(batch, -1, -1), embeds], dim=1)
-        hidden = self.lm.backbone(inputs_embeds=embeds)  # (B, T, D)
-        if self.head is not None:  # mean over the query's nucleotides (they all follow the prompt)
-            query = hidden[:, -input_ids.shape[1] - 1:-1]
-            return self.head(pool(query, attention_mask, "mean").to(self.head.weight.dtype))
-        last = hidden[:, -1]  # (B, D): the state at the final SEP, whose next token is the label
-        return last @ self.lm.output_weight[self.label_token_ids].T.to(last.dtype)
+        return self.lm.backbone(inputs_embeds=embeds)  # (B, T, D)
