@@ -436,8 +436,8 @@ def gradient_x_input(estimator, sequences, *, target=None, batch_size=None):
     compared with an average base; negative: it lowers it. A first-order estimate misses what a single
     substitution does to a saturated or strongly non-linear output (Hyena's gating is multiplicative): on small
     models trained to find a planted motif (12 fits, measured), the scores were highest on the motif in about two
-    fits of three, and in the others did not point at it or pointed away from it, while ISM found it every time.
-    Use :func:`saturation_mutagenesis` where it matters.
+    fits of three, and in the others did not point at it or pointed away from it. Use
+    :func:`saturation_mutagenesis` where it matters.
 
     One forward and one backward pass per batch of sequences (two of each with ``rc_average``); the model's
     parameters are left untouched and receive no gradient.
