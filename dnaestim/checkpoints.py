@@ -495,7 +495,8 @@ def save_pretrained(model: HyenaLM, path, *, safetensors: bool = True, lightning
         except OSError as err:
             raise OSError(
                 err.errno, f"Could not remove {stale} ({err.strerror or err}), the weights of an earlier save that "
-                f"no longer match this one; config.json was not rewritten, so the folder is refused when loaded. "
+                f"no longer match this one. config.json still describes the earlier save, so the folder loads as "
+                f"that save or is refused, never as a mix. "
                 f"Delete {stale.name} (or fix the permissions of {directory}) and save again.") from err
     with atomic_write(directory / CONFIG_NAME) as fh:
         fh.write(config_payload)
