@@ -14,7 +14,7 @@ import re
 import numpy as np
 import torch
 
-__all__ = ["next_token_log_probs", "predict_batches", "tokenize_numbered"]
+__all__ = ["log_likelihood", "next_token_log_probs", "predict_batches", "tokenize_numbered"]
 
 
 def predict_batches(module, sequences, forward, *, tokenizer, batch_size, device, max_length=None,
@@ -91,6 +91,12 @@ def next_token_log_probs(logits, ids):
     ``ids[:, :-1]``."""
     log_p = torch.log_softmax(logits.float(), dim=-1)
     return log_p.gather(-1, ids[:, 1:, None])[..., 0].double()
+
+
+def log_likelihood(logits, ids, mask):
+    """Sum of ``log p(x_t | x_<t)`` over the real tokens but the first, float64 (b,), for right-padded ``ids`` and
+    ``mask`` (b, width) and the ``logits`` of ``ids[:, :-1]``."""
+    return (next_token_log_probs(logits, ids) * mask[:, 1:]).sum(1)
 
 
 def _to_host(tensor):

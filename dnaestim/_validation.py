@@ -12,7 +12,26 @@ import numpy as np
 __all__ = ["check_sequences", "resolve_device", "resolve_precision", "user_stacklevel"]
 
 
-def check_sequences(X, *, name: str = "X", allow_empty: bool = False) -> np.ndarray:
+def check_chunk_size(value):
+    """``value`` (an int >= 1 as int), or ValueError unless it is a valid ``chunk_size``: that, "auto" or None."""
+    if value is None or (isinstance(value, str) and value == "auto"):
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"chunk_size must be an int >= 1, 'auto' or None; got {value!r}.")
+    return int(value)
+
+
+def check_int(value, name, minimum=1, allow_none=False):
+    """``value`` as an int, or ValueError naming ``name`` unless it is an int (not a bool) >= ``minimum`` (or None
+    when ``allow_none``; None is returned as is)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}{' or None' if allow_none else ''}; got {value!r}.")
+    return int(value)
+
+
+def check_sequences(X, *, name: str = "X") -> np.ndarray:
     """Validate DNA sequences given in any common container and return them as a 1-D object array of str.
 
     Accepts a list or tuple of str, a 1-D numpy array, a ``pandas.Series`` or a one-column ``DataFrame``.
@@ -25,8 +44,6 @@ def check_sequences(X, *, name: str = "X", allow_empty: bool = False) -> np.ndar
         The sequences.
     name : str, default="X"
         Name of the argument, used in error messages.
-    allow_empty : bool, default=False
-        Accept empty strings.
 
     Returns
     -------
@@ -84,7 +101,7 @@ def check_sequences(X, *, name: str = "X", allow_empty: bool = False) -> np.ndar
             raise TypeError(f"{name}[{i}] is a {type(seq).__name__} ({seq!r:.40}), not a DNA string.")
         if out[i][-1:].isspace() or out[i][:1].isspace():
             out[i] = out[i].strip()  # a newline or space carried over from a file
-        if not allow_empty and not out[i]:
+        if not out[i]:
             raise ValueError(f"{name}[{i}] is an empty sequence; remove it or give it at least one nucleotide.")
     return out
 

@@ -456,8 +456,6 @@ def load_fasta_labeled(path, *, label_sep="|", return_X_y=False, as_frame=False)
         ``data``, ``target``, ``target_names``, ``frame``, ``DESCR`` and ``split`` (``None``), or
         ``(data, target)`` when ``return_X_y=True``.
     """
-    if label_sep is not None and (not isinstance(label_sep, str) or not label_sep):
-        raise ValueError(f"label_sep must be a non-empty str or None; got {label_sep!r}.")
     file = _existing(path, "FASTA file")
     sequences, labels = [], []
     for _, sequence, label in _labelled_fasta_records(file, label_sep):

@@ -32,6 +32,30 @@ def _in_process_group() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
+def gather_generator_states(device) -> list:
+    """Every process's torch generator states, ``(cpu, cuda or None)`` per rank (on every rank; each process must
+    call). Dropout draws from them: the CPU generator, or ``device``'s on a GPU."""
+    device = torch.device(device)
+    mine = (torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+    if not _in_process_group():
+        return [mine]
+    states = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(states, mine)
+    return states
+
+
+def restore_generator_states(cpu_states, cuda_states, rank, device):
+    """Set this process's generators from states saved one per rank (:func:`gather_generator_states`).
+
+    On as many processes as the run that saved them, each rank continues its own stream exactly; on another
+    number of processes rank 0's stream is shared (the run goes on, not bitwise as before).
+    """
+    torch.set_rng_state(cpu_states[rank] if rank < len(cpu_states) else cpu_states[0])
+    device = torch.device(device)
+    if device.type == "cuda" and cuda_states and cuda_states[0] is not None:
+        torch.cuda.set_rng_state(cuda_states[rank] if rank < len(cuda_states) else cuda_states[0], device)
+
+
 def rank_and_world() -> tuple[int, int]:
     """``(rank, world_size)`` of this process; ``(0, 1)`` outside a process group."""
     if _in_process_group():
@@ -145,8 +169,6 @@ class Shard:
             rank, world = rank_and_world()
         self.n_total, self.rank, self.world = int(n_total), int(rank), int(world)
         self.device = torch.device(device)
-        #: Global indices of the rows this process holds, ascending.
-        self.owned = np.arange(self.rank, self.n_total, self.world)
 
     def local(self, global_index):
         """Which of ``global_index`` are here: a boolean mask over it, and their positions in this shard."""

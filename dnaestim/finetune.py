@@ -21,7 +21,7 @@ import pandas as pd
 
 from ._atomic import atomic_write, exclusive_directory
 from ._validation import resolve_device
-from .datasets import _GZIP_MAGIC, _csv_chunks, _existing, _labelled_fasta_records, _open_text
+from .datasets import _csv_chunks, _existing, _is_gzip, _labelled_fasta_records, _open_text
 from .distributed import Shard, barrier, rank_and_world
 from .estimators._resumable import CHECKPOINT_NAME, FineTuningCheckpoints, Preempted
 
@@ -83,8 +83,7 @@ def read_labelled_shard(path, *, label_column="label", sequence_column="sequence
             n_total = sum(1 for line in handle if line.startswith(">"))
         return sequences, np.array(labels, dtype=object), n_total
     columns = list(label_column) if several else [label_column]
-    with open(file, "rb") as handle:
-        compression = "gzip" if handle.read(2) == _GZIP_MAGIC else None
+    compression = "gzip" if _is_gzip(file) else None
     sequences, parts, n_total = [], [], 0
     for first, chunk in _csv_chunks(file, str(file), sequence_column, columns, compression=compression, sep=sep,
                                     numeric=numeric or several, rename=not several, chunk_rows=chunk_rows):

@@ -35,8 +35,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
-from ._inference import next_token_log_probs, tokenize_numbered
-from .tokenizer import A_ID, C_ID, G_ID, PAD_ID, T_ID, reverse_complement_ids
+from ._inference import log_likelihood, next_token_log_probs, tokenize_numbered
+from ._validation import check_int
+from .tokenizer import _ID_COMPLEMENT, A_ID, C_ID, G_ID, PAD_ID, T_ID, reverse_complement_ids
 
 __all__ = ["gradient_x_input", "mutagenesis_frame", "saturation_mutagenesis"]
 
@@ -133,7 +134,7 @@ class _Explained:
         estimator = self.estimator
         if self.kind == "pretrainer":
             logits = self.model(ids[:, :-1], chunk_size=estimator.chunk_size)
-            return _log_likelihood(logits, ids, mask)[:, None]
+            return log_likelihood(logits, ids, mask)[:, None]
         return estimator._prediction_forward()(ids, mask)
 
     def embedding(self):
@@ -195,19 +196,6 @@ def _same_label(label, target):
         return bool(label == target)
     except (TypeError, ValueError):
         return False
-
-
-def _log_likelihood(logits, ids, mask):
-    """Sum over the real targets of ``log p(x_t | x_<t)``, float64 (b,), as the pretrainer scores sequences."""
-    return (next_token_log_probs(logits, ids) * mask[:, 1:]).sum(1)
-
-
-def _check_batch_size(batch_size, estimator):
-    if batch_size is None:
-        return int(estimator.batch_size)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1 or None; got {batch_size!r}.")
-    return int(batch_size)
 
 
 def _progress(iterable, estimator, total, desc):
@@ -324,7 +312,7 @@ def saturation_mutagenesis(estimator, sequence, *, target=None, batch_size=None,
     if not isinstance(sequence, str):
         raise TypeError(f"sequence must be one DNA string; got {type(sequence).__name__}. Call "
                         "saturation_mutagenesis once per sequence.")
-    batch_size = _check_batch_size(batch_size, estimator)
+    batch_size = check_int(batch_size, "batch_size", allow_none=True) or int(estimator.batch_size)
     column = explained.column(target)
     sequences, _ = _validated(explained, [sequence], "sequence")
     sequence = sequences[0]
@@ -485,7 +473,7 @@ def gradient_x_input(estimator, sequences, *, target=None, batch_size=None):
     """
     explained = _Explained(estimator, "gradient_x_input")
     single = isinstance(sequences, str)
-    batch_size = _check_batch_size(batch_size, estimator)
+    batch_size = check_int(batch_size, "batch_size", allow_none=True) or int(estimator.batch_size)
     column = explained.column(target)
     sequences, lengths = _validated(explained, [sequences] if single else sequences, "sequence" if single else
                                     "sequences")
@@ -517,7 +505,7 @@ def _gradient_scores(explained, ids_np, mask_np, column):
             leaves.append(table.detach()[reverse_complement_ids(ids, mask)].requires_grad_())
         if explained.kind == "pretrainer":
             logits = explained.model(inputs_embeds=leaves[0][:, :-1], chunk_size=estimator.chunk_size)
-            output = _log_likelihood(logits, ids, mask)
+            output = log_likelihood(logits, ids, mask)
             target_terms = torch.log_softmax(logits.detach().float(), dim=-1).double()  # d f / d o_t as a target
         else:
             with _EmbeddingTap(explained, leaves, mask):
@@ -529,8 +517,8 @@ def _gradient_scores(explained, ids_np, mask_np, column):
     if rc:
         from_rc = grads[1].double() @ weight.T
         rows_index = torch.arange(ids.shape[0], device=device)[:, None]
-        hypothetical = hypothetical + from_rc[rows_index, _rc_positions(mask_np, device)][..., _complement_ids(
-            weight.shape[0], device)]
+        complement = torch.as_tensor(_ID_COMPLEMENT[:weight.shape[0]], device=device)
+        hypothetical = hypothetical + from_rc[rows_index, _rc_positions(mask_np, device)][..., complement]
     if explained.kind == "pretrainer":
         hypothetical[:, 1:] += target_terms
     bases = hypothetical[..., torch.from_numpy(_BASE_IDS).to(device)]  # (b, width, 4)
@@ -542,17 +530,8 @@ def _gradient_scores(explained, ids_np, mask_np, column):
 def _rc_positions(mask, device):
     """For every token column, the column its reverse-complement partner sits in (itself at padding)."""
     index = np.tile(np.arange(mask.shape[1]), (mask.shape[0], 1))
-    for row in range(mask.shape[0]):
-        real = np.flatnonzero(mask[row])
-        index[row, real] = real[::-1]
+    index[mask] = index[:, ::-1][mask[:, ::-1]]  # as reverse_complement_ids moves the tokens
     return torch.from_numpy(index).to(device)
-
-
-def _complement_ids(vocab_size, device):
-    """Vocabulary permutation A<->T, C<->G (every other id fixed)."""
-    perm = np.arange(vocab_size)
-    perm[[A_ID, C_ID, G_ID, T_ID]] = [T_ID, G_ID, C_ID, A_ID]
-    return torch.from_numpy(perm).to(device)
 
 
 class _EmbeddingTap:

@@ -53,10 +53,9 @@ import torch
 from ._atomic import atomic_write, fsync_directory
 from ._validation import user_stacklevel
 from ._version import __version__
-from .checkpoints import CheckpointError, load_pretrained
+from .checkpoints import CheckpointError
 from .estimators import HyenaClassifier, HyenaEmbedder, HyenaPretrainer, HyenaRegressor, SoftPromptClassifier
 from .estimators._base import InconsistentVersionWarning, _missing_length_feature, restore_device
-from .models import is_bundled_name
 from .nn import HyenaConfig, HyenaLM
 from .nn.heads import HyenaSequenceClassifier
 from .nn.prompting import SoftPromptModel
@@ -890,23 +889,10 @@ class _Reader(_Walker):
 
     def external_backbone(self, backbone, where) -> HyenaLM:
         """The language model of a soft-prompt classifier saved with ``keep_backbone=False``, checked."""
-        from .estimators._soft_prompt import _fingerprint
+        from .estimators._soft_prompt import load_checked_backbone
 
         if not isinstance(backbone, dict) or set(backbone) != {"checkpoint", "fingerprint"} \
                 or not all(isinstance(v, str) for v in backbone.values()):
             raise self.fail(f"{where}.backbone", "must give the checkpoint and fingerprint as strings")
-        checkpoint = backbone["checkpoint"]
-        if not (os.path.isdir(checkpoint) or is_bundled_name(checkpoint)):
-            raise FileNotFoundError(
-                f"This SoftPromptClassifier was saved without its backbone (keep_backbone=False), and its checkpoint "
-                f"directory {checkpoint!r} does not exist any more. Put the checkpoint back at that path, or refit "
-                "with keep_backbone=True to save a self-contained estimator."
-            )
-        lm = load_pretrained(checkpoint)
-        if _fingerprint(lm) != backbone["fingerprint"]:
-            raise ValueError(
-                f"The checkpoint at {checkpoint!r} has changed since this SoftPromptClassifier was fitted (its "
-                "weights differ), so the learned prompt no longer applies. Restore the original checkpoint or refit."
-            )
-        return lm
+        return load_checked_backbone(backbone["checkpoint"], backbone["fingerprint"], "save")
 

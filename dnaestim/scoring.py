@@ -4,12 +4,11 @@ and variant effects as log-likelihood ratios.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
 
 from ._inference import next_token_log_probs, predict_batches
+from ._validation import check_int
 from .checkpoints import language_model_of
 from .genome.fasta import open_fasta
 from .nn import HyenaLM
@@ -28,12 +27,6 @@ def _as_model(model) -> HyenaLM:
     raise TypeError(
         f"model must be a HyenaLM, a fitted HyenaPretrainer or a checkpoint directory; got {type(model).__name__}."
     )
-
-
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
-    return int(batch_size)
 
 
 def token_log_probs(model, sequences, *, batch_size=16, tokenizer=RIGHT_PADDED, chunk_size="auto"):
@@ -58,7 +51,7 @@ def token_log_probs(model, sequences, *, batch_size=16, tokenizer=RIGHT_PADDED, 
         One float64 array of length ``len(seq) - 1`` per sequence, in input order.
     """
     model = _as_model(model)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_int(batch_size, "batch_size")
 
     def forward(ids, mask):
         return next_token_log_probs(model(ids[:, :-1], chunk_size=chunk_size), ids), mask.sum(1)
@@ -163,7 +156,7 @@ def score_variants(model, positions=None, alts=None, *, vcf=None, sequence=None,
     (2,)
     """
     model = _as_model(model)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_int(batch_size, "batch_size")
     if on_ref_mismatch not in ("raise", "flag"):
         raise ValueError(f"on_ref_mismatch must be 'raise' or 'flag'; got {on_ref_mismatch!r}.")
     if vcf is not None:

@@ -106,11 +106,9 @@ def reverse_complement_ids(input_ids, attention_mask=None):
     ndarray or torch.Tensor
         Reverse-complemented ids, of the same type and shape as ``input_ids``.
     """
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        torch = None
-    if torch is not None and isinstance(input_ids, torch.Tensor):
+    import torch
+
+    if isinstance(input_ids, torch.Tensor):
         return _reverse_complement_tensor(torch, input_ids, attention_mask)
     ids = np.asarray(input_ids)
     if ids.ndim != 2:

@@ -248,6 +248,29 @@ def test_a_budget_that_is_not_reached_leaves_training_to_the_seed(monkeypatch):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_the_probe_embeds_for_at_most_half_the_time_budget(monkeypatch):
+    # Embedding made slow on purpose (0.5 s per part of 8 rows): without a budget the probe reads all 40 rows; with
+    # max_time=2 it stops after the part that passes 1 s, and training gets the rest.
+    from dnaestim.estimators import _pooled_head
+
+    monkeypatch.setattr(_pooled_head, "PROBE_PART", 8)
+    embed, fit_probe, probed = HyenaClassifier._pooled_embeddings, HyenaClassifier._fit_probe, []
+
+    def slow_embed(self, *args, **kwargs):
+        time.sleep(0.5)
+        return embed(self, *args, **kwargs)
+
+    def counting_fit_probe(self, features, *args):
+        probed.append(len(features))
+        return fit_probe(self, features, *args)
+
+    monkeypatch.setattr(HyenaClassifier, "_pooled_embeddings", slow_embed)
+    monkeypatch.setattr(HyenaClassifier, "_fit_probe", counting_fit_probe)
+    fast_classifier(max_iter=1).fit(SEQS, LABELS)
+    fast_classifier(max_iter=1, max_time=2).fit(SEQS, LABELS)
+    assert probed[0] == len(SEQS) and 8 <= probed[1] <= 24, probed
+
+
 def test_warm_start_continues_and_checks_labels():
     clf = fast_classifier(warm_start=True).fit(SEQS, LABELS)
     first = clf.n_iter_

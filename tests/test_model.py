@@ -400,7 +400,7 @@ def test_chunked_forward_refuses_training_and_bad_chunk_sizes():
     model = small_model()
     ids = torch.randint(7, 12, (1, 20))
     for bad in (0, -3, 2.5, True, "64"):
-        with pytest.raises(ValueError, match="chunk_size must be a positive int"), torch.no_grad():
+        with pytest.raises(ValueError, match="chunk_size must be an int >= 1"), torch.no_grad():
             model.backbone(ids, chunk_size=bad)
     with pytest.raises(RuntimeError, match="model.eval"):
         model.train().backbone(ids, chunk_size=8)

@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._inference import predict_batches
 from .._version import __version__
 from .._resources import advises_on_out_of_memory
-from .._validation import check_sequences, resolve_device, resolve_precision, user_stacklevel
+from .._validation import check_chunk_size, check_int, check_sequences, resolve_device, resolve_precision, user_stacklevel
 from ..checkpoints import language_model_of, save_pretrained
 from ..nn import HyenaConfig, HyenaLM
 from ..nn.heads import POOLING_MODES, pool, windowed_hidden_states
@@ -120,18 +120,6 @@ def _json_value(value):
     return f"<{type(value).__name__}>"
 
 
-def _check_positive_int(value, name, minimum=1, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}{' or None' if allow_none else ''}; got {value!r}.")
-
-
-def _check_chunk_size(value):
-    if not (isinstance(value, str) and value == "auto"):
-        _check_positive_int(value, "chunk_size", allow_none=True)
-
-
 def _check_pooling(value):
     if value not in POOLING_MODES:
         raise ValueError(f"pooling must be one of {POOLING_MODES}; got {value!r}.")
@@ -164,9 +152,9 @@ class HyenaEstimatorMixin(BaseEstimator):
     # -- parameters ------------------------------------------------------------------------------------------
 
     def _validate_common_params(self):
-        _check_positive_int(self.batch_size, "batch_size")
-        _check_positive_int(self.max_length, "max_length", allow_none=True)
-        _check_positive_int(self.verbose, "verbose", minimum=0)
+        check_int(self.batch_size, "batch_size")
+        check_int(self.max_length, "max_length", allow_none=True)
+        check_int(self.verbose, "verbose", minimum=0)
         if not (isinstance(self.unknown, str) and self.unknown in UNKNOWN_MODES):
             raise ValueError(
                 f"unknown must be 'raise' (an error names the sequence and character) or 'N' (read any character "
@@ -174,8 +162,8 @@ class HyenaEstimatorMixin(BaseEstimator):
             )
         if self.pretrained is None:
             for name in ("d_model", "n_layer", "filter_order"):
-                _check_positive_int(getattr(self, name), name)
-            _check_positive_int(self.d_inner, "d_inner", allow_none=True)
+                check_int(getattr(self, name), name)
+            check_int(self.d_inner, "d_inner", allow_none=True)
             if isinstance(self.emb_dim, bool) or not isinstance(self.emb_dim, numbers.Integral) or self.emb_dim < 3 \
                     or self.emb_dim % 2 == 0:
                 raise ValueError(f"emb_dim must be an odd int >= 3; got {self.emb_dim!r}.")
@@ -357,6 +345,16 @@ class HyenaEstimatorMixin(BaseEstimator):
             progress=self.verbose >= self._progress_bar_verbosity, desc=desc,
         )
 
+    def _predict_array(self, module, sequences, forward, desc, dtype=np.float32):
+        """``forward``'s outputs for ``sequences`` (see :meth:`_predict_batches`) in one ``dtype`` array, in input
+        order; None for no sequences."""
+        out = None
+        for index, values in self._predict_batches(module, sequences, forward, desc):
+            if out is None:
+                out = np.empty((len(sequences),) + values.shape[1:], dtype=dtype)
+            out[index] = values
+        return out
+
     @advises_on_out_of_memory("inference")
     def _pooled_embeddings(self, backbone, sequences, *, pooling, chunk_size="auto", rc_average=False, head=None):
         """Masked-pooled backbone outputs, (n, d_model) float32 numpy, in input order; optionally averaged with
@@ -372,11 +370,7 @@ class HyenaEstimatorMixin(BaseEstimator):
                 pooled = (pooled + rc.float()) / 2
             return pooled if head is None else head.head_inputs(pooled, mask).float()
 
-        width = backbone.config.d_model if head is None else head.head.in_features
-        out = np.empty((len(sequences), width), dtype=np.float32)
-        for index, pooled in self._predict_batches(backbone, sequences, forward, "embed"):
-            out[index] = pooled
-        return out
+        return self._predict_array(backbone, sequences, forward, "embed")
 
     def _set_runtime(self, device, autocast):
         """Fitted ``device_``, the autocast dtype of training (``autocast_dtype_``) and that of predictions."""

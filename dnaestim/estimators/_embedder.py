@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
+from .._validation import check_chunk_size
 from ..models import DEFAULT_BACKBONE
 from ..nn import HyenaLM
-from ._base import HyenaEstimatorMixin, _check_chunk_size, _check_pooling
+from ._base import HyenaEstimatorMixin, _check_pooling
 
 __all__ = ["HyenaEmbedder"]
 
@@ -142,7 +143,7 @@ class HyenaEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, HyenaEsti
         """
         device, dtype, autocast = self._validate_common_params()
         _check_pooling(self.pooling)
-        _check_chunk_size(self.chunk_size)
+        check_chunk_size(self.chunk_size)
         lengths = None if X is None else self._sequences(X, reset=True)[1]
         if self.pretrained is not None:
             model = self._pretrained_lm()

@@ -27,12 +27,12 @@ from sklearn.metrics import get_scorer
 from sklearn.model_selection import train_test_split
 
 from .._resources import advises_on_out_of_memory
-from .._validation import user_stacklevel
+from .._validation import check_int, user_stacklevel
 from ..distributed import Shard, SynchronizedTimeBudget, all_reduce_gradients
 from ..tokenizer import reverse_complement_ids
 from ..training import (EarlyStopping, Hooks, Optimization, PrintLog, ProgressBar, TimeBudget, cosine_with_warmup,
                         train_loop)
-from ._base import HyenaEstimatorMixin, _check_float, _check_positive_int
+from ._base import HyenaEstimatorMixin, _check_float
 from ._resumable import Preempted
 from ._strand import Z_STRAND_SPECIFIC, strand_symmetric
 
@@ -111,8 +111,8 @@ class FineTuningBase(HyenaEstimatorMixin):
 
     def _validate_training_params(self):
         """Check the parameters of the shared training loop; raises ValueError naming the first bad one."""
-        _check_positive_int(self.max_iter, "max_iter")
-        _check_positive_int(self.n_iter_no_change, "n_iter_no_change")
+        check_int(self.max_iter, "max_iter")
+        check_int(self.n_iter_no_change, "n_iter_no_change")
         _check_float(self.learning_rate_init, "learning_rate_init", 0, np.inf, low_open=True)
         _check_float(self.weight_decay, "weight_decay", 0, np.inf)
         _check_float(self.validation_fraction, "validation_fraction", 0, 1, low_open=True, high_open=True)
@@ -180,10 +180,11 @@ class FineTuningBase(HyenaEstimatorMixin):
                                         random_state=rng.randint(np.iinfo(np.int32).max))
         return np.sort(train), np.sort(valid)
 
-    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard, token_counts):
+    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard, token_counts, budget=None):
         """Set the output layer before training starts (subclasses may; the default keeps its initialisation).
 
-        ``token_counts`` holds the token count of every training row (all processes'), in ``train_index`` order.
+        ``token_counts`` holds the token count of every training row (all processes'), in ``train_index`` order;
+        ``budget`` is the fit's time budget, which a probe shares with training.
         Returns True when the model it leaves is worth keeping as it is (a probe fitted the head): validation
         then scores it as epoch 0, and fine-tuning must beat it to replace it.
         """
@@ -223,7 +224,7 @@ class FineTuningBase(HyenaEstimatorMixin):
         _, local_train = shard.local(train_index)
         widths = shard.gather(train_index, mask[local_train].sum(1))
         probed = not warm and saved is None and self._initialize_head(sequences, targets, weights, train_index,
-                                                                      rng, shard, widths)
+                                                                      rng, shard, widths, budget)
         batch = int(self.batch_size)
         target_tensor = torch.as_tensor(targets)
         w_tensor = torch.as_tensor(weights, dtype=torch.float32)
@@ -456,10 +457,4 @@ class FineTuningBase(HyenaEstimatorMixin):
     def _predict_outputs(self, sequences):
         """``_to_predictions`` of the model's outputs, float64 (n, n_outputs), in input order; with ``rc_average``
         averaged with those of the reverse complements."""
-        model, forward = self.model_, self._prediction_forward()
-        out = None
-        for index, values in self._predict_batches(model, sequences, forward, "predict"):
-            if out is None:
-                out = np.empty((len(sequences), values.shape[1]), dtype=np.float64)
-            out[index] = values
-        return out
+        return self._predict_array(self.model_, sequences, self._prediction_forward(), "predict", np.float64)

@@ -14,6 +14,8 @@ from ._base import _check_float, _check_pooling, seeded
 HEAD_INITS = ("probe", "random")
 #: Training sequences embedded for ``head_init="probe"`` (a seeded subsample beyond that).
 PROBE_SEQUENCES = 4096
+#: Rows embedded between two looks at the clock, and the share of ``max_time`` after which the probe stops embedding.
+PROBE_PART, PROBE_SHARE = 512, 0.5
 
 
 class PooledHeadMixin:
@@ -96,7 +98,7 @@ class PooledHeadMixin:
                                filter_params=filter_parameters(model.backbone), filter_lr=model.config.lr,
                                filter_weight_decay=model.config.wd)
 
-    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard, token_counts):
+    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard, token_counts, budget=None):
         """Set the length feature's statistics; with ``head_init="probe"``, a linear model on the backbone's pooled
         features (and the length feature) sets the linear head.
 
@@ -114,22 +116,37 @@ class PooledHeadMixin:
         def embed(chosen):
             return self._pooled_embeddings(self.model_.backbone, chosen, pooling=self.pooling, head=self.model_)
 
-        return probe_head(self, self.model_.head, embed, sequences, targets, weights, train_index, rng, shard)
+        return probe_head(self, self.model_.head, embed, sequences, targets, weights, train_index, rng, shard, budget)
 
 
-def probe_head(estimator, head, embed, sequences, targets, weights, train_index, rng, shard):
+def probe_head(estimator, head, embed, sequences, targets, weights, train_index, rng, shard, budget=None):
     """Set the linear layer ``head`` from ``estimator._fit_probe`` on ``embed(list of sequences)`` (what ``head``
     reads, (n, in_features) float32) of up to ``PROBE_SEQUENCES`` training rows (a seeded subsample); under torchrun
     each process embeds its own rows and every process fits the same probe on all of them. Returns True when a
-    probe set the head (False when fewer than two rows have weight, or they hold one class)."""
+    probe set the head (False when fewer than two rows have weight, or they hold one class).
+
+    The rows are embedded ``PROBE_PART`` at a time in a fixed scrambled order. With a ``budget`` (the fit's
+    :class:`~dnaestim.training.TimeBudget`) that has a limit, embedding stops once ``PROBE_SHARE`` of it is spent,
+    so that fine-tuning keeps the rest; the rows embedded by then are a spread-out sample of the chosen ones.
+    """
     index = train_index
     if len(index) > PROBE_SEQUENCES:
         index = np.sort(rng.choice(index, PROBE_SEQUENCES, replace=False))
-    _, local = shard.local(index)
-    local_features = embed([sequences[i] for i in local]) if len(local) else \
-        np.zeros((0, head.in_features), dtype=np.float32)
-    features = shard.gather(index, local_features)
-    probe_targets, probe_weights = shard.gather(index, targets[local]), shard.gather(index, weights[local])
+    # Embedded in parts of a fixed scramble (not a draw from ``rng``), with a budget or without, and fitted in the
+    # chosen rows' order: a fit whose budget does not bind computes exactly what it computes without one.
+    index = index[np.random.RandomState(0).permutation(len(index))]
+    parts = []
+    for start in range(0, len(index), PROBE_PART):
+        part = index[start:start + PROBE_PART]
+        _, local = shard.local(part)
+        local_features = embed([sequences[i] for i in local]) if len(local) else \
+            np.zeros((0, head.in_features), dtype=np.float32)
+        parts.append((part, shard.gather(part, local_features), shard.gather(part, targets[local]),
+                      shard.gather(part, weights[local])))
+        if budget is not None and budget.seconds is not None and budget.elapsed() >= PROBE_SHARE * budget.seconds:
+            break
+    order = np.argsort(np.concatenate([p[0] for p in parts]))
+    features, probe_targets, probe_weights = (np.concatenate([p[k] for p in parts])[order] for k in (1, 2, 3))
     keep = probe_weights > 0
     if keep.sum() < 2:
         return False

@@ -18,8 +18,9 @@ from sklearn.utils.validation import check_is_fitted
 from .._atomic import atomic_write, exclusive_directory
 from .._resources import advises_on_out_of_memory
 from .. import preemption
-from .._validation import user_stacklevel
-from ..distributed import Shard, SynchronizedTimeBudget, rank_and_world
+from .._validation import check_chunk_size, check_int, user_stacklevel
+from ..distributed import (Shard, SynchronizedTimeBudget, gather_generator_states, rank_and_world,
+                           restore_generator_states)
 from ..genome import GenomeSource
 from ..scoring import token_log_probs
 from ..nn import HyenaLM
@@ -28,7 +29,7 @@ from ..tokenizer import GENOME_WINDOWS, reverse_complement_ids
 from ..training import (Hooks, Optimization, PrintLog, ProgressBar, TimeBudget, build_optimizer, cosine_with_warmup,
                         train_loop)
 from ..training import WarmupSchedule
-from ._base import HyenaEstimatorMixin, _check_chunk_size, _check_float, _check_positive_int, seeded
+from ._base import HyenaEstimatorMixin, _check_float, seeded
 
 __all__ = ["HyenaPretrainer"]
 
@@ -253,12 +254,12 @@ class HyenaPretrainer(HyenaEstimatorMixin):
                             validation_intervals=validation_intervals, min_validation_length=2)
 
     def _validate_params(self):
-        _check_positive_int(self.max_length, "max_length", minimum=2, allow_none=self.pretrained is not None)
+        check_int(self.max_length, "max_length", minimum=2, allow_none=self.pretrained is not None)
         device, dtype, autocast = self._validate_common_params()
-        _check_chunk_size(self.chunk_size)
+        check_chunk_size(self.chunk_size)
         for name in ("max_steps", "gradient_accumulation", "eval_interval", "checkpoint_interval",
                      "validation_windows"):
-            _check_positive_int(getattr(self, name), name)
+            check_int(getattr(self, name), name)
         _check_float(self.learning_rate_init, "learning_rate_init", 0, np.inf, low_open=True)
         _check_float(self.weight_decay, "weight_decay", 0, np.inf)
         _check_float(self.lr_warmup_fraction, "lr_warmup_fraction", 0, 1, high_open=True)
@@ -604,15 +605,9 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         ``budget.elapsed()`` is a collective under torchrun)."""
         elapsed = budget.elapsed()
         # Dropout masks differ between ranks: keep every rank's generator (the GPU's too, which dropout uses there).
-        device = self.device_
-        mine = (torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
-        generators = [mine]
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            generators = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(generators, mine)
+        generators = gather_generator_states(self.device_)
         if rank != 0:
             return
-        rng_states = [cpu for cpu, _ in generators]
         directory = Path(self.checkpoint_dir)
         directory.mkdir(parents=True, exist_ok=True)
         state = {
@@ -625,7 +620,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
             "elapsed": elapsed,
             "schedule_start": float(budget.schedule_start or 0.0),
             "history": self.history_,
-            "torch_rng": rng_states,  # one per rank
+            "torch_rng": [cpu for cpu, _ in generators],  # one per rank
             "cuda_rng": [cuda for _, cuda in generators],
             "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
             "max_steps": int(self.max_steps),
@@ -645,12 +640,7 @@ class HyenaPretrainer(HyenaEstimatorMixin):
         rng_states = checkpoint["torch_rng"]
         if isinstance(rng_states, torch.Tensor):  # checkpoints of dnaestim 0.1.0 dev versions: rank 0's only
             rng_states = [rng_states]
-        # On as many processes as the run that wrote it, each rank continues its own dropout stream exactly; on
-        # another number of processes rank 0's stream is shared (the run goes on, not bitwise as before).
-        torch.set_rng_state(rng_states[rank] if rank < len(rng_states) else rng_states[0])
-        cuda_states = checkpoint.get("cuda_rng") or []
-        if self.device_.type == "cuda" and cuda_states and cuda_states[0] is not None:
-            torch.cuda.set_rng_state(cuda_states[rank] if rank < len(cuda_states) else cuda_states[0], self.device_)
+        restore_generator_states(rng_states, checkpoint.get("cuda_rng"), rank, self.device_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

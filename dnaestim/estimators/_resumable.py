@@ -23,6 +23,7 @@ import torch
 
 from .. import preemption
 from .._atomic import atomic_write
+from ..distributed import gather_generator_states, restore_generator_states
 from ..training import Callback
 
 CHECKPOINT_NAME = "finetune_checkpoint.pt"
@@ -133,11 +134,7 @@ class FineTuningCheckpoints(Callback):
         state = saved["rng"]
         rng.set_state(("MT19937", state["keys"].numpy().astype(np.uint32), int(state["pos"]),
                        int(state["has_gauss"]), float(state["cached_gaussian"])))
-        rng_states = saved["torch_rng"]
-        torch.set_rng_state(rng_states[rank] if rank < len(rng_states) else rng_states[0])
-        cuda_states, device = saved.get("cuda_rng") or [], estimator.device_
-        if device.type == "cuda" and cuda_states and cuda_states[0] is not None:
-            torch.cuda.set_rng_state(cuda_states[rank] if rank < len(cuda_states) else cuda_states[0], device)
+        restore_generator_states(saved["torch_rng"], saved.get("cuda_rng"), rank, estimator.device_)
         if optimization.scaler.is_enabled() and saved.get("scaler"):
             optimization.scaler.load_state_dict(saved["scaler"])
         for name, value in saved["history"].items():
@@ -160,13 +157,7 @@ class FineTuningCheckpoints(Callback):
         estimator, optimization, shard = run["estimator"], run["optimization"], run["shard"]
         optimization.losses()  # no checkpoint holds weights trained on a non-finite loss
         elapsed = float(state.budget.elapsed())  # a collective under torchrun (rank 0's clock)
-        device = estimator.device_
-        # Dropout draws from the CPU generator, or from the device's on a GPU; each process has its own.
-        mine = (torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
-        generators = [mine]
-        if shard.world > 1:
-            generators = [None] * shard.world
-            torch.distributed.all_gather_object(generators, mine)
+        generators = gather_generator_states(estimator.device_)  # each process's dropout stream
         if shard.rank != 0:
             return
         _, keys, pos, has_gauss, cached = run["rng"].get_state()

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import torch
 
+from .._validation import check_int
 from .._version import __version__
 from ..checkpoints import checkpoint_directory, load_pretrained
 from ..distributed import Shard
@@ -15,7 +16,7 @@ from ..models import DEFAULT_BACKBONE, bundled_model_path, is_bundled_name
 from ..nn.prompting import PROMPT_HEADS, SoftPromptModel
 from ..tokenizer import VOCAB
 from ..training import build_optimizer
-from ._base import _check_float, _check_positive_int, restore_device, seeded
+from ._base import _check_float, restore_device, seeded
 from ._classification import HyenaClassifierBase
 from ._pooled_head import HEAD_INITS, probe_head
 
@@ -36,6 +37,24 @@ def _fingerprint(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def load_checked_backbone(checkpoint: str, fingerprint: str, how: str):
+    """The language model at ``checkpoint`` (a directory or bundled name) of a SoftPromptClassifier stored without
+    its backbone (``how``: "pickle" or "save"), refused unless its weights still have ``fingerprint``."""
+    if not (os.path.isdir(checkpoint) or is_bundled_name(checkpoint)):
+        raise FileNotFoundError(
+            f"This SoftPromptClassifier was {how}d without its backbone (keep_backbone=False), and its checkpoint "
+            f"directory {checkpoint!r} does not exist any more. Put the checkpoint back at that path, or refit with "
+            f"keep_backbone=True to {how} a self-contained estimator."
+        )
+    lm = load_pretrained(checkpoint)
+    if _fingerprint(lm) != fingerprint:
+        raise ValueError(
+            f"The checkpoint at {checkpoint!r} has changed since this SoftPromptClassifier was fitted (its weights "
+            "differ), so the learned prompt no longer applies. Restore the original checkpoint or refit."
+        )
+    return lm
+
+
 class _PromptOnly:
     """Pickled form of a SoftPromptClassifier's model without its backbone: the trainable state plus where the
     checkpoint lives and a fingerprint of its weights."""
@@ -45,18 +64,7 @@ class _PromptOnly:
         self.checkpoint, self.fingerprint, self.spec, self.device = checkpoint, fingerprint, spec, str(device)
 
     def restore(self):
-        if not (os.path.isdir(self.checkpoint) or is_bundled_name(self.checkpoint)):
-            raise FileNotFoundError(
-                f"This SoftPromptClassifier was pickled without its backbone (keep_backbone=False), and its "
-                f"checkpoint directory {self.checkpoint!r} does not exist any more. Put the checkpoint back at that "
-                "path, or refit with keep_backbone=True to pickle a self-contained estimator."
-            )
-        lm = load_pretrained(self.checkpoint)
-        if _fingerprint(lm) != self.fingerprint:
-            raise ValueError(
-                f"The checkpoint at {self.checkpoint!r} has changed since this SoftPromptClassifier was fitted (its "
-                "weights differ), so the learned prompt no longer applies. Restore the original checkpoint or refit."
-            )
+        lm = load_checked_backbone(self.checkpoint, self.fingerprint, "pickle")
         model = SoftPromptModel(lm, **self.spec)
         model.load_state_dict(self.state, strict=False)
         device = restore_device(self.device, "SoftPromptClassifier")
@@ -94,8 +102,8 @@ class SoftPromptClassifier(HyenaClassifierBase):
         well-pretrained backbone (on the bundled one it stays near chance; see the user guide).
     head_init : {"probe", "random"}, default="probe"
         How the linear head starts (``head="linear"`` only). ``"probe"``: a logistic regression on the features
-        it reads (with the initial prompt, at most 4,096 training sequences) sets it before training, as in
-        :class:`HyenaClassifier`; ``"random"``: N(0, 0.02).
+        it reads (with the initial prompt, at most 4,096 training sequences; with ``max_time``, as many as half
+        the budget embeds) sets it before training, as in :class:`HyenaClassifier`; ``"random"``: N(0, 0.02).
     label_tokens : sequence of str, default=None
         Vocabulary token standing for each class (in ``classes_`` order), e.g. ``["A", "N"]``. None: the
         published choice (``A``/``N`` for two classes, ``A``/``G``/``N`` for three), ``A C G T N`` for four
@@ -269,8 +277,8 @@ class SoftPromptClassifier(HyenaClassifierBase):
                 "or a fitted HyenaPretrainer. To train a model from scratch use HyenaClassifier."
             )
         device, dtype, autocast = self._validate_common_params()
-        _check_positive_int(self.n_prompt_tokens, "n_prompt_tokens", minimum=0)
-        _check_positive_int(self.n_shots, "n_shots", minimum=0)
+        check_int(self.n_prompt_tokens, "n_prompt_tokens", minimum=0)
+        check_int(self.n_shots, "n_shots", minimum=0)
         self._validate_training_params()
         _check_float(self.prompt_dropout, "prompt_dropout", 0, 1, high_open=True)
         if self.head not in PROMPT_HEADS:
@@ -396,7 +404,7 @@ class SoftPromptClassifier(HyenaClassifierBase):
     def _make_optimizer(self, model):
         return build_optimizer(model, lr=float(self.learning_rate_init), weight_decay=float(self.weight_decay))
 
-    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard, token_counts):
+    def _initialize_head(self, sequences, targets, weights, train_index, rng, shard, token_counts, budget=None):
         """With ``head="linear"`` and ``head_init="probe"``, a logistic regression on what the head reads (the
         pooled query states, behind the initial prompt and the demonstrations) sets the head, as for
         HyenaClassifier. Returns True when it did."""
@@ -404,16 +412,12 @@ class SoftPromptClassifier(HyenaClassifierBase):
         if model.head is None or self.head_init == "random":
             return False
         return probe_head(self, model.head, self._prompted_features, sequences, targets, weights, train_index, rng,
-                          shard)
+                          shard, budget)
 
     def _prompted_features(self, sequences):
         """What the linear head reads for ``sequences``, (n, d_model) float32, in input order."""
         model = self.model_
-        out = np.empty((len(sequences), model.head.in_features), dtype=np.float32)
-        batches = self._predict_batches(model, sequences, lambda ids, mask: model.features(ids, mask).float(), "probe")
-        for rows, values in batches:
-            out[rows] = values
-        return out
+        return self._predict_array(model, sequences, lambda ids, mask: model.features(ids, mask).float(), "probe")
 
     # -- pickling ------------------------------------------------------------------------------------------------
 

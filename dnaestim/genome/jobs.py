@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .._atomic import atomic_write
-from .._inference import predict_batches
-from .._validation import resolve_device, resolve_precision
+from .._inference import log_likelihood, predict_batches
+from .._validation import check_chunk_size, resolve_device, resolve_precision
 from ..checkpoints import load_pretrained
 from ..distributed import barrier, rank_and_world
 from ..estimators._base import _check_pooling
@@ -73,11 +72,7 @@ def _score(model, sequences, *, batch_size, device, chunk_size, autocast_dtype, 
     computation of :func:`dnaestim.scoring.token_log_probs`, with precision and a progress bar)."""
 
     def forward(ids, mask):
-        log_p = torch.log_softmax(model(ids[:, :-1], chunk_size=chunk_size).float(), dim=-1)
-        picked = log_p.gather(-1, ids[:, 1:, None])[..., 0].double()
-        n_scored = (mask.sum(1) - 1).clamp(min=0)
-        keep = torch.arange(picked.shape[1], device=picked.device)[None, :] < n_scored[:, None]
-        return (picked * keep).sum(1), n_scored
+        return log_likelihood(model(ids[:, :-1], chunk_size=chunk_size), ids, mask), (mask.sum(1) - 1).clamp(min=0)
 
     log_likelihood = np.empty(len(sequences), dtype=np.float64)
     n_scored = np.empty(len(sequences), dtype=np.int64)
@@ -86,13 +81,6 @@ def _score(model, sequences, *, batch_size, device, chunk_size, autocast_dtype, 
                                                  progress=progress, desc="score-genome"):
         log_likelihood[index], n_scored[index] = total, count
     return log_likelihood, n_scored
-
-
-def _check_chunk_size(value):
-    if value is None or (isinstance(value, str) and value == "auto"):
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"chunk_size must be a positive int, 'auto' or None; got {value!r}.")
 
 
 def run_genome_job(job, checkpoint, fasta, output, *, window=1024, stride=None, intervals=None, batch_size=16,
@@ -142,7 +130,7 @@ def run_genome_job(job, checkpoint, fasta, output, *, window=1024, stride=None, 
     if job not in JOBS:
         raise ValueError(f"job must be one of {JOBS}; got {job!r}.")
     _check_pooling(pooling)
-    _check_chunk_size(chunk_size)
+    check_chunk_size(chunk_size)
     dtype, autocast_dtype = resolve_precision(precision, resolve_device(device), inference=True)
     model = load_pretrained(checkpoint, device=device, dtype=dtype)
     limit = model.config.l_max + (1 if job == "score" else 0)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._validation import check_int
 from ..tokenizer import VOCAB
 from .hyena import long_causal_conv, short_causal_conv
 
@@ -71,8 +72,7 @@ class _LayerCache:
 
 
 def _check_sampling(max_new_tokens, temperature, top_k, top_p):
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be an int >= 0; got {max_new_tokens!r}.")
+    check_int(max_new_tokens, "max_new_tokens", minimum=0)
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not temperature >= 0:
         raise ValueError(f"temperature must be a number >= 0 (0: greedy); got {temperature!r}.")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):

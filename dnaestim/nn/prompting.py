@@ -73,10 +73,6 @@ class SoftPromptModel(nn.Module):
     def n_prompt_tokens(self) -> int:
         return self.prompt.shape[0]
 
-    def input_length(self, query_length: int) -> int:
-        """Tokens the language model reads for a query of ``query_length`` tokens (prompt and SEP included)."""
-        return self.n_prompt_tokens + self.demo_ids.numel() + query_length + 1
-
     def train(self, mode: bool = True):
         super().train(mode)
         self.lm.eval()  # frozen: dropout inside the language model is never applied

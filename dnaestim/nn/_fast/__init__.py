@@ -39,6 +39,7 @@ from collections import OrderedDict
 
 import torch
 
+from ..._validation import check_chunk_size
 from .fftconv import compute_dtype, fft_causal_conv, fft_length, filter_spectrum
 from .onednn import linear, linear_gelu
 from .shortconv import ShortCausalConv
@@ -229,10 +230,8 @@ def chunk_size(backbone, hidden, requested):
     ``requested`` is the backbone's ``chunk_size`` argument: an int (chunk inputs longer than it), ``"auto"`` (see
     :func:`auto_chunk_size`) or None (one pass).
     """
-    automatic = isinstance(requested, str) and requested == "auto"
-    if not automatic and requested is not None and (
-            isinstance(requested, bool) or not isinstance(requested, int) or requested < 1):
-        raise ValueError(f"chunk_size must be a positive int, 'auto' or None; got {requested!r}.")
+    requested = check_chunk_size(requested)
+    automatic = requested == "auto"
     inference = not backbone.training and not (torch.is_grad_enabled() and hidden.requires_grad)
     if not automatic and requested is not None and not inference:
         raise RuntimeError(
