@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
 from sklearn.utils import estimator_checks
 
 from conftest import DATA_FREE_CHECKS
@@ -185,12 +186,13 @@ def test_pickle_without_backbone(tmp_path, checkpoint):
 
 
 def test_learns_a_real_promoter_task_above_chance():
-    """A frozen random tiny backbone + a 16-vector prompt + linear head on GUE prom_core_tata, a few seconds."""
-    X_train, y_train = load_gue_prom_core_tata(split="train", return_X_y=True)
+    """A frozen random tiny backbone + a 16-vector prompt + linear head on 2,000 GUE prom_core_tata sequences."""
+    X_all, y_all = load_gue_prom_core_tata(split="train", return_X_y=True)
+    X_train, _, y_train, _ = train_test_split(X_all, y_all, train_size=2000, stratify=y_all, random_state=0)
     X_test, y_test = load_gue_prom_core_tata(split="test", return_X_y=True)
     torch.manual_seed(0)
     lm = HyenaLM(HyenaConfig(d_model=64, n_layer=2, l_max=1024))
     clf = SoftPromptClassifier(pretrained=lm, n_prompt_tokens=16, head="linear", max_iter=4, batch_size=32,
                                learning_rate_init=1e-2, random_state=0).fit(X_train, y_train)
     accuracy = accuracy_score(y_test, clf.predict(X_test))
-    assert accuracy > 0.6, accuracy  # chance 0.50; measured 0.68
+    assert accuracy > 0.6, accuracy  # chance 0.50; measured 0.687 (17 s on one core of a 2-core AVX2 EPYC)

@@ -74,13 +74,13 @@ def _score(model, sequences, *, batch_size, device, chunk_size, autocast_dtype, 
     def forward(ids, mask):
         return log_likelihood(model(ids[:, :-1], chunk_size=chunk_size), ids, mask), (mask.sum(1) - 1).clamp(min=0)
 
-    log_likelihood = np.empty(len(sequences), dtype=np.float64)
+    totals = np.empty(len(sequences), dtype=np.float64)
     n_scored = np.empty(len(sequences), dtype=np.int64)
     for index, (total, count) in predict_batches(model, sequences, forward, tokenizer=GENOME_WINDOWS,
                                                  batch_size=batch_size, device=device, autocast_dtype=autocast_dtype,
                                                  progress=progress, desc="score-genome"):
-        log_likelihood[index], n_scored[index] = total, count
-    return log_likelihood, n_scored
+        totals[index], n_scored[index] = total, count
+    return totals, n_scored
 
 
 def run_genome_job(job, checkpoint, fasta, output, *, window=1024, stride=None, intervals=None, batch_size=16,
