@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
-from ._inference import log_likelihood, next_token_log_probs, tokenize_numbered
+from ._inference import log_likelihood, tokenize_numbered
 from ._validation import check_int
 from .tokenizer import _ID_COMPLEMENT, A_ID, C_ID, G_ID, PAD_ID, T_ID, reverse_complement_ids
 
@@ -529,6 +529,7 @@ def _gradient_scores(explained, ids_np, mask_np, column):
 
 def _rc_positions(mask, device):
     """For every token column, the column its reverse-complement partner sits in (itself at padding)."""
+    mask = np.asarray(mask, dtype=bool)
     index = np.tile(np.arange(mask.shape[1]), (mask.shape[0], 1))
     index[mask] = index[:, ::-1][mask[:, ::-1]]  # as reverse_complement_ids moves the tokens
     return torch.from_numpy(index).to(device)

@@ -27,7 +27,8 @@ from sklearn.utils.validation import check_is_fitted
 from .._inference import predict_batches
 from .._version import __version__
 from .._resources import advises_on_out_of_memory
-from .._validation import check_chunk_size, check_int, check_sequences, resolve_device, resolve_precision, user_stacklevel
+from .._validation import (check_chunk_size, check_int, check_sequences, resolve_device, resolve_precision,
+                           user_stacklevel)
 from ..checkpoints import language_model_of, save_pretrained
 from ..nn import HyenaConfig, HyenaLM
 from ..nn.heads import POOLING_MODES, pool, windowed_hidden_states
@@ -357,10 +358,10 @@ class HyenaEstimatorMixin(BaseEstimator):
 
     @advises_on_out_of_memory("inference")
     def _pooled_embeddings(self, backbone, sequences, *, pooling, chunk_size="auto", rc_average=False, head=None):
-        """Masked-pooled backbone outputs, (n, d_model) float32 numpy, in input order; optionally averaged with
-        those of the reverse complements. With ``head`` (a :class:`~dnaestim.nn.HyenaSequenceClassifier`), what
-        its linear layer reads instead (:meth:`~dnaestim.nn.HyenaSequenceClassifier.head_inputs`; (n,
-        ``head.head.in_features``))."""
+        """Masked-pooled backbone outputs, (n, d_model) float32 numpy (None for n = 0), in input order; optionally
+        averaged with those of the reverse complements. With ``head`` (a
+        :class:`~dnaestim.nn.HyenaSequenceClassifier`), what its linear layer reads instead
+        (:meth:`~dnaestim.nn.HyenaSequenceClassifier.head_inputs`; (n, ``head.head.in_features``))."""
 
         def forward(ids, mask):
             pooled = pool(windowed_hidden_states(backbone, ids, mask, chunk_size=chunk_size), mask, pooling).float()

@@ -41,7 +41,7 @@ class HyenaClassifier(PooledHeadMixin, HyenaClassifierBase):
         fitted on the backbone's pooled features
         of (up to 4,096 of) the training sequences, then everything is fine-tuned together (linear probing before
         fine-tuning); it costs one inference pass over those sequences, and with ``max_time`` it stops embedding
-        once half the budget is spent (then fewer sequences are probed). ``"random"``: the published
+        (in parts of 512) once about half the budget is spent, probing fewer sequences. ``"random"``: the published
         initialisation (normal, standard deviation 0.02).
     pooling : {"mean", "last"}, default="mean"
         Mean over the real tokens (never over padding), or the last real token.

@@ -105,8 +105,9 @@ class PooledHeadMixin:
         Linear probing before fine-tuning (LP-FT): the head starts where a linear model on the pretrained features
         would end, so the first updates refine the backbone instead of undoing it to fit a random head. Up to
         ``PROBE_SEQUENCES`` training sequences (a seeded subsample) are embedded once, in evaluation mode; under
-        torchrun each process embeds its own and every process fits the same probe on all of them. Returns True
-        when a probe set the head.
+        torchrun each process embeds its own and every process fits the same probe on all of them. With a time
+        ``budget``, embedding stops at about half of it (see :func:`probe_head`). Returns True when a probe set the
+        head.
         """
         if self.model_.length_feature:
             self.model_.set_length_statistics(token_counts)
@@ -126,8 +127,9 @@ def probe_head(estimator, head, embed, sequences, targets, weights, train_index,
     probe set the head (False when fewer than two rows have weight, or they hold one class).
 
     The rows are embedded ``PROBE_PART`` at a time in a fixed scrambled order. With a ``budget`` (the fit's
-    :class:`~dnaestim.training.TimeBudget`) that has a limit, embedding stops once ``PROBE_SHARE`` of it is spent,
-    so that fine-tuning keeps the rest; the rows embedded by then are a spread-out sample of the chosen ones.
+    :class:`~dnaestim.training.TimeBudget`) that has a limit, embedding stops after the part that passes
+    ``PROBE_SHARE`` of it (at least one part is embedded), so that fine-tuning keeps most of the rest; the rows
+    embedded by then are a spread-out sample of the chosen ones.
     """
     index = train_index
     if len(index) > PROBE_SEQUENCES:

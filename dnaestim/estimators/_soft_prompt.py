@@ -102,8 +102,8 @@ class SoftPromptClassifier(HyenaClassifierBase):
         well-pretrained backbone (on the bundled one it stays near chance; see the user guide).
     head_init : {"probe", "random"}, default="probe"
         How the linear head starts (``head="linear"`` only). ``"probe"``: a logistic regression on the features
-        it reads (with the initial prompt, at most 4,096 training sequences; with ``max_time``, as many as half
-        the budget embeds) sets it before training, as in :class:`HyenaClassifier`; ``"random"``: N(0, 0.02).
+        it reads (with the initial prompt, at most 4,096 training sequences; with ``max_time``, as many as about
+        half the budget embeds) sets it before training, as in :class:`HyenaClassifier`; ``"random"``: N(0, 0.02).
     label_tokens : sequence of str, default=None
         Vocabulary token standing for each class (in ``classes_`` order), e.g. ``["A", "N"]``. None: the
         published choice (``A``/``N`` for two classes, ``A``/``G``/``N`` for three), ``A C G T N`` for four

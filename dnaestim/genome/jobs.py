@@ -149,8 +149,8 @@ def run_genome_job(job, checkpoint, fasta, output, *, window=1024, stride=None, 
     if job == "embed":
         values = {"embedding": _embed(model, sequences, pooling=pooling, **options)}
     else:
-        log_likelihood, n_scored = _score(model, sequences, **options)
-        values = {"log_likelihood": log_likelihood, "n_scored": n_scored}
+        totals, n_scored = _score(model, sequences, **options)
+        values = {"log_likelihood": totals, "n_scored": n_scored}
     output = Path(output)
     shards = [output.with_name(f"{output.name}.rank{r}-of-{world}.npz") for r in range(world)]
     with atomic_write(shards[rank]) as fh:
