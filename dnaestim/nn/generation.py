@@ -146,9 +146,11 @@ def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top
         if not isinstance(prompt, str) or not prompt:
             raise ValueError(f"Prompt {i} must be a non-empty str of nucleotides; got {prompt!r}.")
     tokenizer = tokenizer or RIGHT_PADDED
+    encoded = []
     if prompts:  # an error names the prompt, position and character
-        tokenize_numbered(tokenizer, prompts, range(len(prompts)), max_length=None, padding=True, noun="Prompt")
-    encoded = [tokenizer.encode(prompt) for prompt in prompts]
+        batch = tokenize_numbered(tokenizer, prompts, range(len(prompts)), max_length=None, padding=True,
+                                  noun="Prompt")
+        encoded = [ids[keep] for ids, keep in zip(batch.input_ids, batch.attention_mask)]
     for i, ids in enumerate(encoded):
         if len(ids) + max_new_tokens > model.config.l_max:
             raise ValueError(
